@@ -1,0 +1,1 @@
+"""Pure cryptographic helpers for WTVP: no Twisted, no I/O."""

@@ -1,0 +1,200 @@
+"""
+Every contract in wtvserv, in one place.
+
+The services of one process (and of several processes sharing a data
+directory) cooperate only through these interfaces: a ticket authority that
+mints and checks C{wtv-ticket} values, a session-key registry that remembers
+each box's DES key and RC4 session keys, an account store, a log store, and
+the handlers that answer WTVP requests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.plugin import IPlugin
+from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twisted.internet.defer import Deferred
+
+    from wtvserv.accounts import Account, User
+    from wtvserv.crypto.challenge import IssuedChallenge
+    from wtvserv.tickets import Ticket
+    from wtvserv.wire import Request, Response
+
+
+class ITicketAuthority(Interface):
+    """
+    Mints and checks C{wtv-ticket} values.
+
+    A ticket is opaque to the box. It must be impossible to forge, alter or
+    read without the server's secret, it is bound to one SSID, it expires, and
+    it carries what a service needs to resume the box's session (user, RC4
+    session keys, the box's current DES key), so any process holding the same
+    secret can continue a box's encrypted session.
+    """
+
+    def issue(ticket: Ticket) -> str:
+        """
+        @return: the base64 text to send in a C{wtv-ticket} header. The
+            ticket's C{expires} is set by the authority from its lifetime.
+        """
+
+    def verify(text: str, ssid: str) -> Ticket:
+        """
+        @param text: a C{wtv-ticket} header value as the box sent it.
+        @param ssid: the SSID of the box presenting it.
+        @return: the ticket's contents.
+        @raise wtvserv.tickets.TicketError: (or a subclass) when the ticket is
+            malformed, forged, altered, expired or belongs to another SSID.
+            The exception's C{message} is fit to show the user.
+        """
+
+
+class ISessionKeyRegistry(Interface):
+    """
+    The keys each box holds, as far as this process knows them.
+
+    Bounded in memory: entries expire after a period without use and the
+    least recently used are dropped once a cap is reached.
+    """
+
+    def currentKey(ssid: str) -> bytes | None:
+        """
+        @return: the 8-byte DES key the box will decrypt its next challenge
+            with (its C{wtv-initial-key}, then each challenge's new key).
+        """
+
+    def setCurrentKey(ssid: str, key: bytes) -> None:
+        """Record the box's current DES key."""
+
+    def setPendingChallenge(ssid: str, challenge: IssuedChallenge) -> None:
+        """Remember the challenge just sent, replacing any earlier one."""
+
+    def pendingChallenge(ssid: str) -> IssuedChallenge | None:
+        """@return: the challenge awaiting a response, if any."""
+
+    def challengeAnswered(ssid: str) -> None:
+        """
+        The pending challenge was answered correctly: its new key becomes
+        the current key, its session keys are remembered, and the failure
+        count is cleared.
+        """
+
+    def recordFailure(ssid: str) -> int:
+        """
+        Count a wrong challenge response.
+
+        @return: the number of failures since the last success.
+        """
+
+    def sessionKeys(ssid: str) -> tuple[bytes, bytes] | None:
+        """@return: C{(key1, key2)} from the box's last answered challenge."""
+
+    def forget(ssid: str) -> None:
+        """Drop everything known about C{ssid}."""
+
+
+class IAccountStore(Interface):
+    """
+    Subscriber accounts: one account per SSID, several users per account.
+
+    User 0 is the primary user (the subscriber). Methods are synchronous and
+    each write is one transaction.
+    """
+
+    def accountFor(ssid: str) -> Account | None:
+        """@return: the account of C{ssid} with its users, or L{None}."""
+
+    def createAccount(ssid: str, humanName: str, username: str,
+                      passwordHash: str | None) -> Account:
+        """
+        Create an account whose primary user is C{username}.
+
+        @raise wtvserv.accounts.AccountExists: C{ssid} already has one.
+        @raise wtvserv.accounts.UsernameTaken: C{username} is in use.
+        @raise wtvserv.accounts.InvalidUsername: C{username} breaks the rules.
+        """
+
+    def addUser(ssid: str, humanName: str, username: str,
+                passwordHash: str | None) -> User:
+        """
+        Add a further user to the account of C{ssid}.
+
+        @raise wtvserv.accounts.TooManyUsers: the account is full.
+        """
+
+    def setPasswordHash(ssid: str, userId: int, passwordHash: str | None) -> None:
+        """Replace (or with L{None}, remove) a user's password hash."""
+
+    def userCount() -> int:
+        """@return: the number of users in the store."""
+
+
+class ILogStore(Interface):
+    """What boxes report through C{wtv-log}, bounded per SSID and in total."""
+
+    def add(ssid: str, kind: str, fields: dict[str, str], body: bytes) -> int:
+        """Store one report. @return: its id."""
+
+    def list(ssid: str | None = None, limit: int = 100) -> list[Any]:
+        """@return: summaries of the newest reports, newest first."""
+
+    def get(logId: int) -> Any:
+        """@return: one report with its body, or L{None}."""
+
+
+class IWTVService(Interface):
+    """
+    Answers the WTVP requests that reach one service port.
+    """
+
+    name = Attribute("The service name, e.g. C{'wtv-log'}.")
+
+    def handle(request: Request) -> Response | Deferred[Response]:
+        """
+        Answer one request.
+
+        @param request: the parsed request, with the box's SECURE ON headers
+            merged in, the verified ticket (if any) and whether the
+            connection is encrypted.
+        @return: the response, or a L{Deferred} that fires with it. Never
+            raises: errors are answered with an error L{Response}.
+        """
+
+
+class IServiceContext(Interface):
+    """
+    What a service plugin is given to build its service: the shared parts of
+    the process.
+    """
+
+    tickets = Attribute("The L{ITicketAuthority}.")
+    sessions = Attribute("The L{ISessionKeyRegistry}.")
+    accounts = Attribute("The L{IAccountStore}.")
+    logs = Attribute("The L{ILogStore}.")
+    reactor = Attribute("The reactor (time, threads, networking).")
+    config = Attribute("The L{wtvserv.config.Config} of the process.")
+    directory = Attribute(
+        "The L{wtvserv.directory.ServiceDirectory}: every enabled service "
+        "with the host, port and flags advertised to boxes.")
+
+    def random(n: int) -> bytes:
+        """@return: C{n} random bytes (injectable for deterministic tests)."""
+
+
+class IWTVServicePlugin(IPlugin):
+    """
+    Adds one wtv- service to a wtvserv process; found with C{getPlugins} in
+    the package C{wtvserv.plugins}.
+    """
+
+    name = Attribute("The service name, e.g. C{'wtv-star'}; unique per process.")
+    defaultPort = Attribute("The TCP port used when no endpoint is configured.")
+    flags = Attribute("Service flags advertised in C{wtv-service} (an int).")
+    connections = Attribute("The C{connections=} value advertised, or L{None}.")
+    description = Attribute("One line for C{twistd wtvserv --help}.")
+
+    def makeService(context: IServiceContext) -> IWTVService:
+        """Build the service, given the shared parts of the process."""
