@@ -1,0 +1,233 @@
+"""
+Tests for L{wtvserv.crypto.challenge}, mostly against C{vectors/challenge.json}.
+"""
+
+from base64 import b64decode, b64encode
+
+import pytest
+from Crypto.Cipher import DES
+
+from tests.conftest import load_vectors
+from wtvserv.crypto.challenge import (
+    ChallengeError,
+    IssuedChallenge,
+    answer_challenge,
+    issue_challenge,
+    response_matches,
+)
+
+
+def challenge_cases():
+    return load_vectors("challenge.json")["cases"]
+
+
+def scripted_random(*chunks: bytes):
+    """
+    @return: a C{random} function handing out C{chunks} in order, checking
+        that each draw asks for exactly the next chunk's length.
+    """
+    queue = list(chunks)
+
+    def random(n: int) -> bytes:
+        chunk = queue.pop(0)
+        assert len(chunk) == n
+        return chunk
+
+    return random
+
+
+def issue_case(case) -> IssuedChallenge:
+    """Issue the challenge of one vector case, with its fields as draws."""
+    draws = [bytes.fromhex(case[name]) for name in (
+        "challenge_id_hex", "challenge_data_hex", "session_key1_hex",
+        "session_key2_hex", "new_key_hex")]
+    return issue_challenge(bytes.fromhex(case["encrypting_key_hex"]),
+                           scripted_random(*draws))
+
+
+def fixed_challenge() -> IssuedChallenge:
+    return issue_challenge(b"minisrv!", scripted_random(
+        bytes(8), bytes(range(40)), b"A" * 16, b"B" * 16, b"newkey!!"))
+
+
+def test_issued_challenge_is_the_padded_form_of_every_case():
+    for case in challenge_cases():
+        issued = issue_case(case)
+        assert issued.challenge_b64 == case["wtv_challenge_padded_b64"], case["name"]
+        assert len(b64decode(issued.challenge_b64)) == 112
+        assert len(issued.challenge_b64) == 152
+
+
+def test_issued_challenge_keeps_its_fields():
+    for case in challenge_cases():
+        issued = issue_case(case)
+        assert issued.challenge_id.hex() == case["challenge_id_hex"]
+        assert issued.data.hex() == case["challenge_data_hex"]
+        assert issued.key1.hex() == case["session_key1_hex"]
+        assert issued.key2.hex() == case["session_key2_hex"]
+        assert issued.new_key.hex() == case["new_key_hex"]
+        assert issued.new_key.hex() == case["key_after_challenge_hex"]
+
+
+def test_expected_response_of_every_case():
+    for case in challenge_cases():
+        issued = issue_case(case)
+        assert issued.expected_response_b64 == case["wtv_challenge_response_b64"]
+        assert len(b64decode(issued.expected_response_b64)) == 72
+
+
+def test_response_is_des_under_the_new_key_of_md5_data_and_padding():
+    """The response plaintext is MD5(data) || data || 08x8, under Kn."""
+    for case in challenge_cases():
+        response = b64decode(case["wtv_challenge_response_b64"])
+        key = bytes.fromhex(case["response_des_key_hex"])
+        assert key.hex() == case["new_key_hex"]
+        plaintext = DES.new(key, DES.MODE_ECB).decrypt(response[8:])
+        assert plaintext.hex() == case["response_plaintext_hex"]
+
+
+def test_challenge_carries_the_md5_of_its_first_80_bytes():
+    for case in challenge_cases():
+        challenge = b64decode(issue_case(case).challenge_b64)
+        key = bytes.fromhex(case["encrypting_key_hex"])
+        plaintext = DES.new(key, DES.MODE_ECB).decrypt(challenge[8:])
+        assert plaintext[80:96].hex() == case["md5_of_80_bytes_hex"]
+        assert plaintext[96:] == b"\x08" * 8
+
+
+def test_anchor_form_shares_the_first_104_bytes_of_the_padded_form():
+    """
+    The 108-byte anchor form is our 112-byte form with the padding block
+    replaced by half of DES(Kc, 8 zero bytes).
+    """
+    for case in challenge_cases():
+        anchor = b64decode(case["wtv_challenge_b64"])
+        padded = b64decode(issue_case(case).challenge_b64)
+        assert len(anchor) == case["wtv_challenge_length"] == 108
+        assert anchor[:104] == padded[:104]
+        key = bytes.fromhex(case["encrypting_key_hex"])
+        assert anchor[104:] == DES.new(key, DES.MODE_ECB).encrypt(bytes(8))[:4]
+
+
+def test_answering_either_form_gives_the_expected_response():
+    for case in challenge_cases():
+        key = bytes.fromhex(case["encrypting_key_hex"])
+        for form in ("wtv_challenge_b64", "wtv_challenge_padded_b64"):
+            answer = answer_challenge(key, case[form])
+            assert answer.response_b64 == case["wtv_challenge_response_b64"]
+            assert answer.response_b64 == case["anchor_response_to_padded_form_b64"]
+            assert answer.key1.hex() == case["session_key1_hex"]
+            assert answer.key2.hex() == case["session_key2_hex"]
+            assert answer.new_key.hex() == case["key_after_challenge_hex"]
+
+
+def test_chained_cases_are_encrypted_with_the_previous_new_key():
+    """Cases 1 -> 2 and preregister -> login form chains."""
+    cases = {case["name"]: case for case in challenge_cases()}
+    for first, second in [("patterned-default-key", "chained-second-challenge"),
+                          ("preregister-challenge",
+                           "login-challenge-after-preregister")]:
+        box_key = bytes.fromhex(cases[first]["encrypting_key_hex"])
+        box_key = answer_challenge(
+            box_key, cases[first]["wtv_challenge_padded_b64"]).new_key
+        answer = answer_challenge(
+            box_key, cases[second]["wtv_challenge_padded_b64"])
+        assert answer.response_b64 == cases[second]["wtv_challenge_response_b64"]
+
+
+def test_preregister_new_key_is_the_initial_key_header():
+    case = {c["name"]: c for c in challenge_cases()}["preregister-challenge"]
+    issued = issue_case(case)
+    assert b64encode(issued.new_key).decode() == case["wtv_initial_key_header_value"]
+
+
+def test_draw_order_reproduces_the_captured_sessions():
+    """
+    The server draws id, data, K1, K2, new key for the preregister challenge,
+    then again for the login challenge, which the box answers.
+    """
+    transcript = load_vectors("secure_session.json")
+    initial = b64decode(transcript["capture_setup"]["server_initial_shared_key_b64"])
+    for scenario in transcript["scenarios"]:
+        random = scripted_random(
+            *[bytes.fromhex(d) for d in scenario["server_random_draws_hex"]])
+        preregister = issue_challenge(initial, random)
+        assert preregister.new_key == b64decode(scenario["wtv_initial_key_b64"])
+        login = issue_challenge(preregister.new_key, random)
+        fields = scenario["login_challenge_fields"]
+        assert login.challenge_id.hex() == fields["id_hex"]
+        assert login.data.hex() == fields["data_hex"]
+        assert login.key1.hex() == fields["session_key1_hex"]
+        assert login.key2.hex() == fields["session_key2_hex"]
+        assert login.new_key.hex() == fields["new_key_hex"]
+        captured = b64decode(scenario["login_challenge_b64"])
+        assert b64decode(login.challenge_b64)[:104] == captured[:104]
+        assert response_matches(login, scenario["challenge_response_b64"])
+
+
+def test_response_matches_accepts_the_expected_response():
+    issued = fixed_challenge()
+    answer = answer_challenge(b"minisrv!", issued.challenge_b64)
+    assert response_matches(issued, answer.response_b64)
+    assert response_matches(issued, issued.expected_response_b64)
+
+
+@pytest.mark.parametrize("response", [
+    None, "", "garbage!", "====", "AAAA", "\u00e9\u00e9\u00e9\u00e9",
+    "A" * 5000, 42, b"bytes are not headers",
+])
+def test_response_matches_refuses_garbage_without_raising(response):
+    assert response_matches(fixed_challenge(), response) is False
+
+
+def test_response_matches_refuses_any_altered_byte():
+    issued = fixed_challenge()
+    expected = b64decode(issued.expected_response_b64)
+    for index in range(len(expected)):
+        altered = bytearray(expected)
+        altered[index] ^= 0x01
+        assert not response_matches(issued, b64encode(altered).decode())
+    assert not response_matches(issued, b64encode(expected[:-8]).decode())
+    assert not response_matches(issued, b64encode(expected + bytes(8)).decode())
+
+
+def test_issued_challenge_repr_hides_the_keys():
+    issued = fixed_challenge()
+    text = repr(issued)
+    assert repr(b"newkey!!") not in text and repr(b"A" * 16) not in text
+    assert issued.expected_response_b64 not in text
+
+
+def test_issue_challenge_refuses_a_key_that_is_not_8_bytes():
+    with pytest.raises(ValueError):
+        issue_challenge(b"short", scripted_random())
+
+
+def test_answering_with_the_wrong_key_raises():
+    issued = fixed_challenge()
+    with pytest.raises(ChallengeError):
+        answer_challenge(b"wrongkey", issued.challenge_b64)
+
+
+def test_answering_the_anchor_form_with_the_wrong_key_fails_the_md5():
+    case = challenge_cases()[0]
+    with pytest.raises(ChallengeError, match="MD5"):
+        answer_challenge(b"wrongkey", case["wtv_challenge_b64"])
+
+
+@pytest.mark.parametrize("challenge", [
+    "", "not base64!", "AAAA", b64encode(bytes(104)).decode(),
+    b64encode(bytes(116)).decode(), "A" * 1000, None,
+])
+def test_answering_a_malformed_challenge_raises(challenge):
+    with pytest.raises(ChallengeError):
+        answer_challenge(b"minisrv!", challenge)
+
+
+def test_answering_a_challenge_with_an_altered_byte_raises():
+    challenge = b64decode(fixed_challenge().challenge_b64)
+    for index in range(8, len(challenge)):
+        altered = bytearray(challenge)
+        altered[index] ^= 0x80
+        with pytest.raises(ChallengeError):
+            answer_challenge(b"minisrv!", b64encode(altered).decode())
