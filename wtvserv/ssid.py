@@ -1,0 +1,101 @@
+"""
+Box serial numbers (SSIDs, the C{wtv-client-serial-number} header).
+
+A classic SSID is 16 hex digits::
+
+    TT UUUUUU MM RRRR CC
+    box type, unit id, manufacturer, region, check byte
+
+The check byte is a CRC-8 (reflected, polynomial 0x8C, initial value 0) over
+the 7 bytes of the first 14 digits. Hex digits are compared without regard to
+case.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_SSID_LENGTH = 32
+
+#: SSIDs that do not follow the hex layout and are accepted as they are:
+#: Dreamcast (C{1SEGA...}) and the MSN TV simulator.
+EXEMPT_PREFIXES = ("1SEGA", "MSTVSIMU")
+
+_WELL_FORMED = re.compile(r"[A-Za-z0-9]{1,%d}" % MAX_SSID_LENGTH)
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+
+_BOX_TYPES = {"01": "Internal", "71": "MAME", "81": "Retail", "91": "Viewer"}
+_REGIONS = {"B002": "US/Canada", "B102": "Japan"}
+_MANUFACTURERS = {
+    "00": "Sony", "10": "Philips", "50": "Philips", "40": "Mitsubishi",
+    "70": "Samsung", "80": "EchoStar", "90": "RCA",
+}
+UNKNOWN = "Unknown"
+
+
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and _HEX.fullmatch(text) is not None
+
+
+def ssid_crc(first14hex: str) -> str:
+    """
+    @param first14hex: the first 14 hex digits of an SSID.
+    @return: the check byte as 2 lower-case hex digits.
+    @raise ValueError: when C{first14hex} is not 14 hex digits.
+    """
+    if not _is_hex(first14hex, 14):
+        raise ValueError(f"not 14 hex digits: {first14hex!r}")
+    crc = 0
+    for byte in bytes.fromhex(first14hex):
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8C if crc & 1 else crc >> 1
+    return f"{crc:02x}"
+
+
+def is_well_formed(ssid: object) -> bool:
+    """
+    @return: whether C{ssid} is 1 to 32 ASCII letters and digits, the only
+        SSIDs the server accepts at all.
+    """
+    return isinstance(ssid, str) and _WELL_FORMED.fullmatch(ssid) is not None
+
+
+def check_ssid(ssid: object) -> bool:
+    """
+    @return: whether C{ssid} is well formed and either carries a correct check
+        byte (in either case) or starts with one of L{EXEMPT_PREFIXES}.
+    """
+    if not is_well_formed(ssid):
+        return False
+    if ssid.startswith(EXEMPT_PREFIXES):
+        return True
+    if not _is_hex(ssid, 16):
+        return False
+    return ssid_crc(ssid[:14]) == ssid[14:].lower()
+
+
+def parse_ssid(ssid: str) -> dict[str, str]:
+    """
+    Name the parts of a classic SSID (the check byte is not verified; see
+    L{check_ssid}).
+
+    @return: C{box_type}, C{unit_id}, C{manufacturer}, C{region} (names, or
+        L{UNKNOWN}) and C{crc} (lower case).
+    @raise ValueError: when C{ssid} is not 16 hex digits.
+    """
+    if not isinstance(ssid, str) or not _is_hex(ssid, 16):
+        raise ValueError(f"not a 16-digit SSID: {ssid!r}")
+    region = _REGIONS.get(ssid[10:14].upper(), UNKNOWN)
+    manufacturer_code = ssid[8:10].upper()
+    if manufacturer_code == "00" and region == "Japan":
+        manufacturer = "Panasonic"
+    else:
+        manufacturer = _MANUFACTURERS.get(manufacturer_code, UNKNOWN)
+    return {
+        "box_type": _BOX_TYPES.get(ssid[0:2], UNKNOWN),
+        "unit_id": ssid[2:8],
+        "manufacturer": manufacturer,
+        "region": region,
+        "crc": ssid[14:16].lower(),
+    }
