@@ -131,6 +131,9 @@ class IAccountStore(Interface):
     def userCount() -> int:
         """@return: the number of users in the store."""
 
+    def usernameTaken(username: str) -> bool:
+        """@return: whether any user has C{username} (case-insensitively)."""
+
 
 class ILogStore(Interface):
     """What boxes report through C{wtv-log}, bounded per SSID and in total."""

@@ -1,0 +1,376 @@
+"""
+Subscriber accounts in a SQLite file.
+
+One account per SSID, up to C{max_users} users per account; user 0 is the
+primary user (the subscriber). The store only ever sees password hashes
+(L{wtvserv.passwords}); hashing is the caller's business, off the reactor.
+
+The file is opened in WAL mode so several processes sharing a data directory
+can read while one writes. Its schema version lives in C{PRAGMA user_version};
+L{MIGRATIONS} brings an older file up to date when it is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from zope.interface import implementer
+
+from wtvserv.interfaces import IAccountStore
+
+ACCOUNT_DB_NAME = "accounts.sqlite3"
+
+MIN_USERNAME_LENGTH = 3
+MAX_USERNAME_LENGTH = 16
+MAX_HUMAN_NAME_LENGTH = 32
+
+RESERVED_USERNAMES = frozenset({
+    "abuse", "admin", "administrator", "all", "anonymous", "billing",
+    "daemon", "everyone", "guest", "help", "helpdesk", "hostmaster", "info",
+    "mail", "mailer-daemon", "moderator", "msn", "msntv", "news", "no-reply",
+    "nobody", "noreply", "operator", "owner", "postmaster", "root",
+    "security", "service", "staff", "support", "sysadmin", "sysop", "system",
+    "webmaster", "webtv", "wtv", "wtvserv",
+})
+
+_USERNAME_CHARACTERS = re.compile(r"[A-Za-z0-9_-]*")
+
+# Each entry upgrades the schema by one version: entry i takes a file from
+# version i to version i + 1. Append; never edit an entry once released.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE accounts (
+               ssid TEXT PRIMARY KEY,
+               created INTEGER NOT NULL)""",
+        """CREATE TABLE users (
+               ssid TEXT NOT NULL REFERENCES accounts (ssid),
+               user_id INTEGER NOT NULL,
+               username TEXT NOT NULL,
+               username_key TEXT NOT NULL UNIQUE,
+               human_name TEXT NOT NULL,
+               password_hash TEXT,
+               created INTEGER NOT NULL,
+               PRIMARY KEY (ssid, user_id))""",
+    ),
+)
+
+
+class AccountError(Exception):
+    """
+    A request the account store refuses.
+
+    @ivar message: a sentence fit to show the user.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AccountExists(AccountError):
+    """The SSID already has an account."""
+
+
+class UsernameTaken(AccountError):
+    """Another user has this username (compared case-insensitively)."""
+
+
+class InvalidUsername(AccountError):
+    """The username breaks the rules of L{check_username}."""
+
+
+class InvalidName(AccountError):
+    """The human name breaks the rules of L{check_human_name}."""
+
+
+class TooManyUsers(AccountError):
+    """The account already has its maximum number of users."""
+
+
+class NoSuchAccount(AccountError):
+    """The SSID has no account, or the account no such user."""
+
+
+class UnknownSchemaVersion(Exception):
+    """The database file was written by a newer wtvserv than this one."""
+
+
+@dataclass(frozen=True)
+class User:
+    """One user of an account; C{user_id} 0 is the subscriber."""
+
+    user_id: int
+    username: str
+    human_name: str
+    password_hash: str | None
+    created: int
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account of one SSID, with its users ordered by C{user_id}."""
+
+    ssid: str
+    created: int
+    users: tuple[User, ...]
+
+    @property
+    def primary(self) -> User:
+        """The subscriber: user 0, which every account has."""
+        return self.users[0]
+
+    def user(self, user_id: int) -> User | None:
+        for candidate in self.users:
+            if candidate.user_id == user_id:
+                return candidate
+        return None
+
+
+def check_username(name: str) -> str:
+    """
+    @param name: a username as the user typed it.
+    @return: the name without surrounding blanks.
+    @raise InvalidUsername: with a message saying what is wrong.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidUsername("Please choose a user name.")
+    if len(name) < MIN_USERNAME_LENGTH:
+        raise InvalidUsername(
+            f"User names must be at least {MIN_USERNAME_LENGTH} characters"
+            " long.")
+    if len(name) > MAX_USERNAME_LENGTH:
+        raise InvalidUsername(
+            f"User names can be at most {MAX_USERNAME_LENGTH} characters"
+            " long.")
+    if not _USERNAME_CHARACTERS.fullmatch(name):
+        raise InvalidUsername(
+            "User names can only contain letters, numbers, _ and -.")
+    if not name[0].isalpha():
+        raise InvalidUsername("User names must start with a letter.")
+    if name.lower() in RESERVED_USERNAMES:
+        raise InvalidUsername(
+            f'The user name "{name}" is reserved. Please choose another.')
+    return name
+
+
+def check_human_name(name: str) -> str:
+    """
+    @param name: a person's name as the user typed it.
+    @return: the name without surrounding blanks.
+    @raise InvalidName: with a message saying what is wrong.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidName("Please enter your name.")
+    if len(name) > MAX_HUMAN_NAME_LENGTH:
+        raise InvalidName(
+            f"Names can be at most {MAX_HUMAN_NAME_LENGTH} characters long.")
+    if not name.isprintable():
+        raise InvalidName("Names can only contain printable characters.")
+    return name
+
+
+@implementer(IAccountStore)
+class SQLiteAccountStore:
+    """
+    L{IAccountStore} in a SQLite file, used from one thread.
+
+    @param path: the database file, created (readable by its owner only) if
+        missing; its folder must exist.
+    @param max_users: the most users one account may have.
+    @param clock: returns the current POSIX time.
+    @raise UnknownSchemaVersion: the file has a newer schema than this code.
+    """
+
+    def __init__(self, path: Path, max_users: int = 6,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._max_users = max_users
+        self._clock = clock
+        self._conn = open_database(Path(path), MIGRATIONS)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def accountFor(self, ssid: str) -> Account | None:
+        row = self._conn.execute(
+            "SELECT created FROM accounts WHERE ssid = ?", (ssid,)).fetchone()
+        if row is None:
+            return None
+        users = self._conn.execute(
+            "SELECT user_id, username, human_name, password_hash, created"
+            " FROM users WHERE ssid = ? ORDER BY user_id", (ssid,))
+        return Account(ssid, row[0], tuple(User(*user) for user in users))
+
+    def createAccount(self, ssid: str, humanName: str, username: str,
+                      passwordHash: str | None) -> Account:
+        username = check_username(username)
+        humanName = check_human_name(humanName)
+        now = self._now()
+        with self._transaction():
+            try:
+                self._conn.execute(
+                    "INSERT INTO accounts (ssid, created) VALUES (?, ?)",
+                    (ssid, now))
+            except sqlite3.IntegrityError:
+                raise AccountExists(
+                    "This WebTV unit is already registered.") from None
+            self._insert_user(ssid, 0, username, humanName, passwordHash, now)
+        primary = User(0, username, humanName, passwordHash, now)
+        return Account(ssid, now, (primary,))
+
+    def addUser(self, ssid: str, humanName: str, username: str,
+                passwordHash: str | None) -> User:
+        username = check_username(username)
+        humanName = check_human_name(humanName)
+        now = self._now()
+        with self._transaction():
+            user_id = self._free_user_id(ssid)
+            self._insert_user(ssid, user_id, username, humanName,
+                              passwordHash, now)
+        return User(user_id, username, humanName, passwordHash, now)
+
+    def setPasswordHash(self, ssid: str, userId: int,
+                        passwordHash: str | None) -> None:
+        """
+        @raise NoSuchAccount: C{ssid} has no user C{userId}.
+        """
+        with self._transaction():
+            changed = self._conn.execute(
+                "UPDATE users SET password_hash = ?"
+                " WHERE ssid = ? AND user_id = ?",
+                (passwordHash, ssid, userId)).rowcount
+        if not changed:
+            raise NoSuchAccount("There is no such user on this account.")
+
+    def usernameTaken(self, username: str) -> bool:
+        """
+        @return: whether any user has C{username}, compared
+            case-insensitively after stripping blanks.
+        """
+        row = self._conn.execute(
+            "SELECT 1 FROM users WHERE username_key = ?",
+            (_username_key(username.strip()),)).fetchone()
+        return row is not None
+
+    def userCount(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            yield
+
+    def _free_user_id(self, ssid: str) -> int:
+        """
+        @return: the lowest user id not in use on the account of C{ssid}.
+        @raise NoSuchAccount: C{ssid} has no account.
+        @raise TooManyUsers: the account is full.
+        """
+        if self._conn.execute("SELECT 1 FROM accounts WHERE ssid = ?",
+                              (ssid,)).fetchone() is None:
+            raise NoSuchAccount("This WebTV unit is not registered.")
+        used = {row[0] for row in self._conn.execute(
+            "SELECT user_id FROM users WHERE ssid = ?", (ssid,))}
+        for user_id in range(self._max_users):
+            if user_id not in used:
+                return user_id
+        raise TooManyUsers(
+            f"This account already has {self._max_users} users, the most"
+            " it can have.")
+
+    def _insert_user(self, ssid: str, user_id: int, username: str,
+                     human_name: str, password_hash: str | None,
+                     created: int) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO users (ssid, user_id, username, username_key,"
+                " human_name, password_hash, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ssid, user_id, username, _username_key(username), human_name,
+                 password_hash, created))
+        except sqlite3.IntegrityError:
+            raise UsernameTaken(
+                f'The user name "{username}" is already taken.'
+                " Please choose another.") from None
+
+
+def _username_key(username: str) -> str:
+    """@return: the form in which usernames must be unique."""
+    return username.lower()
+
+
+def open_database(path: Path,
+                  migrations: tuple[tuple[str, ...], ...]
+                  ) -> sqlite3.Connection:
+    """
+    Open (creating if need be) a SQLite file in WAL mode and bring its schema
+    up to date.
+
+    The connection is in autocommit mode: writers open their transaction
+    with C{BEGIN IMMEDIATE} inside C{with connection:}, so a check and the
+    write it guards happen under one lock, even across processes.
+
+    @param path: the database file; created readable by its owner only.
+    @param migrations: see L{MIGRATIONS}.
+    @raise UnknownSchemaVersion: the file is newer than C{migrations}.
+    """
+    _create_private_file(path)
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        _migrate(connection, path, migrations)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _create_private_file(path: Path) -> None:
+    """
+    Create C{path} with mode 0600 if it is missing; SQLite gives its WAL and
+    shared-memory files the same mode.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _migrate(connection: sqlite3.Connection, path: Path,
+             migrations: tuple[tuple[str, ...], ...]) -> None:
+    if _schema_version(connection) == len(migrations):
+        return
+    with connection:
+        connection.execute("BEGIN IMMEDIATE")
+        version = _schema_version(connection)
+        if version > len(migrations):
+            raise UnknownSchemaVersion(
+                f"{path.name} has schema version {version}, but this version"
+                f" of wtvserv only knows up to {len(migrations)}; use a newer"
+                " wtvserv.")
+        for number in range(version, len(migrations)):
+            for statement in migrations[number]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def _schema_version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
