@@ -1,0 +1,132 @@
+"""
+Throughput of the pure-Python LZPF codec (not a test).
+
+Run from the repository root::
+
+    python bench/bench_lzpf.py            # MB/s and ratios
+    python bench/bench_lzpf.py --profile  # plus cProfile of compression
+
+It times the 64 KiB HTML case of C{vectors/lzpf.json} (from
+C{../shared/vectors} beside the checkout, or C{$WTVSERV_VECTORS}) and a
+~4 KiB page built here, best of several runs, with zlib level 9 beside it
+for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+import zlib
+from base64 import b64decode
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from wtvserv.crypto.lzpf import compress, decompress  # noqa: E402
+
+VECTORS = Path(os.environ.get(
+    "WTVSERV_VECTORS", REPOSITORY.parent / "shared" / "vectors"))
+
+
+def vector_html() -> bytes | None:
+    """@return: the input of the C{html-64KiB} case, or None without vectors."""
+    path = VECTORS / "lzpf.json"
+    if not path.is_file():
+        return None
+    for case in json.loads(path.read_text())["cases"]:
+        if case["name"] == "html-64KiB":
+            return b64decode(case["input_b64"])
+    return None
+
+
+def small_page() -> bytes:
+    """@return: a ~4 KiB home page: a header, a few link rows, a footer."""
+    rows = "".join(
+        f'<tr><td width=40><img src="wtv-home:/ROMCache/icon{n}.gif">\n'
+        f'<td><a href="wtv-home:/section?id={n * 37}">{title}</a>\n'
+        f"<td align=right><font size=-1>{n * 13 % 60} new</font>\n"
+        for n, title in enumerate([
+            "Mail", "Favorites", "Search", "Around Town", "Community",
+            "Explore", "Entertainment", "Money", "News", "Sports",
+            "Weather", "Shopping", "Games", "Kids", "Travel", "Help",
+            "Settings", "Chat", "Discuss", "Page Builder", "Music",
+            "Maps"]))
+    page = (
+        "<html>\n<head>\n<title>Home</title>\n"
+        "<display nooptions noscroll>\n</head>\n"
+        '<body bgcolor="#191919" text="#44cc55" link="#36d5ff" vlink="#36d5ff">\n'
+        '<table cellspacing=0 cellpadding=0 width=560>\n'
+        '<tr><td colspan=3 height=40 valign=top>'
+        '<img src="wtv-home:/ROMCache/WebTVLogoJewel.gif" width=87 height=67>\n'
+        f"{rows}</table>\n"
+        "<p>Welcome back! You have 3 new messages waiting in your mailbox. "
+        "Today's tip: press Options, then Find, to search this page.\n"
+        "<p><b>Headlines</b><ul>\n"
+        "<li>Local weather: clear skies tonight, a chance of rain tomorrow.\n"
+        "<li>Sports: the home team wins again in extra innings.\n"
+        "<li>Money: markets close higher after a quiet week of trading.\n"
+        "<li>Entertainment: this weekend's new movies, reviewed.\n"
+        "</ul>\n"
+        "</body>\n</html>\n")
+    return page.encode()
+
+
+def best_seconds(function, runs: int) -> float:
+    """@return: the fastest of C{runs} timings of C{function()}."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def report(name: str, data: bytes, runs: int) -> None:
+    """Print throughput and ratio of LZPF (and zlib level 9) on C{data}."""
+    stream = compress(data)
+    assert decompress(stream, len(data)) == data
+    # Repeat small inputs so each timing lasts a few milliseconds.
+    repeat = max(1, 200_000 // len(data))
+    megabytes = len(data) * repeat / 1e6
+    packed = best_seconds(lambda: [compress(data) for _ in range(repeat)], runs)
+    unpacked = best_seconds(
+        lambda: [decompress(stream, len(data)) for _ in range(repeat)], runs)
+    deflated = zlib.compress(data, 9)
+    print(f"{name}: {len(data)} bytes")
+    print(f"  LZPF compress   {megabytes / packed:7.2f} MB/s")
+    print(f"  LZPF decompress {megabytes / unpacked:7.2f} MB/s")
+    print(f"  LZPF ratio      {len(data) / len(stream):7.2f} "
+          f"({len(stream)} bytes)")
+    print(f"  zlib-9 ratio    {len(data) / len(deflated):7.2f} "
+          f"({len(deflated)} bytes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile compression of the largest input")
+    options = parser.parse_args()
+    inputs = [("~4 KiB page", small_page())]
+    html = vector_html()
+    if html is None:
+        print(f"(no vectors at {VECTORS}: skipping the 64 KiB case)")
+    else:
+        inputs.insert(0, ("vectors html-64KiB", html))
+    for name, data in inputs:
+        report(name, data, options.runs)
+    if options.profile:
+        data = inputs[0][1]
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [compress(data) for _ in range(10)])
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(8)
+
+
+if __name__ == "__main__":
+    main()
