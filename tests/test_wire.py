@@ -1,0 +1,175 @@
+"""
+Tests for L{wtvserv.wire}: request parsing and response writing, no I/O.
+"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wtvserv.wire import (
+    SECURE_ON, Headers, Limits, RequestParser, Response, WireError, errorResponse,
+    serializeHead)
+
+LOGIN = (b"GET wtv-head-waiter:/login?\r\n"
+         b"wtv-client-serial-number: 8112345600B0026b\r\n"
+         b"wtv-incarnation:2\r\n"
+         b"Accept-Language: en\r\n"
+         b"\r\n")
+
+
+def parseAll(data: bytes, limits: Limits = Limits()):
+    parser = RequestParser(limits)
+    parser.feed(data)
+    requests = []
+    while (request := parser.next()) is not None:
+        requests.append(request)
+    return requests, parser
+
+
+def test_a_crlf_get_is_parsed_with_its_headers():
+    [request], parser = parseAll(LOGIN)
+    assert (request.method, request.url) == ("GET", "wtv-head-waiter:/login?")
+    assert request.service == "wtv-head-waiter"
+    assert request.path == "/login"
+    assert request.ssid == "8112345600B0026b"
+    assert parser.buffered == 0
+
+
+def test_a_header_without_a_space_after_the_colon_is_read():
+    [request], _ = parseAll(LOGIN)
+    assert request.headers.get("wtv-incarnation") == "2"
+
+
+def test_header_lookup_ignores_case():
+    [request], _ = parseAll(LOGIN)
+    assert request.headers.get("WTV-Client-Serial-Number") == "8112345600B0026b"
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n"])
+def test_lf_crlf_and_the_early_lf_crlf_terminators_all_end_a_request(end, blank):
+    data = b"GET wtv-log:/log" + end + b"A: 1" + end + blank
+    [request], parser = parseAll(data)
+    assert request.headers.get("A") == "1"
+    assert parser.buffered == 0
+
+
+def test_repeated_headers_are_kept_in_order():
+    [request], _ = parseAll(b"GET wtv-x:/y\r\nX: 1\r\nx: 2\r\nX: 3\r\n\r\n")
+    assert request.headers.getAll("x") == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("name", [b"Content-length", b"Content-Length", b"content-LENGTH"])
+def test_a_post_body_is_read_with_either_spelling_of_content_length(name):
+    [request], _ = parseAll(b"POST wtv-log:/log?type=x\r\n" + name + b": 5\r\n\r\nhello")
+    assert request.body == b"hello"
+
+
+def test_a_request_split_at_every_byte_is_parsed_once_complete():
+    data = b"POST wtv-log:/log\r\nContent-length: 3\r\n\r\nabc" + LOGIN
+    parser = RequestParser()
+    seen = []
+    for index in range(len(data)):
+        parser.feed(data[index:index + 1])
+        while (request := parser.next()) is not None:
+            seen.append((request.method, request.body))
+    assert seen == [("POST", b"abc"), ("GET", b"")]
+
+
+def test_several_requests_in_one_read_come_out_in_order():
+    requests, _ = parseAll(LOGIN + b"GET wtv-log:/second\r\n\r\n" + LOGIN)
+    assert [r.path for r in requests] == ["/login", "/second", "/login"]
+
+
+def test_secure_on_stops_at_its_block_and_leaves_the_ciphertext_buffered():
+    parser = RequestParser()
+    parser.feed(b"SECURE ON\r\nwtv-incarnation: 5\r\n\r\n\x8f\x00\r\n\r\nabc")
+    request = parser.next()
+    assert request.method == SECURE_ON
+    assert parser.takeBuffered() == b"\x8f\x00\r\n\r\nabc"
+
+
+def test_an_http_version_suffix_is_stripped():
+    [request], _ = parseAll(b"GET wtv-home:/home HTTP/1.0\r\n\r\n")
+    assert request.url == "wtv-home:/home"
+
+
+def test_a_slashless_url_gets_its_slash():
+    [request], _ = parseAll(b"GET wtv-home:home\r\n\r\n")
+    assert request.path == "/home"
+
+
+def test_query_and_posted_form_are_merged_with_the_body_winning():
+    [request], _ = parseAll(b"POST wtv-x:/f?a=1&b=2\r\nContent-length: 7\r\n\r\nb=3&c=4")
+    assert request.form == {"a": "1", "b": "3", "c": "4"}
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"FETCH wtv-x:/y\r\n\r\n", 400),
+    (b"GET\r\n\r\n", 400),
+    (b"GET wtv-x:/y\r\nno colon here\r\n\r\n", 400),
+    (b"GET wtv-x:/y\r\n: empty name\r\n\r\n", 400),
+    (b"POST wtv-x:/y\r\nContent-length: -1\r\n\r\n", 400),
+    (b"POST wtv-x:/y\r\nContent-length: 12x\r\n\r\n", 400),
+    (b"\x00\x01\x02\xff\xfe\r\n\r\n", 400),
+])
+def test_malformed_requests_raise_a_wire_error_with_a_status(data, status):
+    with pytest.raises(WireError) as caught:
+        parseAll(data)
+    assert caught.value.status == status
+    assert caught.value.message
+
+
+def test_every_limit_is_enforced():
+    limits = Limits(requestLine=64, headerCount=3, headerBlock=256, body=10)
+    cases = [
+        (b"GET wtv-x:/" + b"a" * 100, 414),
+        (b"GET wtv-x:/" + b"a" * 100 + b"\r\n\r\n", 414),
+        (b"GET wtv-x:/y\r\n" + b"A: 1\r\n" * 4 + b"\r\n", 400),
+        (b"GET wtv-x:/y\r\n" + b"A: " + b"x" * 300, 400),
+        (b"POST wtv-x:/y\r\nContent-length: 11\r\n\r\n", 413),
+    ]
+    for data, status in cases:
+        with pytest.raises(WireError) as caught:
+            parseAll(data, limits)
+        assert caught.value.status == status, data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_garbage_never_escapes_as_anything_but_a_wire_error(data):
+    try:
+        parseAll(data, Limits(requestLine=128, headerCount=8, headerBlock=256, body=64))
+    except WireError:
+        pass
+
+
+def test_a_response_has_no_version_lf_line_ends_and_a_byte_count():
+    response = Response(headers=[("wtv-visit", "wtv-home:/home"), ("A", "1"), ("A", "2")],
+                        body="café".encode("utf-8"))
+    head = serializeHead(response, [("wtv-encrypted", "true")])
+    assert head == (b"200 OK\nConnection: Keep-Alive\nwtv-encrypted: true\n"
+                    b"wtv-visit: wtv-home:/home\nA: 1\nA: 2\n"
+                    b"Content-type: text/html\nContent-length: 5\n\n")
+
+
+def test_a_closing_response_says_connection_close():
+    assert serializeHead(Response(close=True)).startswith(b"200 OK\nConnection: close\n")
+
+
+def test_header_injection_is_impossible():
+    response = Response(headers=[("wtv-visit", "x\r\nwtv-ticket: forged")], reason="OK\nX: y")
+    head = serializeHead(response)
+    assert head.count(b"\n") == 6
+    assert b"\nwtv-ticket" not in head
+
+
+def test_an_error_response_carries_the_message_as_reason_and_body():
+    response = errorResponse(403, "No <way>.")
+    assert serializeHead(response).startswith(b"403 No <way>.\n")
+    assert b"No &lt;way&gt;." in response.body
+
+
+def test_headers_with_fallback_prefer_their_own_values():
+    merged = Headers([("A", "own")]).withFallback(Headers([("a", "block"), ("B", "b")]))
+    assert (merged.get("a"), merged.get("b")) == ("own", "b")

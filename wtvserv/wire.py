@@ -1,0 +1,358 @@
+"""
+WTVP framing without I/O: requests in, responses out.
+
+Boxes send C{GET url}, C{POST url} or C{SECURE ON}, headers ending in CRLF (LF
+and the early C{\\n\\r\\n} are accepted too), and for a POST a body of
+C{Content-length} bytes. Servers answer with a status line that has no
+protocol version, LF line ends, and C{Content-length} counted in bytes.
+
+Every size has a limit; what breaks one, or is malformed, raises
+L{WireError}, whose C{status} and C{message} are the WTVP error to send back
+before closing the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+SECURE_ON = "SECURE ON"
+METHODS = frozenset({"GET", "POST", "PUT"})
+_TERMINATORS = (b"\r\n\r\n", b"\n\r\n", b"\n\n")
+_HTTP_SUFFIX = re.compile(r"\s+HTTP/\d+\.\d+$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest request the parser accepts, piece by piece."""
+
+    requestLine: int = 4096
+    headerCount: int = 64
+    headerBlock: int = 16 * 1024
+    body: int = 1024 * 1024
+
+
+class WireError(Exception):
+    """
+    A request that cannot be served: answer C{status message} and close.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.message = message
+
+
+class Headers:
+    """
+    Headers in arrival order. Repeated names are kept; lookups ignore case.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = list(items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """@return: the first value of C{name}, or C{default}."""
+        wanted = name.lower()
+        for key, value in self._items:
+            if key.lower() == wanted:
+                return value
+        return default
+
+    def getAll(self, name: str) -> list[str]:
+        """@return: every value of C{name}, in order."""
+        wanted = name.lower()
+        return [value for key, value in self._items if key.lower() == wanted]
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def withFallback(self, fallback: Headers) -> Headers:
+        """
+        @return: headers in which our values come first and those of
+            C{fallback} (the SECURE ON block) follow, so a lookup prefers
+            the request's own value.
+        """
+        return Headers(self._items + fallback._items)
+
+
+@dataclass
+class Request:
+    """
+    One parsed request. C{secure}, C{ticket} and C{peer} are filled in by the
+    connection that received it.
+    """
+
+    method: str
+    url: str
+    headers: Headers
+    body: bytes = b""
+    secure: bool = False
+    ticket: object = None
+    ticketError: object = None
+    peer: str = ""
+
+    @property
+    def service(self) -> str:
+        """The URL scheme, e.g. C{wtv-head-waiter}."""
+        scheme, sep, _ = self.url.partition(":")
+        return scheme.lower() if sep else ""
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, always starting with C{/}."""
+        _, _, rest = self.url.partition(":")
+        path = rest.partition("?")[0]
+        if not path.startswith("/"):
+            path = "/" + path
+        return unquote_to_bytes(path).decode("latin-1")
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query fields, the first value of each name."""
+        return _firstValues(parse_qsl(self.url.partition("?")[2],
+                                      keep_blank_values=True, encoding="latin-1"))
+
+    @property
+    def form(self) -> dict[str, str]:
+        """
+        Query fields merged with an urlencoded body (the body wins), as
+        boxes post forms with either.
+        """
+        fields = self.query
+        if self.method == "POST" and self.body and b"=" in self.body:
+            fields.update(_firstValues(parse_qsl(
+                self.body.decode("latin-1"), keep_blank_values=True,
+                encoding="latin-1")))
+        return fields
+
+    @property
+    def ssid(self) -> str | None:
+        return self.headers.get("wtv-client-serial-number")
+
+
+def _firstValues(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields
+
+
+@dataclass
+class Response:
+    """
+    One response. C{contentLength} overrides the byte count of C{body} (LZPF
+    announces the uncompressed length); C{ticket} is a ticket the connection
+    issues and sends in C{wtv-ticket}.
+    """
+
+    status: int = 200
+    reason: str = "OK"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    contentType: str = "text/html"
+    close: bool = False
+    ticket: object = None
+    contentLength: int | None = None
+    cacheKey: object = None
+
+    def withTicket(self, ticket: object) -> Response:
+        """Have the connection issue C{ticket} with this response; returns C{self}."""
+        self.ticket = ticket
+        return self
+
+    def header(self, name: str) -> str | None:
+        """@return: the first value of header C{name} set on this response."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+def _clean(text: str) -> str:
+    """Keep a header value on one line: a box must never see injected headers."""
+    return _UNSAFE_IN_HEADER.sub(" ", text)
+
+
+def serializeHead(response: Response, coreHeaders: Iterable[tuple[str, str]] = (),
+                  bodyLength: int | None = None) -> bytes:
+    """
+    The status line and headers of C{response}, LF-terminated, in the order
+    boxes are used to: status, C{Connection}, the connection's own headers
+    (C{wtv-encrypted}, C{wtv-ticket}), the service's headers, then
+    C{Content-type} and C{Content-length}.
+    """
+    length = bodyLength if bodyLength is not None else len(response.body)
+    if response.contentLength is not None:
+        length = response.contentLength
+    lines = [f"{response.status} {_clean(response.reason)}",
+             "Connection: " + ("close" if response.close else "Keep-Alive")]
+    for name, value in (*coreHeaders, *response.headers):
+        lines.append(f"{_clean(name)}: {_clean(value)}")
+    lines.append("Content-type: " + _clean(response.contentType))
+    lines.append(f"Content-length: {length}")
+    return ("\n".join(lines) + "\n\n").encode("latin-1", "replace")
+
+
+def errorResponse(status: int, message: str, close: bool = False) -> Response:
+    """
+    A WTVP error: the reason phrase is what the box shows the user, and the
+    same sentence goes in a small HTML body for browsers that show pages.
+    """
+    text = _clean(message)
+    body = (f"<html><head><title>{status}</title></head><body>"
+            f"{_escapeHTML(text)}</body></html>").encode("latin-1", "replace")
+    return Response(status=status, reason=text, body=body, close=close)
+
+
+def _escapeHTML(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;").replace('"', "&quot;"))
+
+
+class RequestParser:
+    """
+    Turns a byte stream into L{Request}s, one at a time.
+
+    Bytes may arrive split at any point or several requests at once; call
+    L{feed} with each read, then L{next} until it returns L{None}.
+    """
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._pending: tuple[Request, int] | None = None
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are not yet part of a returned request."""
+        return len(self._buffer)
+
+    def takeBuffered(self) -> bytes:
+        """Remove and return every byte not yet parsed (ciphertext after SECURE ON)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._scanned = 0
+        self._pending = None
+        return data
+
+    def next(self) -> Request | None:
+        """
+        @return: the next complete request, or L{None} until more bytes come.
+        @raise WireError: the request is malformed or over a limit.
+        """
+        if self._pending is None:
+            self._skipBlankLines()
+            end = self._findHeaderEnd()
+            if end is None:
+                return None
+            headEnd, bodyStart = end
+            request = self._parseHead(bytes(self._buffer[:headEnd]))
+            del self._buffer[:bodyStart]
+            self._scanned = 0
+            self._pending = (request, self._bodyLength(request))
+        request, length = self._pending
+        if len(self._buffer) < length:
+            return None
+        request.body = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        self._pending = None
+        return request
+
+    def _skipBlankLines(self) -> None:
+        """Stray line ends between requests are harmless; drop them."""
+        stripped = self._buffer.lstrip(b"\r\n")
+        if len(stripped) != len(self._buffer):
+            self._buffer = bytearray(stripped)
+            self._scanned = 0
+
+    def _findHeaderEnd(self) -> tuple[int, int] | None:
+        start = max(0, self._scanned - 3)
+        best: tuple[int, int] | None = None
+        for terminator in _TERMINATORS:
+            index = self._buffer.find(terminator, start)
+            if index != -1 and (best is None or index + len(terminator) < best[1]):
+                best = (index, index + len(terminator))
+        if best is None:
+            self._scanned = len(self._buffer)
+            self._checkIncompleteHead()
+            return None
+        if best[0] > self.limits.headerBlock:
+            raise WireError(400, "The request headers were too large.")
+        return best
+
+    def _checkIncompleteHead(self) -> None:
+        firstLineEnd = self._buffer.find(b"\n")
+        if firstLineEnd == -1 and len(self._buffer) > self.limits.requestLine:
+            raise WireError(414, "The address requested was too long.")
+        if len(self._buffer) > self.limits.headerBlock:
+            raise WireError(400, "The request headers were too large.")
+
+    def _parseHead(self, head: bytes) -> Request:
+        lines = head.decode("latin-1").split("\n")
+        requestLine = lines[0].rstrip("\r")
+        if len(requestLine) > self.limits.requestLine:
+            raise WireError(414, "The address requested was too long.")
+        if len(lines) - 1 > self.limits.headerCount:
+            raise WireError(400, "The request had too many headers.")
+        method, url = _parseRequestLine(requestLine)
+        headers = Headers(_parseHeaderLine(line.rstrip("\r")) for line in lines[1:])
+        return Request(method=method, url=url, headers=headers)
+
+    def _bodyLength(self, request: Request) -> int:
+        if request.method == SECURE_ON:
+            return 0
+        text = request.headers.get("Content-length")
+        if text is None:
+            return 0
+        text = text.strip()
+        if not text.isdigit() or not text.isascii():
+            raise WireError(400, "The request had an invalid Content-length.")
+        length = int(text)
+        if length > self.limits.body:
+            raise WireError(413, "The data sent was too large.")
+        return length
+
+
+def _parseRequestLine(line: str) -> tuple[str, str]:
+    if line.upper() == SECURE_ON:
+        return SECURE_ON, ""
+    method, sep, url = line.partition(" ")
+    method = method.upper()
+    url = _HTTP_SUFFIX.sub("", url.strip())
+    if method not in METHODS or not sep or not url or " " in url:
+        raise WireError(400, "The request was not understood.")
+    if not url.isprintable():
+        raise WireError(400, "The request was not understood.")
+    return method, url
+
+
+def _parseHeaderLine(line: str) -> tuple[str, str]:
+    name, sep, value = line.partition(":")
+    name = name.strip()
+    if not sep or not _HEADER_NAME.match(name):
+        raise WireError(400, "The request had a malformed header.")
+    return name, value.strip()
