@@ -1,0 +1,127 @@
+"""
+Run the real C{twistd -n wtvserv} process on free loopback ports, for
+end-to-end tests, the load generator and benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home")
+TWISTD = "from twisted.scripts.twistd import run; run()"
+
+
+def freePorts(count: int) -> list[int]:
+    """Ports the kernel just handed out on 127.0.0.1 (closed again, so free)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class RealServer:
+    """
+    One C{twistd -n wtvserv} process. C{ports} maps service names to the
+    loopback ports it listens on; C{log} is everything it printed.
+    """
+
+    def __init__(self, dataDir: Path, services=SERVICES, extraArgs=(), env=None,
+                 ports: dict[str, int] | None = None) -> None:
+        self.dataDir = Path(dataDir)
+        self.services = tuple(services)
+        self.ports = ports or dict(zip(self.services, freePorts(len(self.services))))
+        self.extraArgs = list(extraArgs)
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.logPath = self.dataDir.parent / f"{self.dataDir.name}-twistd.log"
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
+                "--data", str(self.dataDir), "--host", "127.0.0.1"]
+        for name, port in self.ports.items():
+            args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]
+        return args + self.extraArgs
+
+    def start(self, timeout: float = 20.0) -> RealServer:
+        env = dict(os.environ if self.env is None else self.env)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+        self._logFile = open(self.logPath, "ab")
+        self.process = subprocess.Popen(self.command(), stdout=self._logFile,
+                                        stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        waiting = set(self.ports.values())
+        while waiting:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"twistd exited with {self.process.returncode}:\n{self.log}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"twistd did not listen in time:\n{self.log}")
+            for port in list(waiting):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    waiting.discard(port)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._logFile.close()
+        code, self.process = self.process.returncode, None
+        return code
+
+    @property
+    def log(self) -> str:
+        try:
+            return self.logPath.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> RealServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send C{data}, read one response (headers and Content-length bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\n\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return received
+            received += chunk
+        head, _, body = received.partition(b"\n\n")
+        length = int(head.split(b"Content-length: ")[1].split(b"\n")[0])
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\n\n" + body

@@ -1,0 +1,40 @@
+"""
+The built-in wtv- services, declared through the same plugin interface a
+third-party service uses. Service code is imported only when a service is
+built, so plugin discovery stays cheap.
+"""
+
+from importlib import import_module
+
+from zope.interface import implementer
+
+from wtvserv.interfaces import IWTVServicePlugin
+
+
+@implementer(IWTVServicePlugin)
+class BuiltinService:
+    def __init__(self, name: str, defaultPort: int, module: str, description: str,
+                 flags: int = 0, connections: int | None = None) -> None:
+        self.name = name
+        self.defaultPort = defaultPort
+        self.flags = flags
+        self.connections = connections
+        self.description = description
+        self._module = module
+
+    def makeService(self, context):
+        return import_module(self._module).makeService(context)
+
+
+preregistration = BuiltinService(
+    "wtv-1800", 1615, "wtvserv.services.preregistration",
+    "pre-registration: hands out the initial key", flags=0x1, connections=1)
+headWaiter = BuiltinService(
+    "wtv-head-waiter", 1601, "wtvserv.services.headwaiter",
+    "login: challenge, tickets, users, passwords", connections=1)
+register = BuiltinService(
+    "wtv-register", 1607, "wtvserv.services.register", "sign-up for new boxes")
+logs = BuiltinService(
+    "wtv-log", 1609, "wtvserv.services.log", "stores what boxes report", connections=1)
+home = BuiltinService(
+    "wtv-home", 1612, "wtvserv.services.home", "the home page")

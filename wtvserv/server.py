@@ -1,0 +1,140 @@
+"""
+The parent service of a wtvserv process: it owns the shared parts (ticket
+authority, session-key registry, account and log stores) and runs one
+listening port per wtv- service, each with its own L{WTVPFactory}.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from twisted.application.service import MultiService
+from twisted.application.strports import service as endpointService
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
+from wtvserv.config import Config
+from wtvserv.directory import ServiceDirectory, ServiceEntry
+from wtvserv.encoding import BodyEncoder
+from wtvserv.interfaces import IServiceContext
+from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+from wtvserv.protocol import WTVPFactory
+from wtvserv.sessions import SessionKeyRegistry
+from wtvserv.tickets import TicketAuthority, load_or_create_secret
+
+log = Logger()
+_TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
+
+
+@implementer(IServiceContext)
+@dataclass
+class ServiceContext:
+    """The shared parts handed to every service plugin."""
+
+    tickets: object
+    sessions: object
+    accounts: object
+    logs: object
+    reactor: object
+    config: Config
+    directory: ServiceDirectory
+    randomSource: Callable[[int], bytes] = field(default=os.urandom)
+
+    def random(self, n: int) -> bytes:
+        return self.randomSource(n)
+
+
+def endpointFor(config: Config, plugin) -> str:
+    """The endpoint description a service listens on."""
+    settings = config.service(plugin.name)
+    if settings.endpoint:
+        return settings.endpoint
+    port = settings.port if settings.port is not None else plugin.defaultPort
+    return f"tcp:{port}:interface={config.interface}"
+
+
+def advertisedEntry(config: Config, plugin) -> ServiceEntry:
+    """How boxes are told to reach a service: the host and port it really listens on."""
+    settings = config.service(plugin.name)
+    match = _TCP_PORT.match(endpointFor(config, plugin))
+    port = int(match.group(1)) if match else plugin.defaultPort
+    return ServiceEntry(name=plugin.name, host=settings.host or config.host, port=port,
+                        flags=plugin.flags, connections=plugin.connections)
+
+
+class WTVServer(MultiService):
+    """
+    One process hosting several wtv- services.
+
+    @param plugins: the L{IWTVServicePlugin}s of the deployment; those whose
+        service is enabled in C{config} are advertised to boxes.
+    @param runHere: names of the services this process listens for (L{None}:
+        all enabled ones). Other processes sharing the data directory and
+        ticket secret can run the rest.
+    """
+
+    def __init__(self, config: Config, reactor, plugins: list, runHere: set[str] | None = None,
+                 random: Callable[[int], bytes] = os.urandom) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        dataDir = config.dataDir
+        dataDir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.tickets = TicketAuthority(load_or_create_secret(dataDir), reactor,
+                                       lifetime=config.ticketLifetime, random=random)
+        self.sessions = SessionKeyRegistry(reactor, lifetime=config.sessionLifetime,
+                                           capacity=config.sessionCapacity)
+        self.accounts = SQLiteAccountStore(dataDir / ACCOUNT_DB_NAME,
+                                           max_users=config.maxUsersPerAccount)
+        self.logs = SQLiteLogStore(dataDir / LOG_DB_NAME, per_ssid=config.logsPerSSID,
+                                   total=config.logsTotal)
+        enabled = [p for p in plugins if config.service(p.name).enabled]
+        self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
+        self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
+                                      reactor, config, self.directory, random)
+        self.encoder = BodyEncoder()
+        self.factories: dict[str, WTVPFactory] = {}
+        for plugin in enabled:
+            if runHere is None or plugin.name in runHere:
+                self._addService(plugin)
+
+    def _addService(self, plugin) -> None:
+        try:
+            service = plugin.makeService(self.context)
+        except Exception:
+            log.failure("{name}: the plugin failed to build its service; "
+                        "the other services carry on", name=plugin.name)
+            return
+        factory = WTVPFactory(service, self.tickets, self.sessions, self.reactor,
+                              maxConnections=self.config.maxConnectionsPerService,
+                              encode=self.encoder.encode)
+        listener = endpointService(endpointFor(self.config, plugin), factory,
+                                   reactor=self.reactor)
+        listener.setName(plugin.name)
+        listener.description = endpointFor(self.config, plugin)
+        listener.setServiceParent(self)
+        self.factories[plugin.name] = factory
+
+    def privilegedStartService(self) -> None:
+        """Listen on every port; one that cannot be had stops the start, readably."""
+        for listener in self:
+            try:
+                listener.privilegedStartService()
+            except CannotListenError as error:
+                reason = error.socketError.strerror if error.socketError else str(error)
+                message = f"{listener.name} cannot listen on {listener.description}: {reason}"
+                log.critical("{message}", message=message)
+                sys.exit(f"wtvserv: {message}")
+
+    def stopService(self):
+        result = super().stopService()
+        self.accounts.close()
+        self.logs.close()
+        return result
+

@@ -1,0 +1,260 @@
+"""
+The service author's API: route a path to a handler, read the box, answer.
+
+A service is a L{WTVService} with routes::
+
+    service = WTVService("wtv-hello", context)
+
+    @service.route("/hello")
+    def hello(box):
+        return html(f"<html><body>Hello, {escape(box.user.human_name)}</body></html>")
+
+A handler takes a L{Box} and returns a L{Response}, a C{str} of HTML, or a
+L{Deferred} of either. Routes require a logged-in box unless declared with
+C{login=False}. Encryption and compression of the answer happen on the
+connection; the author does nothing for them.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import stat
+from html import escape
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from wtvserv.interfaces import IServiceContext, IWTVService
+from wtvserv.wire import Request, Response, errorResponse
+
+__all__ = ["WTVService", "Box", "html", "visit", "redirect", "error", "escape",
+           "quote", "relogin"]
+
+log = Logger()
+_TOKEN = re.compile(r"-wtv-token-(\d{1,20}-[0-9A-Fa-f]{32})$")
+Handler = Callable[["Box"], "Response | str | Deferred"]
+
+
+def html(body: str | bytes, status: int = 200, reason: str = "OK",
+         headers: list[tuple[str, str]] = (), contentType: str = "text/html") -> Response:
+    """A page. Text is sent as ISO-8859-1, the character set of the boxes."""
+    if isinstance(body, str):
+        body = body.encode("latin-1", "xmlcharrefreplace")
+    return Response(status=status, reason=reason, headers=list(headers), body=body,
+                    contentType=contentType)
+
+
+def visit(url: str, headers: list[tuple[str, str]] = ()) -> Response:
+    """An empty C{200 OK} that sends the box on to C{url} (C{wtv-visit})."""
+    return Response(headers=[*headers, ("wtv-visit", url)])
+
+
+def redirect(url: str) -> Response:
+    """A C{302} redirect, with C{Location} and C{wtv-visit} as boxes expect."""
+    return Response(status=302, reason="Moved temporarily",
+                    headers=[("Location", url), ("wtv-visit", url)])
+
+
+def relogin() -> Response:
+    """Send a box that is not logged in back through the login (Z's C{300})."""
+    return Response(status=300, reason="Unauthorized",
+                    headers=[("Location", "client:relogin")])
+
+
+def error(status: int, message: str) -> Response:
+    """An error the box shows: C{message} is the user-facing sentence."""
+    return errorResponse(status, message)
+
+
+class Box:
+    """
+    What a handler knows of the box that sent a request.
+    """
+
+    def __init__(self, request: Request, context: IServiceContext,
+                 token: str | None = None) -> None:
+        self.request = request
+        self.context = context
+        self.token = token
+        self._account: Any = False
+
+    @property
+    def ssid(self) -> str | None:
+        return self.request.ssid
+
+    @property
+    def headers(self):
+        return self.request.headers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.request.headers.get(name, default)
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.request.query
+
+    @property
+    def form(self) -> dict[str, str]:
+        """Query and POSTed form fields merged (the body wins)."""
+        return self.request.form
+
+    @property
+    def secure(self) -> bool:
+        return self.request.secure
+
+    @property
+    def ticket(self):
+        """The verified ticket of the request, or L{None}."""
+        return self.request.ticket
+
+    @property
+    def account(self):
+        """The SSID's account, or L{None} (looked up once per request)."""
+        if self._account is False:
+            self._account = (self.context.accounts.accountFor(self.ssid)
+                             if self.ssid else None)
+        return self._account
+
+    @property
+    def user(self):
+        """The logged-in user, or L{None}."""
+        ticket = self.ticket
+        if ticket is None or ticket.user_id is None or not ticket.password_ok:
+            return None
+        account = self.account
+        return account.user(ticket.user_id) if account else None
+
+    @property
+    def loggedIn(self) -> bool:
+        return self.user is not None
+
+
+class _Route:
+    __slots__ = ("handler", "login", "methods")
+
+    def __init__(self, handler: Handler, login: bool, methods: frozenset[str]) -> None:
+        self.handler = handler
+        self.login = login
+        self.methods = methods
+
+
+@implementer(IWTVService)
+class WTVService:
+    """
+    A wtv- service made of routes. Requests for another service's URL are
+    refused, as a box is only meant to reach a service on its own port.
+    """
+
+    def __init__(self, name: str, context: IServiceContext) -> None:
+        self.name = name
+        self.context = context
+        self._routes: dict[str, _Route] = {}
+        self._static: list[tuple[str, Path, bool]] = []
+
+    def route(self, path: str, login: bool = True,
+              methods: tuple[str, ...] = ("GET", "POST")) -> Callable[[Handler], Handler]:
+        """
+        Register the decorated function for C{path} (exact match; a path
+        with or without a trailing C{?} query is the same).
+        """
+        def register(handler: Handler) -> Handler:
+            self._routes[path] = _Route(handler, login, frozenset(methods))
+            return handler
+        return register
+
+    def static(self, prefix: str, directory: Path, login: bool = False) -> None:
+        """
+        Serve the files under C{directory} at C{prefix}/... . Nothing outside
+        C{directory} can be reached: not with C{..}, encoded or not, nor an
+        absolute path, nor a symbolic link.
+        """
+        self._static.append((prefix.rstrip("/") + "/", Path(directory).resolve(), login))
+
+    def handle(self, request: Request) -> Response | Deferred:
+        if request.service != self.name:
+            return errorResponse(
+                500, f"{self.name} cannot serve {request.service or 'that address'}.", close=True)
+        path, token = splitToken(request.path)
+        box = Box(request, self.context, token)
+        route = self._routes.get(path)
+        if route is None:
+            return self._serveStatic(box)
+        if request.method not in route.methods:
+            return error(405, "That page cannot be used this way.")
+        if route.login and not box.loggedIn:
+            return self._notLoggedIn(box)
+        return maybeDeferred(route.handler, box).addCallback(_asResponse)
+
+    def _notLoggedIn(self, box: Box) -> Response:
+        problem = box.request.ticketError
+        if problem is not None:
+            return error(403, problem.message)
+        return relogin()
+
+    def _serveStatic(self, box: Box) -> Response:
+        path = box.request.path
+        for prefix, root, login in self._static:
+            if path.startswith(prefix):
+                if login and not box.loggedIn:
+                    return self._notLoggedIn(box)
+                target = safeJoin(root, path[len(prefix):])
+                if target is not None:
+                    return fileResponse(target)
+        return error(404, "The service could not find the requested page.")
+
+
+def splitToken(path: str) -> tuple[str, str | None]:
+    """
+    Split a C{-wtv-token-<digits>-<32 hex>} suffix off a path, as the
+    official service appended to some URLs (PROTOCOL.md 6.1).
+
+    @return: the path without it, and the token's C{<digits>-<hex>}.
+    """
+    match = _TOKEN.search(path)
+    if match is None:
+        return path, None
+    return path[:match.start()], match.group(1)
+
+
+def _asResponse(result: Response | str | bytes) -> Response:
+    if isinstance(result, Response):
+        return result
+    return html(result)
+
+
+def safeJoin(root: Path, relative: str) -> Path | None:
+    """
+    @return: the regular file C{relative} names under C{root}, or L{None}
+        when it is missing or any step would leave C{root}: C{..}, an
+        absolute path, a NUL, or a symbolic link anywhere on the way.
+    """
+    if "\x00" in relative or "\\" in relative:
+        return None
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if not parts or any(part == ".." for part in parts):
+        return None
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return None
+        if stat.S_ISLNK(mode):
+            return None
+    return current if stat.S_ISREG(mode) else None
+
+
+def fileResponse(path: Path) -> Response:
+    """A file's bytes with a type guessed from its name; static, so cacheable."""
+    contentType = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    data = path.read_bytes()
+    stamp = path.stat()
+    return Response(body=data, contentType=contentType,
+                    cacheKey=(str(path), stamp.st_mtime_ns, stamp.st_size))
