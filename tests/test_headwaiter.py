@@ -1,0 +1,230 @@
+"""
+The login services in process: wtv-1800, wtv-head-waiter, wtv-register and
+wtv-home against real SQLite stores, driven by a small test box.
+"""
+
+import re
+
+import pytest
+
+from tests.harness import SSID, TestBox, makeServer
+from wtvserv.passwords import hash_password
+
+
+@pytest.fixture
+def server(tmp_path):
+    server, reactor = makeServer(tmp_path / "data")
+    server.reactor = reactor
+    yield server
+    server.accounts.close()
+    server.logs.close()
+
+
+def register(server, name="Ann", username="ann", password=None, ssid=SSID):
+    server.accounts.createAccount(ssid, name, username,
+                                  hash_password(password) if password else None)
+
+
+def test_preregister_hands_out_a_key_and_points_at_the_login(server):
+    box = TestBox(server)
+    response = box.request("wtv-1800:/preregister?scriptless-visit-reason=10&0")
+    assert response.status == 200
+    assert len(box.key) == 8
+    services = response.getAll("wtv-service")
+    assert services[0] == "reset"
+    assert services[1].startswith("name=wtv-1800 host=127.0.0.1 port=1615 flags=0x00000001")
+    assert response.get("wtv-visit") == "wtv-head-waiter:/login?"
+    assert response.get("wtv-boot-url") == "wtv-head-waiter:/login?relogin=true"
+    assert response.get("wtv-client-date") == "Sat, 01 Jan 2000 00:00:00 GMT"
+
+
+def test_login_sends_a_112_byte_challenge_and_a_token_url(server):
+    box = TestBox(server)
+    box.request("wtv-1800:/preregister")
+    response = box.request("wtv-head-waiter:/login?")
+    assert len(response.get("wtv-challenge")) == 152
+    assert re.fullmatch(r"wtv-head-waiter:/login-stage-two-wtv-token-\d+-[0-9a-f]{32}\?",
+                        response.get("wtv-visit"))
+    assert response.get("wtv-service").startswith("name=wtv-log ")
+
+
+def test_an_unregistered_box_is_sent_to_wtv_register_with_a_ticket(server):
+    box = TestBox(server)
+    response = box.login()
+    assert response.status == 200
+    assert response.get("wtv-visit") == "wtv-register:/splash?"
+    assert response.get("wtv-ticket")
+    assert response.get("wtv-encrypted") == "true"
+    assert any(s.startswith("name=wtv-register ") for s in response.getAll("wtv-service"))
+
+
+def test_registration_creates_the_account_then_relogin_reaches_home(server):
+    box = TestBox(server)
+    box.login()
+    form = box.request("wtv-register:/register?", secure=True)
+    assert b'name="subscriber_username"' in form.body
+    done = box.request("wtv-register:/ValidateRegistration", secure=True, body=(
+        b"subscriber_name=Ann+Box&subscriber_username=annbox&agreement=yes"))
+    assert done.status == 200, done.reason
+    assert done.get("wtv-visit") == "wtv-head-waiter:/login?new_registration=1"
+    assert server.accounts.accountFor(SSID).primary.username == "annbox"
+    login = box.request("wtv-head-waiter:/login?new_registration=1")
+    assert login.get("wtv-visit").endswith("?new_registration=1")
+    final = box.request(login.get("wtv-visit"), box.answer())
+    assert final.getAll("wtv-visit")[0] == "client:closeallpanels"
+    assert final.getAll("wtv-visit")[-1].startswith(
+        "wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home&dummy=0x")
+    hop = box.request(final.getAll("wtv-visit")[-1])
+    assert hop.get("wtv-visit") == "wtv-home:/home"
+    home = box.request("wtv-home:/home", secure=True)
+    assert home.status == 200
+    assert b"Hello, Ann Box!" in home.body
+
+
+def test_invalid_registration_shows_the_form_again_with_the_reason(server):
+    box = TestBox(server)
+    box.login()
+    again = box.request("wtv-register:/ValidateRegistration", secure=True,
+                        body=b"subscriber_name=Ann&subscriber_username=9lives&agreement=yes")
+    assert again.status == 200
+    assert b"must start with a letter" in again.body.lower() or b"letter" in again.body
+    assert server.accounts.accountFor(SSID) is None
+
+
+def test_a_box_with_an_account_cannot_register_again(server):
+    register(server)
+    box = TestBox(server)
+    box.login()
+    refused = box.request("wtv-register:/ValidateRegistration", secure=True,
+                          body=b"subscriber_name=Bo&subscriber_username=bobo&agreement=yes")
+    assert refused.status == 403
+    assert server.accounts.userCount() == 1
+
+
+def test_the_final_response_lists_every_enabled_service(server):
+    register(server)
+    final = TestBox(server).login()
+    services = final.getAll("wtv-service")
+    assert services[0] == "reset"
+    names = {s.split()[0] for s in services[1:]}
+    assert names == {f"name={n}" for n in server.directory.names()}
+    assert final.get("wtv-human-name") == "Ann"
+    assert final.get("wtv-relogin-url") == "wtv-head-waiter:/relogin?relogin=true"
+
+
+def test_the_minisrv_flow_validatelogin_then_secure_stage_two(server):
+    register(server)
+    box = TestBox(server)
+    box.request("wtv-1800:/preregister")
+    box.request("wtv-head-waiter:/login?")
+    validated = box.request("wtv-head-waiter:/ValidateLogin?initial_login=true", box.answer())
+    assert validated.head.startswith("200 OK\nConnection: close\nwtv-ticket: ")
+    assert validated.get("wtv-encrypted") == "true"
+    assert validated.get("wtv-visit") == "wtv-head-waiter:/login-stage-two?"
+    final = box.request("wtv-head-waiter:/login-stage-two?", secure=True)
+    assert final.get("wtv-human-name") == "Ann"
+
+
+def test_a_wrong_challenge_response_gets_403_and_a_fresh_challenge(server):
+    box = TestBox(server)
+    box.request("wtv-1800:/preregister")
+    login = box.request("wtv-head-waiter:/login?")
+    box.key = server.sessions.currentKey(SSID)  # the box could not use that challenge
+    wrong = box.request(login.get("wtv-visit"), {"wtv-challenge-response": "AAAA" * 24})
+    assert wrong.status == 403
+    assert wrong.get("wtv-challenge") and not wrong.get("wtv-ticket")
+    final = box.request(wrong.get("wtv-visit"), box.answer())
+    assert final.status == 200 and final.get("wtv-ticket")
+
+
+def test_too_many_wrong_answers_end_the_login(server):
+    box = TestBox(server)
+    box.request("wtv-1800:/preregister")
+    login = box.request("wtv-head-waiter:/login?")
+    url = login.get("wtv-visit")
+    for _ in range(server.config.loginAttempts):
+        box.key = server.sessions.currentKey(SSID)
+        wrong = box.request(url, {"wtv-challenge-response": "AAAA" * 24})
+        assert wrong.status == 403
+    assert "Too many" in wrong.reason
+    assert server.sessions.currentKey(SSID) is None
+
+
+def test_a_stale_stage_two_token_is_refused(server):
+    box = TestBox(server)
+    box.request("wtv-1800:/preregister")
+    login = box.request("wtv-head-waiter:/login?")
+    server.reactor.advance(601)
+    assert box.request(login.get("wtv-visit"), box.answer()).status == 403
+
+
+def test_login_without_a_known_key_goes_back_to_wtv_1800(server):
+    response = TestBox(server).request("wtv-head-waiter:/login?")
+    assert response.get("wtv-visit") == "wtv-1800:/preregister?relogin=true"
+
+
+def test_a_password_user_is_asked_and_a_wrong_password_refused(server):
+    register(server, password="secret1")
+    box = TestBox(server)
+    page = box.login()
+    assert b'name="password"' in page.body and page.get("wtv-ticket")
+    wrong = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=nope")
+    assert wrong.status == 403 and "incorrect" in wrong.reason
+    right = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    assert right.status == 200 and right.get("wtv-visit").startswith("wtv-head-waiter:/login-stage-two")
+    final = box.request(right.get("wtv-visit"), secure=True)
+    assert final.get("wtv-human-name") == "Ann"
+    assert box.request("wtv-home:/home", secure=True).status == 200
+
+
+def test_home_refuses_a_password_user_who_has_not_typed_it(server):
+    register(server, password="secret1")
+    box = TestBox(server)
+    box.login()
+    assert box.request("wtv-home:/home", secure=True).status == 300
+
+
+def test_two_users_choose_then_log_in(server):
+    register(server)
+    server.accounts.addUser(SSID, "Bob", "bob", None)
+    box = TestBox(server)
+    choose = box.login()
+    assert b"ValidateLogin?user_id=1&amp;user_login=true" in choose.body
+    chosen = box.request("wtv-head-waiter:/ValidateLogin?user_id=1&user_login=true")
+    final = box.request(chosen.get("wtv-visit"), secure=True)
+    assert final.get("wtv-human-name") == "Bob"
+    assert b"Hello, Bob!" in box.request("wtv-home:/home", secure=True).body
+
+
+def test_relogin_forgets_the_session_and_goes_to_wtv_1800(server):
+    register(server)
+    box = TestBox(server)
+    box.login()
+    response = box.request("wtv-head-waiter:/relogin?relogin=true")
+    assert response.getAll("wtv-service")[0] == "reset"
+    assert response.get("wtv-visit") == "wtv-1800:/preregister?relogin=true"
+    assert server.sessions.currentKey(SSID) is None
+
+
+def test_reconnect_resumes_on_the_ticket_without_a_visit(server):
+    register(server)
+    box = TestBox(server)
+    box.login()
+    response = box.request("wtv-head-waiter:/reconnect")
+    assert response.status == 200
+    assert response.get("wtv-human-name") == "Ann"
+    assert response.get("wtv-visit") is None
+
+
+def test_check_tellyscript_refuses_foreign_next_urls(server):
+    box = TestBox(server)
+    response = box.request("wtv-head-waiter:/check-tellyscript?next-url=http://evil/")
+    assert response.get("wtv-visit") == "wtv-home:/home"
+
+
+def test_a_log_post_is_stored_with_ssid_and_kind(server):
+    box = TestBox(server)
+    response = box.request("wtv-log:/log?type=boot", body=b"box says hi")
+    assert response.status == 200 and response.body == b""
+    [entry] = server.logs.list(SSID)
+    assert (entry.kind, server.logs.get(entry.id).body) == ("boot", b"box says hi")

@@ -1,0 +1,54 @@
+"""
+Headers the built-in services share: the box's clock and locale, and the
+service lists of PROTOCOL.md 7.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+from wtvserv.interfaces import IServiceContext
+from wtvserv.web import Box, error
+
+# The wildcard entry points at wtv-star, the page boxes fall back to.
+STAR = "wtv-star"
+WILDCARD = "wtv-*"
+
+
+def clockHeaders(context: IServiceContext) -> list[tuple[str, str]]:
+    """The time zone and date a box sets its clock from."""
+    zone = context.config.timezone
+    return [("wtv-client-time-zone", zone),
+            ("wtv-client-time-dst-rule", zone.split()[0]),
+            ("wtv-client-date", formatdate(context.reactor.seconds(), usegmt=True))]
+
+
+def localeHeaders(context: IServiceContext) -> list[tuple[str, str]]:
+    return [("wtv-country", context.config.country),
+            ("wtv-language-header", context.config.language)]
+
+
+def serviceHeaders(context: IServiceContext, names: list[str] | None = None,
+                   reset: bool = False) -> list[tuple[str, str]]:
+    """
+    C{wtv-service} lines for C{names} (every enabled service when L{None}),
+    with C{wtv-*} announced right after wtv-star, as boxes are used to.
+    """
+    directory = context.directory
+    lines = [("wtv-service", "reset")] if reset else []
+    for name in directory.names() if names is None else names:
+        entry = directory.get(name)
+        if entry is None:
+            continue
+        lines.append(("wtv-service", entry.header()))
+        if name == STAR:
+            wildcard = entry.header().replace(f"name={STAR} ", f"name={WILDCARD} ", 1)
+            lines.append(("wtv-service", wildcard))
+    return lines
+
+
+def requireSSID(box: Box):
+    """@return: an error response when the box did not say who it is, else L{None}."""
+    if not box.ssid:
+        return error(400, "Your box did not identify itself. Please try again.")
+    return None

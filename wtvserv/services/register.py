@@ -1,0 +1,105 @@
+"""
+wtv-register: sign-up for a box that has no account (PROTOCOL.md 9).
+
+Reached after a successful challenge, so the box holds a ticket; the pages
+need that ticket but no user. The account is created in one transaction,
+then the box logs in again with C{?new_registration=1}.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from wtvserv.accounts import AccountError, AccountExists, check_human_name, check_username
+from wtvserv.interfaces import IServiceContext
+from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
+from wtvserv.services import pages
+from wtvserv.web import Box, Response, WTVService, error, html, relogin
+
+log = Logger()
+NAME = "wtv-register"
+NEXT = "wtv-head-waiter:/login?new_registration=1"
+MIN_PASSWORD_LENGTH = 4
+AGREED = ("yes", "on", "true", "1")
+
+
+class Registration:
+    def __init__(self, context: IServiceContext) -> None:
+        self.context = context
+
+    def _refuse(self, box: Box) -> Response | None:
+        """Pages need a box that passed the challenge and has no account yet."""
+        if box.request.ticketError is not None:
+            return error(403, box.request.ticketError.message)
+        if box.ticket is None:
+            return relogin()
+        if box.account is not None:
+            return error(403, "This box already has an account. Please sign in instead.")
+        return None
+
+    def splash(self, box: Box):
+        return self._refuse(box) or html(pages.registrationSplash())
+
+    def form(self, box: Box):
+        return self._refuse(box) or html(pages.registrationForm(box.form))
+
+    def validate(self, box: Box):
+        refusal = self._refuse(box)
+        if refusal is not None:
+            return refusal
+        fields = box.form
+        try:
+            name = check_human_name(fields.get("subscriber_name", ""))
+            username = check_username(fields.get("subscriber_username", ""))
+        except AccountError as problem:
+            return self._again(fields, problem.message)
+        password = fields.get("subscriber_password", "")
+        problem = _passwordProblem(password, fields.get("subscriber_password_again"))
+        if problem is None and fields.get("agreement", "").lower() not in AGREED:
+            problem = "Please tick the box to agree before signing up."
+        if problem is None and self.context.accounts.usernameTaken(username):
+            problem = f"The user name {username} is taken. Please choose another."
+        if problem is not None:
+            return self._again(fields, problem)
+        if not password:
+            return self._create(None, box, name, username)
+        hashing = deferToThreadPool(self.context.reactor, self.context.reactor.getThreadPool(),
+                                    hash_password, password)
+        return hashing.addCallback(self._create, box, name, username)
+
+    def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
+        try:
+            account = self.context.accounts.createAccount(box.ssid, name, username, passwordHash)
+        except AccountExists:
+            return error(403, "This box already has an account. Please sign in instead.")
+        except AccountError as problem:
+            return self._again(box.form, problem.message)
+        log.info("{ssid}: registered user {username}", ssid=box.ssid, username=username)
+        return html(pages.registered(account.primary),
+                    headers=[("wtv-noback-all", f"{NAME}:"),
+                             ("wtv-expire-all", "wtv-"),
+                             ("wtv-visit", NEXT)])
+
+    def _again(self, fields: dict[str, str], problem: str) -> Response:
+        return html(pages.registrationForm(fields, problem))
+
+
+def _passwordProblem(password: str, again: str | None) -> str | None:
+    if not password:
+        return None
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        return (f"A password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} "
+                "characters, or leave it empty.")
+    if again is not None and again != password:
+        return "The two passwords differ. Please type them again."
+    return None
+
+
+def makeService(context: IServiceContext) -> WTVService:
+    registration = Registration(context)
+    service = WTVService(NAME, context)
+    service.route("/splash", login=False)(registration.splash)
+    service.route("/register", login=False)(registration.form)
+    service.route("/ValidateRegistration", login=False, methods=("POST", "GET"))(registration.validate)
+    return service
