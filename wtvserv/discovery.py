@@ -6,7 +6,8 @@ C{getPlugins(IWTVServicePlugin, wtvserv.plugins)}.
 from __future__ import annotations
 
 from twisted.logger import Logger
-from twisted.plugin import getPlugins
+from twisted.plugin import getCache, getPlugins
+from twisted.python.modules import getModule
 
 import wtvserv.plugins
 from wtvserv.interfaces import IWTVServicePlugin
@@ -22,16 +23,19 @@ def discoverPlugins(package=wtvserv.plugins) -> tuple[list, list[str]]:
         the built-in one, or else the first by module name, is kept).
     """
     byName: dict[str, object] = {}
-    problems: list[str] = []
-    found = sorted(getPlugins(IWTVServicePlugin, package), key=_builtinFirst)
+    problems = _unloadableModules(package)
+    origins = _origins(package)
+    found = list(getPlugins(IWTVServicePlugin, package))
+    found.sort(key=lambda plugin: _builtinFirst(origins.get(id(plugin), "?")))
     for plugin in found:
+        origin = origins.get(id(plugin), "?")
         name = getattr(plugin, "name", None)
         if not isinstance(name, str) or not name.startswith("wtv-"):
-            problems.append(f"plugin {_origin(plugin)} has no wtv- name; ignored")
+            problems.append(f"plugin {origin} has no wtv- name; ignored")
             continue
         if name in byName:
-            problems.append(f"plugin {_origin(plugin)} claims {name}, already provided "
-                            f"by {_origin(byName[name])}; ignored")
+            problems.append(f"plugin {origin} claims {name}, already provided "
+                            f"by {origins.get(id(byName[name]), '?')}; ignored")
             continue
         byName[name] = plugin
     for problem in problems:
@@ -39,10 +43,32 @@ def discoverPlugins(package=wtvserv.plugins) -> tuple[list, list[str]]:
     return [byName[name] for name in sorted(byName)], problems
 
 
-def _origin(plugin) -> str:
-    return getattr(type(plugin), "__module__", "?")
+def _unloadableModules(package) -> list[str]:
+    """
+    One sentence per module of the plugin package that cannot be imported
+    (C{getPlugins} skips those with a bare traceback in the log).
+    """
+    problems = []
+    for module in getModule(package.__name__).iterModules():
+        try:
+            module.load()
+        except Exception as error:
+            problems.append(f"plugin module {module.name} could not be loaded "
+                            f"({type(error).__name__}: {error}); its services are not run")
+    return problems
 
 
-def _builtinFirst(plugin) -> tuple[bool, str]:
-    origin = _origin(plugin)
+def _origins(package) -> dict[int, str]:
+    """Which module each plugin object was found in, from Twisted's dropin cache."""
+    origins = {}
+    for dropin in getCache(package).values():
+        for cached in dropin.plugins:
+            try:
+                origins[id(cached.load())] = dropin.moduleName
+            except Exception:
+                continue
+    return origins
+
+
+def _builtinFirst(origin: str) -> tuple[bool, str]:
     return (origin != "wtvserv.plugins.wtvserv_builtin", origin)

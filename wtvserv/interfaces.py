@@ -10,6 +10,7 @@ the handlers that answer WTVP requests.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.plugin import IPlugin
@@ -182,15 +183,28 @@ class IServiceContext(Interface):
     directory = Attribute(
         "The L{wtvserv.directory.ServiceDirectory}: every enabled service "
         "with the host, port and flags advertised to boxes.")
+    homeLinks = Attribute(
+        "C{(title, url)} pairs for the home page: the C{homeLink} of every "
+        "enabled plugin that has one.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""
+
+    def dataDirectory(name: str) -> Path:
+        """
+        @return: a folder of its own for service C{name} under the data
+            directory (created, mode 0700), where a plugin keeps its state;
+            processes sharing the data directory share it.
+        """
 
 
 class IWTVServicePlugin(IPlugin):
     """
     Adds one wtv- service to a wtvserv process; found with C{getPlugins} in
     the package C{wtvserv.plugins}.
+
+    A plugin may also have a C{homeLink} attribute, a C{(title, url)} pair
+    the home page links to.
     """
 
     name = Attribute("The service name, e.g. C{'wtv-star'}; unique per process.")

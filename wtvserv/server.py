@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from twisted.application.service import MultiService
@@ -44,10 +45,18 @@ class ServiceContext:
     reactor: object
     config: Config
     directory: ServiceDirectory
+    homeLinks: list[tuple[str, str]] = field(default_factory=list)
     randomSource: Callable[[int], bytes] = field(default=os.urandom)
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
+
+    def dataDirectory(self, name: str) -> Path:
+        if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
+            raise ValueError(f"not a service name: {name!r}")
+        folder = self.config.dataDir / "services" / name
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
 
 
 def endpointFor(config: Config, plugin) -> str:
@@ -96,8 +105,9 @@ class WTVServer(MultiService):
                                    total=config.logsTotal)
         enabled = [p for p in plugins if config.service(p.name).enabled]
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
+        links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
-                                      reactor, config, self.directory, random)
+                                      reactor, config, self.directory, links, random)
         self.encoder = BodyEncoder()
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:

@@ -33,12 +33,33 @@ from zope.interface import implementer
 from wtvserv.interfaces import IServiceContext, IWTVService
 from wtvserv.wire import Request, Response, errorResponse
 
-__all__ = ["WTVService", "Box", "html", "visit", "redirect", "error", "escape",
-           "quote", "relogin"]
+__all__ = ["WTVService", "Box", "Response", "html", "page", "visit", "redirect",
+           "error", "relogin", "fileResponse", "escape", "quote"]
 
 log = Logger()
 _TOKEN = re.compile(r"-wtv-token-(\d{1,20}-[0-9A-Fa-f]{32})$")
 Handler = Callable[["Box"], "Response | str | Deferred"]
+
+
+_PAGE = """<html>
+<head>
+<title>{title}</title>
+</head>
+<body bgcolor="#191919" text="#42BD52" link="#36d5ff" vlink="#36d5ff">
+<h2>{title}</h2>
+{content}
+</body>
+</html>
+"""
+
+
+def page(title: str, content: str) -> str:
+    """
+    A whole page in the house style: plain HTML every WebTV browser renders.
+    C{title} is text (escaped here); C{content} is HTML, so escape what came
+    from a box or a user in it with L{escape}.
+    """
+    return _PAGE.format(title=escape(title), content=content)
 
 
 def html(body: str | bytes, status: int = 200, reason: str = "OK",

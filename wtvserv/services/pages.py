@@ -8,22 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-_PAGE = """<html>
-<head>
-<title>{title}</title>
-</head>
-<body bgcolor="#191919" text="#42BD52" link="#36d5ff" vlink="#36d5ff">
-<h2>{title}</h2>
-{content}
-</body>
-</html>
-"""
-
-
-def page(title: str, content: str) -> str:
-    """A whole page; C{content} is HTML, C{title} is text."""
-    return _PAGE.format(title=escape(title), content=content)
-
+from wtvserv.web import page
 
 def message(text: str | None) -> str:
     return f'<p><font color="#ff6060"><b>{escape(text)}</b></font></p>\n' if text else ""

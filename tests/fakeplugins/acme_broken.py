@@ -1,0 +1,1 @@
+import wtvserv_no_such_module  # noqa: F401  (this plugin module cannot load)
