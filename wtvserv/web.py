@@ -169,12 +169,16 @@ class _Route:
 class WTVService:
     """
     A wtv- service made of routes. Requests for another service's URL are
-    refused, as a box is only meant to reach a service on its own port.
+    refused, as a box is only meant to reach a service on its own port,
+    unless the service is a C{wildcard} (boxes reach wtv-star for any
+    service they have no entry for, through C{wtv-*}).
     """
 
-    def __init__(self, name: str, context: IServiceContext) -> None:
+    def __init__(self, name: str, context: IServiceContext, wildcard: bool = False) -> None:
         self.name = name
         self.context = context
+        self.wildcard = wildcard
+        self._fallback: _Route | None = None
         self._routes: dict[str, _Route] = {}
         self._static: list[tuple[str, Path, bool]] = []
 
@@ -189,6 +193,10 @@ class WTVService:
             return handler
         return register
 
+    def fallback(self, handler: Handler, login: bool = True) -> None:
+        """Answer every path no route or static folder matches with C{handler}."""
+        self._fallback = _Route(handler, login, frozenset({"GET", "POST"}))
+
     def static(self, prefix: str, directory: Path, login: bool = False) -> None:
         """
         Serve the files under C{directory} at C{prefix}/... . Nothing outside
@@ -198,14 +206,17 @@ class WTVService:
         self._static.append((prefix.rstrip("/") + "/", Path(directory).resolve(), login))
 
     def handle(self, request: Request) -> Response | Deferred:
-        if request.service != self.name:
+        if request.service != self.name and not self.wildcard:
             return errorResponse(
                 500, f"{self.name} cannot serve {request.service or 'that address'}.", close=True)
         path, token = splitToken(request.path)
         box = Box(request, self.context, token)
         route = self._routes.get(path)
         if route is None:
-            return self._serveStatic(box)
+            found = self._serveStatic(box)
+            if found is not None or self._fallback is None:
+                return found or error(404, "The service could not find the requested page.")
+            route = self._fallback
         if request.method not in route.methods:
             return error(405, "That page cannot be used this way.")
         if route.login and not box.loggedIn:
@@ -218,7 +229,7 @@ class WTVService:
             return error(403, problem.message)
         return relogin()
 
-    def _serveStatic(self, box: Box) -> Response:
+    def _serveStatic(self, box: Box) -> Response | None:
         path = box.request.path
         for prefix, root, login in self._static:
             if path.startswith(prefix):
@@ -227,7 +238,7 @@ class WTVService:
                 target = safeJoin(root, path[len(prefix):])
                 if target is not None:
                     return fileResponse(target)
-        return error(404, "The service could not find the requested page.")
+        return None
 
 
 def splitToken(path: str) -> tuple[str, str | None]:
