@@ -39,17 +39,31 @@ class RealServer:
     """
 
     def __init__(self, dataDir: Path, services=SERVICES, extraArgs=(), env=None,
-                 ports: dict[str, int] | None = None) -> None:
+                 ports: dict[str, int] | None = None, python: str = sys.executable,
+                 fromCheckout: bool = True, listening: tuple[str, ...] | None = None) -> None:
+        """
+        @param listening: the services this process runs (C{--run}); the
+            others are only advertised. L{None}: all of them.
+        @param python: the interpreter to run twistd with.
+        @param fromCheckout: put this checkout first on C{PYTHONPATH}; when
+            false, the process runs from the data directory's parent and
+            sees only what is installed for C{python}.
+        """
+        self.python = python
+        self.fromCheckout = fromCheckout
         self.dataDir = Path(dataDir)
         self.services = tuple(services)
         self.ports = ports or dict(zip(self.services, freePorts(len(self.services))))
         self.extraArgs = list(extraArgs)
+        self.listening = tuple(self.ports) if listening is None else listening
+        for name in () if listening is None else listening:
+            self.extraArgs += ["--run", name]
         self.env = env
         self.process: subprocess.Popen | None = None
         self.logPath = self.dataDir.parent / f"{self.dataDir.name}-twistd.log"
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
+        args = [self.python, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
                 "--data", str(self.dataDir), "--host", "127.0.0.1"]
         for name, port in self.ports.items():
             args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]
@@ -57,13 +71,18 @@ class RealServer:
 
     def start(self, timeout: float = 20.0) -> RealServer:
         env = dict(os.environ if self.env is None else self.env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+        if self.fromCheckout:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+        else:
+            env.pop("PYTHONPATH", None)
+        self.dataDir.parent.mkdir(parents=True, exist_ok=True)
         self._logFile = open(self.logPath, "ab")
         self.process = subprocess.Popen(self.command(), stdout=self._logFile,
-                                        stderr=subprocess.STDOUT, env=env)
+                                        stderr=subprocess.STDOUT, env=env,
+                                        cwd=None if self.fromCheckout else self.dataDir.parent)
         deadline = time.monotonic() + timeout
-        waiting = set(self.ports.values())
+        waiting = {self.ports[name] for name in self.listening}
         while waiting:
             if self.process.poll() is not None:
                 raise RuntimeError(f"twistd exited with {self.process.returncode}:\n{self.log}")

@@ -143,8 +143,14 @@ class WTVServer(MultiService):
                 sys.exit(f"wtvserv: {message}")
 
     def stopService(self):
-        result = super().stopService()
+        """Stop listening (if started), then close the stores."""
+        if not self.running:
+            self._closeStores()
+            return None
+        return super().stopService().addBoth(self._closeStores)
+
+    def _closeStores(self, passthrough=None):
         self.accounts.close()
         self.logs.close()
-        return result
+        return passthrough
 

@@ -1,0 +1,259 @@
+"""
+End to end: the real C{twistd -n wtvserv} process on loopback, driven over
+TCP by the project's box simulator and by raw sockets for the lies a box can
+tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.realserver import RealServer, exchange
+from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
+from wtvserv.box import Box, BoxError, make_profile, make_ssid
+from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with RealServer(tmp_path_factory.mktemp("e2e") / "data") as running:
+        yield running
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def powerOn(server, unit, kind="plus", **profile):
+    """A box with SSID C{unit} boots until home; returns the box and the page."""
+    box = Box("127.0.0.1", server.ports["wtv-1800"],
+              make_profile(kind, ssid=make_ssid(unit), **profile), log=lambda line: None)
+    try:
+        home = await box.power_on()
+    except BaseException:
+        await box.close()
+        raise
+    return box, home
+
+
+def visited(box) -> list[str]:
+    return [response.url for response in box.history]
+
+
+def logs(server):
+    store = SQLiteLogStore(server.dataDir / LOG_DB_NAME)
+    try:
+        return store.list(limit=10_000)
+    finally:
+        store.close()
+
+
+def test_a_fresh_box_registers_reaches_an_encrypted_home_and_posts_a_log(server):
+    async def scenario():
+        box, home = await powerOn(server, 1, username="freshbox", human_name="Fresh Box")
+        async with box:
+            assert any(url.startswith("wtv-register:") for url in visited(box))
+            assert home.status == 200 and home.encrypted
+            assert "Hello, Fresh Box!" in home.text
+            posted = await box.post("wtv-log:/log?type=e2e", b"power-on report")
+            assert posted.status == 200 and posted.encrypted
+        return box.profile.ssid
+
+    ssid = run(scenario())
+    [entry] = [e for e in logs(server) if e.ssid == ssid]
+    assert entry.kind == "e2e"
+    listed = subprocess.run([sys.executable, "-m", "wtvserv.logcmd", "--data", str(server.dataDir),
+                             "show", str(entry.id)], capture_output=True, text=True, timeout=60)
+    assert "power-on report" in listed.stdout
+
+
+def test_a_returning_box_logs_in_without_registering(server):
+    async def scenario():
+        first, _ = await powerOn(server, 2, username="returner")
+        await first.close()
+        again, home = await powerOn(server, 2, username="returner")
+        async with again:
+            assert not any(url.startswith("wtv-register:") for url in visited(again))
+            assert "returner" in home.text
+    run(scenario())
+
+
+def test_a_password_user_gets_in_with_the_right_password_only(server):
+    async def scenario():
+        box, _ = await powerOn(server, 3, username="locked", password="open-sesame")
+        await box.close()
+        with pytest.raises(BoxError, match="incorrect"):
+            wrong, _ = await powerOn(server, 3, username="locked", password="open-sesame",
+                                     login_password="guess")
+        right, home = await powerOn(server, 3, username="locked", password="open-sesame")
+        async with right:
+            assert any("/password" in r.text or b'name="password"' in r.body for r in right.history)
+            assert "locked" in home.text
+    run(scenario())
+
+
+def test_two_users_on_one_box_choose_who_logs_in(server):
+    async def scenario():
+        box, _ = await powerOn(server, 4, username="parent", human_name="Parent")
+        await box.close()
+        accounts = SQLiteAccountStore(server.dataDir / ACCOUNT_DB_NAME)
+        accounts.addUser(make_ssid(4), "Kid", "kiddo", None)
+        accounts.close()
+        kid, home = await powerOn(server, 4, username="parent", choose_user="kiddo")
+        async with kid:
+            assert "Hello, Kid!" in home.text
+    run(scenario())
+
+
+def test_relogin_and_reconnect(server):
+    async def scenario():
+        box, _ = await powerOn(server, 5, username="roamer")
+        async with box:
+            reconnect = await box.get("wtv-head-waiter:/reconnect")
+            assert reconnect.status == 200 and reconnect.headers.get("wtv-visit") is None
+            relogin = await box.get("wtv-head-waiter:/relogin?relogin=true")
+            assert relogin.headers.get("wtv-visit") == "wtv-1800:/preregister?relogin=true"
+            home = await box.power_on()
+            assert "roamer" in home.text
+    run(scenario())
+
+
+def test_a_classic_box_gets_lzpf_and_a_new_box_deflate(server):
+    async def scenario():
+        for unit, kind, expected in [(6, "classic", "lzpf"), (7, "new", "deflate")]:
+            box, home = await powerOn(server, unit, kind, username=f"comp{kind}")
+            async with box:
+                compressed = [r for r in box.history if r.compression]
+                assert compressed and {r.compression for r in compressed} == {expected}
+                assert all(r.encrypted for r in compressed)
+                page = await box.get("wtv-register:/splash?")  # an error page is not compressed
+                assert page.status == 403 and page.compression is None
+    run(scenario())
+
+
+def test_the_session_survives_a_server_restart(tmp_path):
+    server = RealServer(tmp_path / "data").start()
+
+    async def scenario():
+        box, _ = await powerOn(server, 8, username="survivor")
+        async with box:
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.start)
+            before = len(box.history)
+            home = await box.get("wtv-home:/home")
+            assert home.status == 200 and home.encrypted and "survivor" in home.text
+            assert len(box.history) == before + 1  # no new login on the way
+    try:
+        run(scenario())
+    finally:
+        server.stop()
+
+
+# The lies a box can tell
+
+
+SSID_A, SSID_B = make_ssid(20), make_ssid(21)
+
+
+def secureOn(ssid: str, ticket: str, incarnation: int = 9) -> bytes:
+    return (f"SECURE ON\r\nwtv-client-serial-number: {ssid}\r\nwtv-ticket: {ticket}\r\n"
+            f"wtv-incarnation: {incarnation}\r\n\r\n").encode()
+
+
+def test_a_wrong_challenge_response_is_refused_and_another_challenge_sent(server):
+    headers = f"wtv-client-serial-number: {SSID_A}\r\nwtv-incarnation: 1\r\n"
+    exchange(server.ports["wtv-1800"], f"GET wtv-1800:/preregister\r\n{headers}\r\n".encode())
+    login = exchange(server.ports["wtv-head-waiter"], f"GET wtv-head-waiter:/login?\r\n{headers}\r\n".encode())
+    stageTwo = login.split(b"wtv-visit: ")[1].split(b"\n")[0].decode()
+    wrong = exchange(server.ports["wtv-head-waiter"], (
+        f"GET {stageTwo}\r\n{headers}wtv-challenge-response: {'QUFB' * 24}\r\n\r\n").encode())
+    assert wrong.startswith(b"403 ")
+    assert b"\nwtv-challenge: " in wrong and b"wtv-ticket" not in wrong
+
+
+@pytest.fixture(scope="module")
+def realTicket(server):
+    async def scenario():
+        box, _ = await powerOn(server, 22, username="ticketed")
+        await box.close()
+        return box.ticket
+    return run(scenario()), make_ssid(22)
+
+
+def _altered(ticket: str) -> str:
+    raw = bytearray(base64.b64decode(ticket))
+    raw[len(raw) // 2] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+@pytest.mark.parametrize("lie", ["forged", "altered", "other-ssid"])
+def test_a_lying_ticket_is_refused_nothing_is_stored_and_others_are_served(server, realTicket, lie):
+    ticket, ssid = realTicket
+    if lie == "forged":
+        ticket = base64.b64encode(b"\x01" + bytes(range(90))).decode()
+    elif lie == "altered":
+        ticket = _altered(ticket)
+    else:
+        ssid = SSID_B
+    before = len(logs(server))
+    answer = exchange(server.ports["wtv-log"], secureOn(ssid, ticket) + b"\x99" * 40)
+    assert answer.startswith(b"403 ")
+    assert b"Traceback" not in answer
+    assert len(logs(server)) == before
+
+    async def others():
+        box, home = await powerOn(server, 23, username="bystander")
+        await box.close()
+        assert home.status == 200
+    run(others())
+
+
+def test_an_expired_ticket_is_refused(tmp_path):
+    config = tmp_path / "short.toml"
+    config.write_text("[tickets]\nlifetime = 3\n")
+    server = RealServer(tmp_path / "data", extraArgs=["--config", str(config)]).start()
+    try:
+        async def login():
+            box, _ = await powerOn(server, 24, username="shortlived")
+            await box.close()
+            return box.profile.ssid, box.ticket
+        ssid, ticket = run(login())
+        time.sleep(3.5)
+        answer = exchange(server.ports["wtv-home"], secureOn(ssid, ticket))
+        assert answer.startswith(b"403 ") and b"expired" in answer
+    finally:
+        server.stop()
+
+
+def test_services_split_across_two_processes_share_one_login(tmp_path):
+    """
+    Two twistd processes on one data directory (so one ticket secret and one
+    account store): the box logs in on the first and is served by the second.
+    """
+    from tests.realserver import SERVICES, freePorts
+    ports = dict(zip(SERVICES, freePorts(len(SERVICES))))
+    first = RealServer(tmp_path / "data", ports=ports,
+                       listening=("wtv-1800", "wtv-head-waiter"))
+    second = RealServer(tmp_path / "data", ports=ports,
+                        listening=("wtv-register", "wtv-log", "wtv-home"))
+    second.logPath = tmp_path / "second-twistd.log"
+    first.start()
+    second.start()
+    try:
+        async def scenario():
+            box, home = await powerOn(first, 30, username="splitter")
+            async with box:
+                assert "splitter" in home.text
+                assert (await box.post("wtv-log:/log?type=split", b"x")).status == 200
+        run(scenario())
+    finally:
+        first.stop()
+        second.stop()
+    assert "wtv-home starting on" not in first.log
+    assert "wtv-head-waiter starting on" not in second.log
