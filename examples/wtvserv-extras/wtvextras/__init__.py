@@ -1,0 +1,1 @@
+"""Example wtv- services for wtvserv: wtv-star and wtv-guestbook."""

@@ -1,0 +1,67 @@
+"""
+The example distribution in C{examples/wtvserv-extras} installs like any
+third-party package into a fresh virtual environment, and a box reaches its
+services under the real twistd without wtvserv's code being touched.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.realserver import REPOSITORY, SERVICES, RealServer
+from wtvserv.box import Box, make_profile, make_ssid
+
+EXAMPLE = REPOSITORY / "examples" / "wtvserv-extras"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """A new virtual environment holding wtvserv and the example, as wheels."""
+    venv = tmp_path_factory.mktemp("example") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([python, "-m", "pip", "install", "-q", str(REPOSITORY), str(EXAMPLE)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return python
+
+
+def test_twistd_help_lists_the_installed_plugins(installed, tmp_path):
+    output = subprocess.run([installed, "-c", "from twisted.scripts.twistd import run; run()",
+                             "wtvserv", "--help"], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path).stdout
+    assert "wtv-guestbook" in output and "wtv-star" in output
+
+
+def test_a_box_reaches_the_example_services_over_an_encrypted_connection(installed, tmp_path):
+    services = (*SERVICES, "wtv-star", "wtv-guestbook")
+    server = RealServer(tmp_path / "data", services=services, python=installed,
+                        fromCheckout=False).start()
+
+    async def scenario():
+        box = Box("127.0.0.1", server.ports["wtv-1800"],
+                  make_profile("plus", ssid=make_ssid(40), username="visitor"), log=lambda line: None)
+        async with box:
+            home = await box.power_on()
+            assert "wtv-guestbook:/" in home.text
+            book = await box.get("wtv-guestbook:/")
+            assert book.status == 200 and book.encrypted and "Guestbook" in book.text
+            signed = await box.post("wtv-guestbook:/sign", {"text": "hello from a box"})
+            assert signed.status == 302
+            again = await box.get("wtv-guestbook:/")
+            assert "hello from a box" in again.text
+            image = await box.get("wtv-guestbook:/images/book.gif")
+            assert image.body.startswith(b"GIF89a")
+            escape = await box.get("wtv-guestbook:/images/../../guestbook.py")
+            assert escape.status == 404
+            star = await box.get("wtv-star:/anything")
+            assert star.status == 200 and "cannot be reached" in star.text
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert (tmp_path / "data" / "services" / "wtv-guestbook" / "guestbook.sqlite3").exists()
