@@ -9,9 +9,21 @@ import pytest
 from zope.interface.verify import verifyObject
 
 from wtvserv.accounts import (
-    ACCOUNT_DB_NAME, MIGRATIONS, Account, AccountExists, InvalidName,
-    InvalidUsername, NoSuchAccount, SQLiteAccountStore, TooManyUsers, User,
-    UnknownSchemaVersion, UsernameTaken, check_human_name, check_username)
+    ACCOUNT_DB_NAME,
+    MIGRATIONS,
+    Account,
+    AccountExists,
+    InvalidName,
+    InvalidUsername,
+    NoSuchAccount,
+    SQLiteAccountStore,
+    TooManyUsers,
+    UnknownSchemaVersion,
+    User,
+    UsernameTaken,
+    check_human_name,
+    check_username,
+)
 from wtvserv.interfaces import IAccountStore
 
 SSID = "91a2b3c4d5e6f708"

@@ -11,8 +11,15 @@ from zope.interface.verify import verifyObject
 from wtvserv.accounts import UnknownSchemaVersion
 from wtvserv.interfaces import ILogStore
 from wtvserv.logstore import (
-    LOG_DB_NAME, MAX_FIELD_LENGTH, MAX_FIELDS, MIGRATIONS, LogEntry,
-    SQLiteLogStore, bound_fields, sanitise_kind)
+    LOG_DB_NAME,
+    MAX_FIELD_LENGTH,
+    MAX_FIELDS,
+    MIGRATIONS,
+    LogEntry,
+    SQLiteLogStore,
+    bound_fields,
+    sanitise_kind,
+)
 
 SSID = "91a2b3c4d5e6f708"
 OTHER_SSID = "81f00dfeedbeef01"

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wtvserv.passwords import (
-    MAX_PASSWORD_LENGTH, hash_password, verify_password)
+from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
 
 
 def test_a_hash_describes_its_parameters():

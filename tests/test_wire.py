@@ -7,8 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wtvserv.wire import (
-    SECURE_ON, Headers, Limits, RequestParser, Response, WireError, errorResponse,
-    serializeHead)
+    SECURE_ON,
+    Headers,
+    Limits,
+    RequestParser,
+    Response,
+    WireError,
+    errorResponse,
+    serializeHead,
+)
 
 LOGIN = (b"GET wtv-head-waiter:/login?\r\n"
          b"wtv-client-serial-number: 8112345600B0026b\r\n"

@@ -24,8 +24,16 @@ from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVServic
 from wtvserv.ssid import is_well_formed
 from wtvserv.tickets import TicketError
 from wtvserv.wire import (
-    SECURE_ON, Headers, Limits, Request, RequestParser, Response, WireError,
-    errorResponse, serializeHead)
+    SECURE_ON,
+    Headers,
+    Limits,
+    Request,
+    RequestParser,
+    Response,
+    WireError,
+    errorResponse,
+    serializeHead,
+)
 
 log = Logger()
 

@@ -24,7 +24,11 @@ from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
 from wtvserv.services import pages
 from wtvserv.services.common import (
-    clockHeaders, localeHeaders, requireSSID, serviceHeaders)
+    clockHeaders,
+    localeHeaders,
+    requireSSID,
+    serviceHeaders,
+)
 from wtvserv.tickets import Ticket
 from wtvserv.web import Box, Response, WTVService, error, html, visit
 

@@ -10,6 +10,7 @@ from html import escape
 
 from wtvserv.web import page
 
+
 def message(text: str | None) -> str:
     return f'<p><font color="#ff6060"><b>{escape(text)}</b></font></p>\n' if text else ""
 

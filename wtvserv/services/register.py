@@ -11,7 +11,12 @@ from __future__ import annotations
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from wtvserv.accounts import AccountError, AccountExists, check_human_name, check_username
+from wtvserv.accounts import (
+    AccountError,
+    AccountExists,
+    check_human_name,
+    check_username,
+)
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
