@@ -10,7 +10,6 @@ import asyncio
 import base64
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -219,14 +218,16 @@ def test_an_expired_ticket_is_refused(tmp_path):
     config.write_text("[tickets]\nlifetime = 3\n")
     server = RealServer(tmp_path / "data", extraArgs=["--config", str(config)]).start()
     try:
-        async def login():
+        async def scenario():
             box, _ = await powerOn(server, 24, username="shortlived")
-            await box.close()
-            return box.profile.ssid, box.ticket
-        ssid, ticket = run(login())
-        time.sleep(3.5)
-        answer = exchange(server.ports["wtv-home"], secureOn(ssid, ticket))
-        assert answer.startswith(b"403 ") and b"expired" in answer
+            async with box:
+                await asyncio.sleep(3.5)
+                kept = await box.get("wtv-home:/home")      # on the kept-alive connection
+                await box.close()
+                fresh = await box.get("wtv-home:/home")     # on a new SECURE ON
+                return kept, fresh
+        for answer in run(scenario()):
+            assert answer.status == 403 and "expired" in answer.reason
     finally:
         server.stop()
 

@@ -49,8 +49,12 @@ class ITicketAuthority(Interface):
         @return: the ticket's contents.
         @raise wtvserv.tickets.TicketError: (or a subclass) when the ticket is
             malformed, forged, altered, expired or belongs to another SSID.
-            The exception's C{message} is fit to show the user.
+            The exception's C{message} is fit to show the user. An expired
+            ticket's authentic contents are on the exception's C{ticket}.
         """
+
+    def expired(ticket: Ticket) -> bool:
+        """@return: whether C{ticket} (verified earlier) is past its expiry now."""
 
 
 class ISessionKeyRegistry(Interface):

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import is_well_formed
-from wtvserv.tickets import TicketError
+from wtvserv.tickets import ExpiredTicket, TicketError
 from wtvserv.wire import (
     SECURE_ON,
     Headers,
@@ -36,6 +36,8 @@ from wtvserv.wire import (
 )
 
 log = Logger()
+# How a decrypted request can begin; four bytes tell right keys from wrong.
+_REQUEST_STARTS = (b"GET ", b"POST", b"PUT ")
 
 
 class Timeouts:
@@ -58,6 +60,9 @@ class WTVPProtocol(Protocol):
         self._streams: ServerStreams | None = None
         self._secureHeaders = Headers()
         self._ticket = None
+        self._ticketError = None
+        self._undecided = None
+        self._held = b""
         self._busy = False
         self._closing = False
         self._peer = ""
@@ -86,9 +91,10 @@ class WTVPProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        if self._streams is not None:
-            data = self._streams.decrypt(data)
-        self._parser.feed(data)
+        if self._undecided is not None:
+            self._chooseKeys(data)
+        else:
+            self._parser.feed(self._streams.decrypt(data) if self._streams else data)
         if self._requestCall is None and self._parser.buffered:
             self._requestCall = self.factory.clock.callLater(
                 self.factory.timeouts.request, self._requestTimedOut)
@@ -118,9 +124,13 @@ class WTVPProtocol(Protocol):
 
     def _secureOn(self, block: Request) -> None:
         """
-        Start (or, when the box sends it again, re-key) encryption. The keys
-        come from the ticket in the block, or else from what the registry
-        remembers of the box's last challenge.
+        Start (or, when the box sends it again, re-key) encryption.
+
+        The keys may be those of the ticket in the block, of a challenge
+        the box has just been sent, or of its last answered one: a box that
+        answers a new challenge may already encrypt with the new keys while
+        it still presents its old ticket. When there is more than one
+        candidate, the first ciphertext bytes decide (see L{_chooseKeys}).
         """
         ssid = block.headers.get("wtv-client-serial-number")
         incarnation = parse_incarnation(block.headers.get("wtv-incarnation", "0"))
@@ -128,30 +138,62 @@ class WTVPProtocol(Protocol):
             self._fail(400, "The secure connection request was not understood.",
                        "SECURE ON without a valid SSID or incarnation")
             return
-        keys = self._keysFor(ssid, block.headers.get("wtv-ticket"))
-        if keys is None:
+        candidates = self._candidateKeys(ssid, block.headers.get("wtv-ticket"))
+        if not candidates:
             return
-        alreadySecure = self._streams is not None
         self._secureHeaders = block.headers
-        self._streams = ServerStreams(keys[0], keys[1], incarnation)
-        if not alreadySecure:
-            ciphertext = self._parser.takeBuffered()
-            self._parser.feed(self._streams.decrypt(ciphertext))
+        if self._streams is not None:
+            self._streams = ServerStreams(*candidates[0], incarnation)
+            return
+        self._undecided = (candidates, incarnation)
+        self._chooseKeys(self._parser.takeBuffered())
 
-    def _keysFor(self, ssid: str, ticketText: str | None) -> tuple[bytes, bytes] | None:
+    def _candidateKeys(self, ssid: str, ticketText: str | None) -> list[tuple[bytes, bytes]]:
+        """
+        @return: the key pairs the box may be using, most likely first; an
+            empty list (after answering 403) when a ticket is forged,
+            altered or another box's, or when nothing is known of the box.
+        """
+        candidates = []
         if ticketText:
             try:
                 ticket = self.factory.tickets.verify(ticketText, ssid)
+            except ExpiredTicket as error:
+                ticket, self._ticketError = error.ticket, error
             except TicketError as error:
                 self._fail(403, error.message, f"SECURE ON refused for {ssid}: {error}")
-                return None
+                return []
             self._ticket = ticket
-            return ticket.key1, ticket.key2
-        keys = self.factory.sessions.sessionKeys(ssid)
-        if keys is None:
+            candidates.append((ticket.key1, ticket.key2))
+        sessions = self.factory.sessions
+        pending = sessions.pendingChallenge(ssid)
+        for keys in (pending and (pending.key1, pending.key2), sessions.sessionKeys(ssid)):
+            if keys and keys not in candidates:
+                candidates.append(keys)
+        if not candidates:
             self._fail(403, "Your session has ended. Please connect again.",
                        f"SECURE ON refused for {ssid}: no ticket and no session keys")
-        return keys
+        return candidates
+
+    def _chooseKeys(self, ciphertext: bytes) -> None:
+        """
+        Collect ciphertext until its first bytes show which candidate keys
+        decrypt it to a request line, then start decrypting with those.
+        """
+        candidates, incarnation = self._undecided
+        self._held += ciphertext
+        if len(candidates) > 1 and len(self._held) < len(_REQUEST_STARTS[0]):
+            return
+        chosen = candidates[0]
+        for keys in candidates:
+            trial = ServerStreams(*keys, incarnation).decrypt(self._held[:4])
+            if trial in _REQUEST_STARTS:
+                chosen = keys
+                break
+        self._undecided = None
+        self._streams = ServerStreams(*chosen, incarnation)
+        held, self._held = self._held, b""
+        self._parser.feed(self._streams.decrypt(held))
 
     def _dispatch(self, request: Request) -> None:
         own = request.headers
@@ -186,7 +228,12 @@ class WTVPProtocol(Protocol):
                 log.info("{service}: {peer} presented a bad ticket: {error}",
                          service=self.factory.serviceName, peer=self._peer, error=error)
             return
-        request.ticket = self._ticket
+        if self._ticket is not None and self.factory.tickets.expired(self._ticket):
+            self._ticketError = self._ticketError or ExpiredTicket(ticket=self._ticket)
+        if self._ticketError is not None:
+            request.ticketError = self._ticketError
+        else:
+            request.ticket = self._ticket
 
     def _followIncarnation(self, text: str | None) -> None:
         """A new incarnation inside an encrypted request re-keys both streams."""
@@ -220,6 +267,7 @@ class WTVPProtocol(Protocol):
         if response.ticket is not None:
             text = self.factory.tickets.issue(response.ticket)
             self._ticket = self.factory.tickets.verify(text, response.ticket.ssid)
+            self._ticketError = None
             core.append(("wtv-ticket", text))
         if request is not None:
             response = self.factory.encode(request, response)

@@ -85,9 +85,18 @@ class ForgedTicket(TicketError):
 
 
 class ExpiredTicket(TicketError):
-    """The ticket was genuine but is too old."""
+    """
+    The ticket was genuine but is too old.
+
+    @ivar ticket: its authentic contents: the box's keys still encrypt its
+        connection, but the ticket no longer proves a login.
+    """
 
     message = "Your login has expired. Please connect again."
+
+    def __init__(self, message: str | None = None, ticket: Ticket | None = None):
+        super().__init__(message)
+        self.ticket = ticket
 
 
 class WrongSSIDTicket(TicketError):
@@ -227,9 +236,13 @@ class TicketAuthority:
         ticket = _unpack(self._open(_decode_text(text)))
         if ticket.ssid != ssid:
             raise WrongSSIDTicket()
-        if self._clock.seconds() >= ticket.expires:
-            raise ExpiredTicket()
+        if self.expired(ticket):
+            raise ExpiredTicket(ticket=ticket)
         return ticket
+
+    def expired(self, ticket: Ticket) -> bool:
+        """@return: whether C{ticket} is past its expiry now."""
+        return self._clock.seconds() >= ticket.expires
 
     def _open(self, raw: bytes) -> bytes:
         """
