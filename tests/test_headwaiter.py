@@ -228,3 +228,26 @@ def test_a_log_post_is_stored_with_ssid_and_kind(server):
     assert response.status == 200 and response.body == b""
     [entry] = server.logs.list(SSID)
     assert (entry.kind, server.logs.get(entry.id).body) == ("boot", b"box says hi")
+
+
+def test_minisrvs_registration_urls_and_fields_work_too(server):
+    """PROTOCOL.md 9: ValidateAgreement, ValidateAccountInfo, review, finish."""
+    box = TestBox(server)
+    box.login()
+    fields = (b"registering=true&subscriber_name=Zed&subscriber_username=zedbox"
+              b"&subscriber_contact=z%40example.com&subscriber_contact_method=email")
+    form = box.request("wtv-register:/ValidateAgreement?registering=true&subscriber_name=Zed",
+                       secure=True)
+    assert form.status == 200 and b'value="Zed"' in form.body
+    review = box.request("wtv-register:/ValidateAccountInfo", secure=True, body=fields)
+    assert review.status == 200 and b"ValidateReviewAccountInfo" in review.body
+    assert server.accounts.accountFor(SSID) is None
+    change = box.request("wtv-register:/ValidateReviewAccountInfo", secure=True,
+                         body=fields + b"&Change=Change")
+    assert b"subscriber_username" in change.body and server.accounts.accountFor(SSID) is None
+    done = box.request("wtv-register:/ValidateReviewAccountInfo", secure=True,
+                       body=fields + b"&SignUp=Sign+Up")
+    assert done.status == 200 and server.accounts.accountFor(SSID).primary.username == "zedbox"
+    finish = box.request("wtv-register:/FinishRegistration", secure=True)
+    assert (finish.status, finish.get("Location")) == (300, "client:relogin")
+    assert finish.getAll("wtv-service")[0] == "reset"

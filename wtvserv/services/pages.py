@@ -56,4 +56,19 @@ def registrationForm(values: dict[str, str], problem: str | None = None) -> str:
 def registered(user) -> str:
     return page("You're signed up", f"""<p>Welcome, {escape(user.human_name)}!
 Your user name is <b>{escape(user.username)}</b>.</p>
-<p><a href="wtv-head-waiter:/login?new_registration=1">Continue</a></p>""")
+<p><a href="wtv-register:/FinishRegistration">Continue</a></p>""")
+
+
+def registrationReview(values: dict[str, str]) -> str:
+    """minisrv's review step: the values again, as hidden fields, to confirm."""
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(values.get(name, ""), quote=True)}">\n'
+        for name in ("subscriber_name", "subscriber_username", "subscriber_password",
+                     "subscriber_password_again", "subscriber_contact",
+                     "subscriber_contact_method", "agreement", "registering"))
+    return page("Is this right?", f"""<p>Name: <b>{escape(values.get("subscriber_name", ""))}</b><br>
+User name: <b>{escape(values.get("subscriber_username", ""))}</b></p>
+<form method="post" action="wtv-register:/ValidateReviewAccountInfo">
+{hidden}<input type="submit" name="SignUp" value="Sign Up">
+<input type="submit" name="Change" value="Change">
+</form>""")

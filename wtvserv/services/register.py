@@ -20,6 +20,7 @@ from wtvserv.accounts import (
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
+from wtvserv.services.common import serviceHeaders
 from wtvserv.web import Box, Response, WTVService, error, html, relogin
 
 log = Logger()
@@ -49,24 +50,48 @@ class Registration:
     def form(self, box: Box):
         return self._refuse(box) or html(pages.registrationForm(box.form))
 
-    def validate(self, box: Box):
-        refusal = self._refuse(box)
-        if refusal is not None:
-            return refusal
-        fields = box.form
+    def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
+        """
+        @return: the cleaned name, user name and password, or a sentence
+            saying what is wrong. C{registering=true} (minisrv's forms, which
+            come after its agreement page) counts as agreeing.
+        """
         try:
             name = check_human_name(fields.get("subscriber_name", ""))
             username = check_username(fields.get("subscriber_username", ""))
         except AccountError as problem:
-            return self._again(fields, problem.message)
+            return problem.message
         password = fields.get("subscriber_password", "")
         problem = _passwordProblem(password, fields.get("subscriber_password_again"))
-        if problem is None and fields.get("agreement", "").lower() not in AGREED:
+        agreed = (fields.get("agreement", "").lower() in AGREED
+                  or fields.get("registering") == "true")
+        if problem is None and not agreed:
             problem = "Please tick the box to agree before signing up."
         if problem is None and self.context.accounts.usernameTaken(username):
             problem = f"The user name {username} is taken. Please choose another."
-        if problem is not None:
-            return self._again(fields, problem)
+        return problem if problem is not None else (name, username, password)
+
+    def review(self, box: Box):
+        """minisrv's C{ValidateAccountInfo}: check, then show what will be stored."""
+        refusal = self._refuse(box)
+        if refusal is not None:
+            return refusal
+        checked = self._check(box.form)
+        if isinstance(checked, str):
+            return self._again(box.form, checked)
+        return html(pages.registrationReview(box.form),
+                    headers=[("wtv-noback-all", f"{NAME}:")])
+
+    def validate(self, box: Box):
+        refusal = self._refuse(box)
+        if refusal is not None:
+            return refusal
+        if box.form.get("Change") or box.form.get("change"):
+            return html(pages.registrationForm(box.form))
+        checked = self._check(box.form)
+        if isinstance(checked, str):
+            return self._again(box.form, checked)
+        name, username, password = checked
         if not password:
             return self._create(None, box, name, username)
         hashing = deferToThreadPool(self.context.reactor, self.context.reactor.getThreadPool(),
@@ -85,6 +110,22 @@ class Registration:
                     headers=[("wtv-noback-all", f"{NAME}:"),
                              ("wtv-expire-all", "wtv-"),
                              ("wtv-visit", NEXT)])
+
+    def finish(self, box: Box) -> Response:
+        """
+        minisrv's C{FinishRegistration}: a registered box logs in afresh
+        through wtv-1800 (PROTOCOL.md 9, step 6).
+        """
+        if box.account is None:
+            return relogin()
+        headers = [("wtv-noback-all", f"{NAME}:"), ("wtv-expire-all", "wtv-"),
+                   *serviceHeaders(self.context, ["wtv-1800", "wtv-head-waiter", "wtv-star"],
+                                   reset=True),
+                   ("wtv-relogin-url", "wtv-1800:/preregister?relogin=true"),
+                   ("wtv-reconnect-url", "wtv-1800:/preregister?reconnect=true"),
+                   ("wtv-boot-url", "wtv-1800:/preregister?relogin=true"),
+                   ("Location", "client:relogin")]
+        return Response(status=300, reason="Moved", headers=headers, close=True)
 
     def _again(self, fields: dict[str, str], problem: str) -> Response:
         return html(pages.registrationForm(fields, problem))
@@ -106,5 +147,10 @@ def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
     service.route("/splash", login=False)(registration.splash)
     service.route("/register", login=False)(registration.form)
-    service.route("/ValidateRegistration", login=False, methods=("POST", "GET"))(registration.validate)
+    service.route("/ValidateRegistration", login=False)(registration.validate)
+    # minisrv's URLs for the same steps (PROTOCOL.md 9), for boxes scripted against it.
+    service.route("/ValidateAgreement", login=False)(registration.form)
+    service.route("/ValidateAccountInfo", login=False)(registration.review)
+    service.route("/ValidateReviewAccountInfo", login=False)(registration.validate)
+    service.route("/FinishRegistration", login=False)(registration.finish)
     return service
