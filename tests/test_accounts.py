@@ -18,13 +18,13 @@ from wtvserv.accounts import (
     NoSuchAccount,
     SQLiteAccountStore,
     TooManyUsers,
-    UnknownSchemaVersion,
     User,
     UsernameTaken,
     check_human_name,
     check_username,
 )
 from wtvserv.interfaces import IAccountStore
+from wtvserv.sqlitedb import UnknownSchemaVersion
 
 SSID = "91a2b3c4d5e6f708"
 OTHER_SSID = "81f00dfeedbeef01"

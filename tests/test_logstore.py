@@ -8,7 +8,6 @@ import sqlite3
 import pytest
 from zope.interface.verify import verifyObject
 
-from wtvserv.accounts import UnknownSchemaVersion
 from wtvserv.interfaces import ILogStore
 from wtvserv.logstore import (
     LOG_DB_NAME,
@@ -20,6 +19,7 @@ from wtvserv.logstore import (
     bound_fields,
     sanitise_kind,
 )
+from wtvserv.sqlitedb import UnknownSchemaVersion
 
 SSID = "91a2b3c4d5e6f708"
 OTHER_SSID = "81f00dfeedbeef01"

@@ -12,18 +12,17 @@ L{MIGRATIONS} brings an older file up to date when it is opened.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from zope.interface import implementer
 
 from wtvserv.interfaces import IAccountStore
+from wtvserv.sqlitedb import open_database, transaction
 
 ACCOUNT_DB_NAME = "accounts.sqlite3"
 
@@ -96,10 +95,6 @@ class TooManyUsers(AccountError):
 
 class NoSuchAccount(AccountError):
     """The SSID has no account, or the account no such user."""
-
-
-class UnknownSchemaVersion(Exception):
-    """The database file was written by a newer wtvserv than this one."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +186,7 @@ class SQLiteAccountStore:
         missing; its folder must exist.
     @param max_users: the most users one account may have.
     @param clock: returns the current POSIX time.
-    @raise UnknownSchemaVersion: the file has a newer schema than this code.
+    @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer schema than this code.
     """
 
     def __init__(self, path: Path, max_users: int = 6,
@@ -218,7 +213,7 @@ class SQLiteAccountStore:
         username = check_username(username)
         humanName = check_human_name(humanName)
         now = self._now()
-        with self._transaction():
+        with transaction(self._conn):
             try:
                 self._conn.execute(
                     "INSERT INTO accounts (ssid, created) VALUES (?, ?)",
@@ -235,7 +230,7 @@ class SQLiteAccountStore:
         username = check_username(username)
         humanName = check_human_name(humanName)
         now = self._now()
-        with self._transaction():
+        with transaction(self._conn):
             user_id = self._free_user_id(ssid)
             self._insert_user(ssid, user_id, username, humanName,
                               passwordHash, now)
@@ -246,7 +241,7 @@ class SQLiteAccountStore:
         """
         @raise NoSuchAccount: C{ssid} has no user C{userId}.
         """
-        with self._transaction():
+        with transaction(self._conn):
             changed = self._conn.execute(
                 "UPDATE users SET password_hash = ?"
                 " WHERE ssid = ? AND user_id = ?",
@@ -269,12 +264,6 @@ class SQLiteAccountStore:
 
     def _now(self) -> int:
         return int(self._clock())
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            yield
 
     def _free_user_id(self, ssid: str) -> int:
         """
@@ -313,64 +302,3 @@ class SQLiteAccountStore:
 def _username_key(username: str) -> str:
     """@return: the form in which usernames must be unique."""
     return username.lower()
-
-
-def open_database(path: Path,
-                  migrations: tuple[tuple[str, ...], ...]
-                  ) -> sqlite3.Connection:
-    """
-    Open (creating if need be) a SQLite file in WAL mode and bring its schema
-    up to date.
-
-    The connection is in autocommit mode: writers open their transaction
-    with C{BEGIN IMMEDIATE} inside C{with connection:}, so a check and the
-    write it guards happen under one lock, even across processes.
-
-    @param path: the database file; created readable by its owner only.
-    @param migrations: see L{MIGRATIONS}.
-    @raise UnknownSchemaVersion: the file is newer than C{migrations}.
-    """
-    _create_private_file(path)
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute("PRAGMA foreign_keys = ON")
-        _migrate(connection, path, migrations)
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _create_private_file(path: Path) -> None:
-    """
-    Create C{path} with mode 0600 if it is missing; SQLite gives its WAL and
-    shared-memory files the same mode.
-    """
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-
-
-def _migrate(connection: sqlite3.Connection, path: Path,
-             migrations: tuple[tuple[str, ...], ...]) -> None:
-    if _schema_version(connection) == len(migrations):
-        return
-    with connection:
-        connection.execute("BEGIN IMMEDIATE")
-        version = _schema_version(connection)
-        if version > len(migrations):
-            raise UnknownSchemaVersion(
-                f"{path.name} has schema version {version}, but this version"
-                f" of wtvserv only knows up to {len(migrations)}; use a newer"
-                " wtvserv.")
-        for number in range(version, len(migrations)):
-            for statement in migrations[number]:
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number + 1}")
-
-
-def _schema_version(connection: sqlite3.Connection) -> int:
-    return connection.execute("PRAGMA user_version").fetchone()[0]

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from wtvserv.accounts import UnknownSchemaVersion
 from wtvserv.logstore import LOG_DB_NAME, LogEntry, SQLiteLogStore
+from wtvserv.sqlitedb import UnknownSchemaVersion
 
 EXIT_ERROR = 2
 HEX_DUMP_WIDTH = 16

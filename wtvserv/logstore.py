@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 from zope.interface import implementer
 
-from wtvserv.accounts import open_database
 from wtvserv.interfaces import ILogStore
+from wtvserv.sqlitedb import open_database, transaction
 
 LOG_DB_NAME = "logs.sqlite3"
 
@@ -104,7 +103,7 @@ class SQLiteLogStore:
     @param total: the most reports kept in all.
     @param max_body: the most body bytes kept of one report.
     @param clock: returns the current POSIX time.
-    @raise wtvserv.accounts.UnknownSchemaVersion: the file has a newer
+    @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer
         schema than this code.
     """
 
@@ -130,7 +129,7 @@ class SQLiteLogStore:
         row = (self._clock(), ssid[:MAX_SSID_LENGTH], sanitise_kind(kind),
                json.dumps(bound_fields(fields)), len(body),
                len(body) > self._max_body, bytes(body[:self._max_body]))
-        with self._transaction():
+        with transaction(self._conn):
             log_id = self._conn.execute(
                 "INSERT INTO logs (time, ssid, kind, fields, length,"
                 " truncated, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -163,12 +162,6 @@ class SQLiteLogStore:
             return None
         return LogEntry(*row[:5], truncated=bool(row[5]),
                         fields=json.loads(row[6]), body=bytes(row[7]))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            yield
 
     def _prune(self, ssid: str) -> None:
         """
