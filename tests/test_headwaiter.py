@@ -251,3 +251,18 @@ def test_minisrvs_registration_urls_and_fields_work_too(server):
     finish = box.request("wtv-register:/FinishRegistration", secure=True)
     assert (finish.status, finish.get("Location")) == (300, "client:relogin")
     assert finish.getAll("wtv-service")[0] == "reset"
+
+
+def test_password_guessing_is_limited_over_time_not_per_login(server):
+    register(server, password="secret1")
+    box = TestBox(server)
+    box.login()
+    for _ in range(server.config.loginAttempts):
+        assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin",
+                                          body=b"user_id=0&password=guess").reason
+    box.login()  # starting over does not reset the count
+    refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    assert refused.status == 403 and "Too many" in refused.reason
+    server.reactor.advance(601)
+    allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    assert allowed.status == 200

@@ -29,6 +29,7 @@ from wtvserv.services.common import (
     requireSSID,
     serviceHeaders,
 )
+from wtvserv.throttle import FailureThrottle
 from wtvserv.tickets import Ticket
 from wtvserv.web import Box, Response, WTVService, error, html, visit
 
@@ -40,6 +41,7 @@ RELOGIN_URL = f"{NAME}:/relogin?relogin=true"
 RECONNECT_URL = f"{NAME}:/reconnect"
 HOME = "wtv-home:/home"
 TOKEN_LIFETIME = 600
+PASSWORD_WINDOW = 600
 CARRIED = ("relogin", "new_registration", "reconnect")
 
 
@@ -51,6 +53,8 @@ class HeadWaiter:
         self.sessions = context.sessions
         self.accounts = context.accounts
         self._tokenKey = context.random(32)
+        self.passwordFailures = FailureThrottle(context.reactor, context.config.loginAttempts,
+                                                PASSWORD_WINDOW)
 
     # /login and the challenge
 
@@ -208,6 +212,9 @@ class HeadWaiter:
         typed = box.form.get("password", "")
         if not typed:
             return error(403, "Please enter your password and try again.")
+        if self.passwordFailures.blocked(box.ssid):
+            log.warn("{ssid}: password attempt refused, too many failures", ssid=box.ssid)
+            return error(403, "Too many wrong passwords. Please wait ten minutes and try again.")
         if not user.has_password:
             return visit(f"{STAGE_TWO}?").withTicket(replace(ticket, password_ok=True))
         checking = deferToThreadPool(self.context.reactor, self.context.reactor.getThreadPool(),
@@ -216,14 +223,12 @@ class HeadWaiter:
 
     def _passwordChecked(self, right: bool, box: Box, ticket: Ticket) -> Response:
         if right:
+            self.passwordFailures.clear(box.ssid)
             return Response(close=True, ticket=replace(ticket, password_ok=True),
                             headers=[("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
-        failures = self.sessions.recordFailure(box.ssid)
-        log.warn("{ssid}: wrong password for user {user} ({n} so far)",
+        failures = self.passwordFailures.fail(box.ssid)
+        log.warn("{ssid}: wrong password for user {user} ({n} in ten minutes)",
                  ssid=box.ssid, user=ticket.user_id, n=failures)
-        if failures >= self.context.config.loginAttempts:
-            self.sessions.forget(box.ssid)
-            return error(403, "Too many wrong passwords. Please connect again later.")
         return error(403, "The password you entered was incorrect. "
                           "Please retype it and try again.")
 
