@@ -1,0 +1,48 @@
+"""
+The load generator (C{bench/loadgen.py}) runs end to end on a tiny load and
+prints its tables. Nothing here is timed: the figures are only checked to be
+there, and the failures to be zero.
+"""
+
+import subprocess
+import sys
+
+from tests.realserver import REPOSITORY
+
+MODES = ("fresh", "registered", "password")
+COLUMNS = ("mode", "boxes", "logins", "failures", "seconds", "logins/s", "WTVP req/s",
+           "p50 ms", "p95 ms", "p99 ms", "server CPU ms/login",
+           "server CPU %", "server peak RSS MB", "generator CPU ms/login",
+           "generator CPU %", "other CPU %")
+IDLE_COLUMNS = ("idle boxes", "connected", "server RSS MB", "note")
+
+
+def tables(output: str) -> list[list[dict[str, str]]]:
+    """@return: each Markdown table of C{output} as a list of rows."""
+    found, block = [], []
+    for line in output.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif block:
+            header, _, *rows = block
+            found.append([dict(zip(header, row)) for row in rows])
+            block = []
+    return found
+
+
+def test_loadgen_runs_every_mode_and_the_idle_measurement():
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "loadgen.py"), "--all",
+         "--boxes", "3", "--logins", "6", "--idle", "20", "--seconds", "30"],
+        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    logins, idle = tables(result.stdout)
+
+    assert [row["mode"] for row in logins] == list(MODES)
+    for row in logins:
+        assert set(COLUMNS) <= set(row), row
+        assert row["failures"] == "0" and row["logins"] == "6", row
+        assert all(row[column] for column in COLUMNS), row
+    assert set(IDLE_COLUMNS) <= set(idle[-1])
+    assert idle[-1]["idle boxes"] == "20" and idle[-1]["connected"] == "20"
+    assert idle[-1]["note"] == "ok"
