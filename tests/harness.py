@@ -40,12 +40,9 @@ class ImmediateThreads:
 
 
 class TestReactor(Clock):
+    """A L{Clock} that also delivers thread results at once."""
+
     __test__ = False
-
-    """A L{Clock} that also runs thread work at once."""
-
-    def getThreadPool(self):
-        return ImmediateThreads()
 
     def callFromThread(self, function, *args, **kwargs):
         function(*args, **kwargs)
@@ -68,7 +65,8 @@ def makeServer(dataDir: Path, **settings) -> tuple[WTVServer, TestReactor]:
     reactor.advance(946684800)  # 2000-01-01
     config = Config(dataDir=Path(dataDir), **settings)
     plugins, _ = discoverPlugins()
-    return WTVServer(config, reactor, plugins, random=countingRandom()), reactor
+    return WTVServer(config, reactor, plugins, random=countingRandom(),
+                     workers=ImmediateThreads()), reactor
 
 
 class Response:

@@ -194,6 +194,15 @@ class IServiceContext(Interface):
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""
 
+    def inWorkerThread(function, *args) -> Deferred:
+        """
+        Run CPU-heavy C{function(*args)} (password hashing) in a small
+        thread pool sized to the machine, so the reactor thread keeps
+        serving other boxes meanwhile.
+
+        @return: a L{Deferred} firing with its result.
+        """
+
     def dataDirectory(name: str) -> Path:
         """
         @return: a folder of its own for service C{name} under the data

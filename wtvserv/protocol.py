@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -210,10 +210,16 @@ class WTVPProtocol(Protocol):
             return
         self._busy = True
         self._cancel("_idleCall")
-        deferred = maybeDeferred(self.factory.service.handle, request)
-        deferred.addTimeout(self.factory.timeouts.handler, self.factory.clock)
-        deferred.addErrback(self._serviceFailed, request)
-        deferred.addCallback(self._finish, request)
+        try:
+            result = self.factory.service.handle(request)
+        except Exception:
+            result = self._serviceFailed(Failure(), request)
+        if not isinstance(result, Deferred):
+            self._finish(result, request)
+            return
+        result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
+        result.addErrback(self._serviceFailed, request)
+        result.addCallback(self._finish, request)
 
     def _attachTicket(self, request: Request, ownTicket: str | None) -> None:
         """

@@ -16,7 +16,9 @@ from typing import Callable
 from twisted.application.service import MultiService
 from twisted.application.strports import service as endpointService
 from twisted.internet.error import CannotListenError
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
@@ -47,9 +49,13 @@ class ServiceContext:
     directory: ServiceDirectory
     homeLinks: list[tuple[str, str]] = field(default_factory=list)
     randomSource: Callable[[int], bytes] = field(default=os.urandom)
+    workers: object = None
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
+
+    def inWorkerThread(self, function, *args):
+        return deferToThreadPool(self.reactor, self.workers, function, *args)
 
     def dataDirectory(self, name: str) -> Path:
         if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
@@ -89,8 +95,15 @@ class WTVServer(MultiService):
     """
 
     def __init__(self, config: Config, reactor, plugins: list, runHere: set[str] | None = None,
-                 random: Callable[[int], bytes] = os.urandom) -> None:
+                 random: Callable[[int], bytes] = os.urandom, workers=None) -> None:
+        """
+        @param workers: the thread pool for CPU-heavy work; by default one
+            of as many threads as there are cores but one (at least one),
+            started and stopped with this service.
+        """
         super().__init__()
+        self.workers = workers or ThreadPool(minthreads=0, maxthreads=max(1, (os.cpu_count() or 2) - 1),
+                                             name="wtvserv-workers")
         self.config = config
         self.reactor = reactor
         dataDir = config.dataDir
@@ -107,7 +120,8 @@ class WTVServer(MultiService):
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
-                                      reactor, config, self.directory, links, random)
+                                      reactor, config, self.directory, links, random,
+                                      self.workers)
         self.encoder = BodyEncoder()
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -142,14 +156,21 @@ class WTVServer(MultiService):
                 log.critical("{message}", message=message)
                 sys.exit(f"wtvserv: {message}")
 
+    def startService(self) -> None:
+        if isinstance(self.workers, ThreadPool):
+            self.workers.start()
+        super().startService()
+
     def stopService(self):
-        """Stop listening (if started), then close the stores."""
+        """Stop listening (if started), then the workers, then close the stores."""
         if not self.running:
             self._closeStores()
             return None
         return super().stopService().addBoth(self._closeStores)
 
     def _closeStores(self, passthrough=None):
+        if isinstance(self.workers, ThreadPool) and self.workers.started:
+            self.workers.stop()
         self.accounts.close()
         self.logs.close()
         return passthrough

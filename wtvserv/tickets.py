@@ -31,7 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
-from Crypto.Cipher import AES
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from zope.interface import implementer
 
 from wtvserv.interfaces import ITicketAuthority
@@ -203,7 +204,9 @@ class TicketAuthority:
         if len(secret) < SECRET_LENGTH:
             raise ValueError(f"the ticket secret must be at least "
                              f"{SECRET_LENGTH} bytes")
-        self._key = hmac.new(secret, b"wtv-ticket v1", hashlib.sha256).digest()
+        # One AEAD object for the authority's life: building one per ticket
+        # was a fifth of the server's CPU per login under load.
+        self._aead = AESGCM(hmac.new(secret, b"wtv-ticket v1", hashlib.sha256).digest())
         self._clock = clock
         self._lifetime = lifetime
         self._random = random
@@ -221,11 +224,8 @@ class TicketAuthority:
         stamped = replace(ticket, issued=issued,
                           expires=issued + int(self._lifetime))
         nonce = self._random(_NONCE_LENGTH)
-        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce,
-                         mac_len=_TAG_LENGTH)
-        cipher.update(_VERSION_BYTE)
-        ciphertext, tag = cipher.encrypt_and_digest(_pack(stamped))
-        return b64encode(_VERSION_BYTE + nonce + ciphertext + tag).decode("ascii")
+        sealed = self._aead.encrypt(nonce, _pack(stamped), _VERSION_BYTE)
+        return b64encode(_VERSION_BYTE + nonce + sealed).decode("ascii")
 
     def verify(self, text: str, ssid: str) -> Ticket:
         """
@@ -249,14 +249,10 @@ class TicketAuthority:
         @return: the plaintext of authentic ticket bytes.
         @raise ForgedTicket: when authentication fails.
         """
-        nonce = raw[1:1 + _NONCE_LENGTH]
-        ciphertext = raw[1 + _NONCE_LENGTH:-_TAG_LENGTH]
-        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce,
-                         mac_len=_TAG_LENGTH)
-        cipher.update(_VERSION_BYTE)
         try:
-            return cipher.decrypt_and_verify(ciphertext, raw[-_TAG_LENGTH:])
-        except ValueError:
+            return self._aead.decrypt(raw[1:1 + _NONCE_LENGTH], raw[1 + _NONCE_LENGTH:],
+                                      _VERSION_BYTE)
+        except InvalidTag:
             raise ForgedTicket() from None
 
 

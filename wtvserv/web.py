@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -221,7 +221,10 @@ class WTVService:
             return error(405, "That page cannot be used this way.")
         if route.login and not box.loggedIn:
             return self._notLoggedIn(box)
-        return maybeDeferred(route.handler, box).addCallback(_asResponse)
+        result = route.handler(box)
+        if isinstance(result, Deferred):
+            return result.addCallback(_asResponse)
+        return _asResponse(result)
 
     def _notLoggedIn(self, box: Box) -> Response:
         problem = box.request.ticketError

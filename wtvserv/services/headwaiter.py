@@ -16,7 +16,6 @@ import hmac
 from dataclasses import replace
 from hashlib import sha256
 
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
@@ -217,8 +216,7 @@ class HeadWaiter:
             return error(403, "Too many wrong passwords. Please wait ten minutes and try again.")
         if not user.has_password:
             return visit(f"{STAGE_TWO}?").withTicket(replace(ticket, password_ok=True))
-        checking = deferToThreadPool(self.context.reactor, self.context.reactor.getThreadPool(),
-                                     verify_password, typed, user.password_hash)
+        checking = self.context.inWorkerThread(verify_password, typed, user.password_hash)
         return checking.addCallback(self._passwordChecked, box, ticket)
 
     def _passwordChecked(self, right: bool, box: Box, ticket: Ticket) -> Response:

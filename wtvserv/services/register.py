@@ -8,7 +8,6 @@ then the box logs in again with C{?new_registration=1}.
 
 from __future__ import annotations
 
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from wtvserv.accounts import (
@@ -94,8 +93,7 @@ class Registration:
         name, username, password = checked
         if not password:
             return self._create(None, box, name, username)
-        hashing = deferToThreadPool(self.context.reactor, self.context.reactor.getThreadPool(),
-                                    hash_password, password)
+        hashing = self.context.inWorkerThread(hash_password, password)
         return hashing.addCallback(self._create, box, name, username)
 
     def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
