@@ -164,7 +164,7 @@ def test_reads_a_plain_lf_response():
     assert (response.status, response.reason, response.body) == (
         200, "OK", b"hello")
     assert response.headers.get("WTV-VISIT") == "wtv-home:/home"
-    assert response.headers.get_all("wtv-service") == [
+    assert response.headers.getAll("wtv-service") == [
         "reset", "name=a host=h port=1"]
     assert response.compression is None and not response.encrypted
 

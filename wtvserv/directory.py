@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DONT_ENCRYPT_REQUESTS = 0x1
+
 
 @dataclass(frozen=True)
 class ServiceEntry:
@@ -17,6 +19,27 @@ class ServiceEntry:
     port: int
     flags: int = 0
     connections: int | None = None
+
+    @classmethod
+    def fromHeader(cls, value: str) -> ServiceEntry:
+        """
+        Read one C{wtv-service} value (not C{reset}).
+
+        @raise ValueError: C{name}, C{host} or C{port} is missing or bad.
+        """
+        fields = dict(part.partition("=")[::2] for part in value.split())
+        try:
+            connections = fields.get("connections")
+            return cls(name=fields["name"], host=fields["host"], port=int(fields["port"]),
+                       flags=int(fields.get("flags", "0"), 16),
+                       connections=int(connections) if connections else None)
+        except KeyError as missing:
+            raise ValueError(f"wtv-service without {missing}") from None
+
+    @property
+    def encrypts(self) -> bool:
+        """Whether boxes may use SECURE ON for it (flag 0x1 clear)."""
+        return not self.flags & DONT_ENCRYPT_REQUESTS
 
     def header(self) -> str:
         """

@@ -39,13 +39,13 @@ from wtvserv.box.forms import (
 from wtvserv.crypto import lzpf
 from wtvserv.crypto.challenge import ChallengeError, answer_challenge
 from wtvserv.crypto.rc4 import BoxStreams
+from wtvserv.directory import DONT_ENCRYPT_REQUESTS, ServiceEntry
 from wtvserv.ssid import ssid_crc
+from wtvserv.wire import Headers
 
 PREREGISTER_URL = "wtv-1800:/preregister?scriptless-visit-reason=10&0"
 RELOGIN_URL = "wtv-1800:/preregister?relogin=true"
 
-#: Service flag: the box never uses SECURE ON for this service.
-DONT_ENCRYPT_REQUESTS = 0x1
 #: Capability bit 3: client-can-receive-compressed-data.
 CAN_RECEIVE_COMPRESSED = 1 << 3
 
@@ -214,32 +214,6 @@ def make_profile(kind: str = "plus", **changes) -> BoxProfile:
 
 # -- Messages --------------------------------------------------------------
 
-class Headers:
-    """Response headers in order; names compare case-insensitively."""
-
-    def __init__(self, pairs: Iterable[tuple[str, str]] = ()):
-        self.pairs = list(pairs)
-
-    def __repr__(self) -> str:
-        return f"Headers({self.pairs!r})"
-
-    def __iter__(self):
-        return iter(self.pairs)
-
-    def __contains__(self, name: str) -> bool:
-        return bool(self.get_all(name))
-
-    def get_all(self, name: str) -> list[str]:
-        """@return: every value of C{name}, in order."""
-        name = name.lower()
-        return [value for key, value in self.pairs if key.lower() == name]
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """@return: the first value of C{name}, or C{default}."""
-        values = self.get_all(name)
-        return values[0] if values else default
-
-
 @dataclass
 class Response:
     """
@@ -307,30 +281,10 @@ def parse_service(value: str) -> "ServiceEntry | None":
     """
     if value.strip().lower() == "reset":
         return None
-    fields = dict(part.partition("=")[::2] for part in value.split())
     try:
-        return ServiceEntry(
-            name=fields["name"], host=fields["host"], port=int(fields["port"]),
-            flags=int(fields.get("flags", "0"), 16),
-            connections=int(fields.get("connections", "1")))
-    except (KeyError, ValueError):
+        return ServiceEntry.fromHeader(value)
+    except ValueError:
         raise BoxError(f"bad wtv-service header: {value!r}") from None
-
-
-@dataclass(frozen=True)
-class ServiceEntry:
-    """One C{wtv-service} line: where a service lives and its flags."""
-
-    name: str
-    host: str
-    port: int
-    flags: int = 0
-    connections: int = 1
-
-    @property
-    def encrypts(self) -> bool:
-        """@return: whether requests may use SECURE ON (flag 0x1 clear)."""
-        return not self.flags & DONT_ENCRYPT_REQUESTS
 
 
 # -- Reading responses -----------------------------------------------------
@@ -663,9 +617,9 @@ class Navigator:
             is not an ignored C{client:} URL; C{client:relogin} means the
             wtv-1800 relogin URL.
         """
-        candidates = response.headers.get_all("wtv-visit")
+        candidates = response.headers.getAll("wtv-visit")
         if 300 <= response.status < 400:
-            candidates = response.headers.get_all("Location") + candidates
+            candidates = response.headers.getAll("Location") + candidates
         for url in candidates:
             if _is_relogin(url):
                 self.log(f".. {url}: back to wtv-1800")
@@ -1057,7 +1011,7 @@ class Box:
         initial_key = headers.get("wtv-initial-key")
         if initial_key is not None:
             self._session.current_key = _decode_key(initial_key)
-        self._apply_services(headers.get_all("wtv-service"))
+        self._apply_services(headers.getAll("wtv-service"))
         ticket = headers.get("wtv-ticket")
         if ticket:
             self._session.ticket = ticket
