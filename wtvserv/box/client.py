@@ -36,6 +36,7 @@ from wtvserv.box.forms import (
     split_url,
     submission,
 )
+from wtvserv.capabilities import RECEIVE_COMPRESSED, parse_capability_flags
 from wtvserv.crypto import lzpf
 from wtvserv.crypto.challenge import ChallengeError, answer_challenge
 from wtvserv.crypto.rc4 import BoxStreams
@@ -46,8 +47,6 @@ from wtvserv.wire import Headers
 PREREGISTER_URL = "wtv-1800:/preregister?scriptless-visit-reason=10&0"
 RELOGIN_URL = "wtv-1800:/preregister?relogin=true"
 
-#: Capability bit 3: client-can-receive-compressed-data.
-CAN_RECEIVE_COMPRESSED = 1 << 3
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_STEPS = 40
@@ -141,7 +140,7 @@ class BoxProfile:
     @property
     def can_receive_compressed(self) -> bool:
         """@return: whether capability bit 3 is set."""
-        return bool(int(self.capability_flags, 16) & CAN_RECEIVE_COMPRESSED)
+        return RECEIVE_COMPRESSED in parse_capability_flags(self.capability_flags)
 
     def identity_headers(self) -> list[tuple[str, str]]:
         """
