@@ -52,18 +52,20 @@ class Headers:
     Headers in arrival order. Repeated names are kept; lookups ignore case.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_first")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
+        self._first: dict[str, str] | None = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """@return: the first value of C{name}, or C{default}."""
-        wanted = name.lower()
-        for key, value in self._items:
-            if key.lower() == wanted:
-                return value
-        return default
+        if self._first is None:
+            first: dict[str, str] = {}
+            for key, value in self._items:
+                first.setdefault(key.lower(), value)
+            self._first = first
+        return self._first.get(name.lower(), default)
 
     def getAll(self, name: str) -> list[str]:
         """@return: every value of C{name}, in order."""
@@ -72,6 +74,7 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        self._first = None
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
