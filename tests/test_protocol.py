@@ -166,6 +166,20 @@ def test_a_handler_that_never_answers_gets_a_500_after_the_handler_timeout():
     assert transport.value().startswith(b"500 ")
 
 
+def test_a_connection_over_the_limit_gets_503_and_is_closed():
+    service = RecordingService()
+    first, _, clock = connect(service, maxConnections=2)
+    factory = first.factory
+    second = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5556))
+    transport = StringTransport()
+    second.makeConnection(transport)
+    third = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5557))
+    refused = StringTransport()
+    third.makeConnection(refused)
+    assert transport.value() == b""
+    assert refused.value().startswith(b"503 ") and refused.disconnecting
+
+
 def test_an_invalid_ssid_is_refused():
     protocol, transport, _ = connect(RecordingService())
     protocol.dataReceived(b"GET wtv-test:/x\r\nwtv-client-serial-number: ../../etc\r\n\r\n")

@@ -78,7 +78,7 @@ class WTVPProtocol(Protocol):
         if self.factory.overCapacity():
             log.warn("{service}: refusing {peer}, too many connections",
                      service=self.factory.serviceName, peer=self._peer)
-            self._abort(errorResponse(503, "The service is busy. Please try again later."))
+            self._fail(503, "The service is busy. Please try again later.", "over capacity")
             return
         self._armIdle()
 
@@ -294,9 +294,6 @@ class WTVPProtocol(Protocol):
     def _fail(self, status: int, message: str, note: str) -> None:
         """Answer an unservable request with a WTVP error and hang up."""
         self._respond(None, errorResponse(status, message, close=True), note=note)
-
-    def _abort(self, response: Response) -> None:
-        self._respond(None, response, note="refused")
 
     # Timers
 
