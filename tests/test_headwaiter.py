@@ -266,3 +266,18 @@ def test_password_guessing_is_limited_over_time_not_per_login(server):
     server.reactor.advance(601)
     allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
     assert allowed.status == 200
+
+
+def test_sign_ups_stop_when_the_store_is_full(tmp_path):
+    server, _ = makeServer(tmp_path / "full", maxUsersTotal=1)
+    try:
+        register(server, ssid="8100000100B00296")
+        box = TestBox(server)
+        box.login()
+        refused = box.request("wtv-register:/ValidateRegistration", secure=True,
+                              body=b"subscriber_name=Al&subscriber_username=alfull&agreement=yes")
+        assert refused.status == 503
+        assert server.accounts.userCount() == 1
+    finally:
+        server.accounts.close()
+        server.logs.close()

@@ -53,6 +53,7 @@ class Config:
     services: dict[str, ServiceConfig] = field(default_factory=dict)
     ticketLifetime: float = 24 * 3600.0
     maxUsersPerAccount: int = 6
+    maxUsersTotal: int = 100_000
     loginAttempts: int = 5
     logsPerSSID: int = 50
     logsTotal: int = 10_000
@@ -78,6 +79,7 @@ _SCALARS = {
     ("server", "max_connections_per_service"): ("maxConnectionsPerService", int),
     ("tickets", "lifetime"): ("ticketLifetime", float),
     ("accounts", "max_users"): ("maxUsersPerAccount", int),
+    ("accounts", "max_total"): ("maxUsersTotal", int),
     ("login", "attempts"): ("loginAttempts", int),
     ("sessions", "lifetime"): ("sessionLifetime", float),
     ("sessions", "capacity"): ("sessionCapacity", int),

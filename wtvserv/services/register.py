@@ -90,6 +90,9 @@ class Registration:
         checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
+        if self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
+            log.warn("sign-up refused: the store holds its maximum of users")
+            return error(503, "Sign-ups are closed for now. Please try again later.")
         name, username, password = checked
         if not password:
             return self._create(None, box, name, username)
