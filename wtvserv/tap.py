@@ -34,19 +34,21 @@ class Options(usage.Options):
         self["run"] = set()
         self["disable"] = set()
         self.plugins, self.problems = discoverPlugins()
-        self.longdesc = _describeServices(self.plugins, self.problems)
+
+    def getUsage(self, width: int | None = None) -> str:
+        """The options, then every service found, one per line."""
+        return (super().getUsage(width).rstrip("\n") + "\n\n"
+                + _describeServices(self.plugins, self.problems) + "\n")
 
     def opt_listen(self, spec: str) -> None:
-        """NAME=ENDPOINT: where service NAME listens, as a Twisted endpoint
-        description, e.g. wtv-1800=tcp:11615:interface=127.0.0.1 (repeatable)."""
+        """NAME=ENDPOINT: where service NAME listens, a Twisted endpoint description, e.g. wtv-1800=tcp:11615:interface=127.0.0.1 (repeatable)."""  # noqa: E501
         name, sep, description = spec.partition("=")
         if not (sep and name.startswith("wtv-") and description):
             raise usage.UsageError(f"--listen wants NAME=ENDPOINT, not {spec!r}")
         self["listen"][name] = description
 
     def opt_run(self, name: str) -> None:
-        """Run only this service in this process (repeatable); the others stay
-        advertised, for a deployment of one service per process."""
+        """Run only this service in this process (repeatable); the others stay advertised, for one service per process."""  # noqa: E501
         self["run"].add(name)
 
     def opt_disable(self, name: str) -> None:
