@@ -123,7 +123,10 @@ class HeadWaiter:
         if failures >= self.context.config.loginAttempts:
             self.sessions.forget(box.ssid)
             return error(403, "Too many failed login attempts. Please connect again.")
-        challenge = self._challenge(box.ssid, self.sessions.currentKey(box.ssid))
+        key = self.sessions.currentKey(box.ssid)
+        if key is None:
+            return self._backToPreregistration("relogin=true")
+        challenge = self._challenge(box.ssid, key)
         response = error(403, "Your box could not be verified. Please try again.")
         response.headers += [("wtv-challenge", challenge.challenge_b64),
                              ("wtv-visit", self._stageTwoURL(box))]
