@@ -94,7 +94,10 @@ def test_a_password_user_gets_in_with_the_right_password_only(server):
         async with right:
             assert any("/password" in r.text or b'name="password"' in r.body for r in right.history)
             assert "locked" in home.text
-    run(scenario())
+        return right.ticket
+    ticket = run(scenario())
+    assert "open-sesame" not in server.log and "guess" not in server.log
+    assert ticket[:40] not in server.log
 
 
 def test_two_users_on_one_box_choose_who_logs_in(server):
