@@ -98,6 +98,8 @@ def test_a_password_user_gets_in_with_the_right_password_only(server):
     ticket = run(scenario())
     assert "open-sesame" not in server.log and "guess" not in server.log
     assert ticket[:40] not in server.log
+    stored = b"".join(path.read_bytes() for path in server.dataDir.glob("accounts.sqlite3*"))
+    assert b"locked" in stored and b"open-sesame" not in stored and b"scrypt$" in stored
 
 
 def test_two_users_on_one_box_choose_who_logs_in(server):
