@@ -6,6 +6,7 @@ service lists of PROTOCOL.md 7.
 from __future__ import annotations
 
 from email.utils import formatdate
+from functools import wraps
 
 from wtvserv.interfaces import IServiceContext
 from wtvserv.web import Box, error
@@ -47,8 +48,14 @@ def serviceHeaders(context: IServiceContext, names: list[str] | None = None,
     return lines
 
 
-def requireSSID(box: Box):
-    """@return: an error response when the box did not say who it is, else L{None}."""
-    if not box.ssid:
-        return error(400, "Your box did not identify itself. Please try again.")
-    return None
+def requireSSID(handler):
+    """
+    Wrap C{handler} so a box that did not say who it is (no
+    C{wtv-client-serial-number}) gets a 400 instead.
+    """
+    @wraps(handler)
+    def checked(box: Box):
+        if not box.ssid:
+            return error(400, "Your box did not identify itself. Please try again.")
+        return handler(box)
+    return checked

@@ -58,9 +58,6 @@ class HeadWaiter:
     # /login and the challenge
 
     def login(self, box: Box) -> Response:
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         key = self.sessions.currentKey(box.ssid)
         if key is None and box.ticket is not None:
             key = box.ticket.des_key
@@ -139,9 +136,6 @@ class HeadWaiter:
     # Stage two: after the challenge, decide where the box goes
 
     def stageTwo(self, box: Box) -> Response:
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         if box.header("wtv-challenge-response") is not None:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
@@ -159,9 +153,6 @@ class HeadWaiter:
         minisrv's C{/ValidateLogin}: the challenge answer (C{initial_login}),
         a user chosen on the choose-user page, or a typed password.
         """
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         if box.header("wtv-challenge-response") is not None:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
@@ -278,9 +269,6 @@ class HeadWaiter:
 
     def reconnect(self, box: Box) -> Response:
         """A box that redialled resumes on its ticket, without a new challenge."""
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         ticket = box.ticket
         account = self.accounts.accountFor(box.ssid)
         user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
@@ -329,8 +317,8 @@ def makeService(context: IServiceContext) -> WTVService:
     for path, handler in [("/login", headWaiter.login),
                           ("/login-stage-two", headWaiter.stageTwo),
                           ("/ValidateLogin", headWaiter.validateLogin),
-                          ("/reconnect", headWaiter.reconnect),
-                          ("/relogin", headWaiter.relogin),
-                          ("/check-tellyscript", headWaiter.checkTellyscript)]:
-        service.route(path, login=False)(handler)
+                          ("/reconnect", headWaiter.reconnect)]:
+        service.route(path, login=False)(requireSSID(handler))
+    service.route("/relogin", login=False)(headWaiter.relogin)
+    service.route("/check-tellyscript", login=False)(headWaiter.checkTellyscript)
     return service

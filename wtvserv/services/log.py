@@ -21,10 +21,8 @@ KINDS = {"/log": "log", "/phone-log": "phone-log", "/crash-log": "crash-log",
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
 
+    @requireSSID
     def report(box: Box) -> Response:
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         query = box.query
         kind = query.get("type") or KINDS[box.request.path]
         logId = context.logs.add(box.ssid, kind, query, box.request.body)

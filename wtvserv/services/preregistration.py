@@ -20,10 +20,8 @@ def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
 
     @service.route("/preregister", login=False)
+    @requireSSID
     def preregister(box: Box) -> Response:
-        problem = requireSSID(box)
-        if problem is not None:
-            return problem
         key = context.random(8)
         context.sessions.setCurrentKey(box.ssid, key)
         reconnect = box.query.get("reconnect") == "true"
