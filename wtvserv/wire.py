@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Iterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -101,7 +102,8 @@ class Headers:
 class Request:
     """
     One parsed request. C{secure}, C{ticket} and C{peer} are filled in by the
-    connection that received it.
+    connection that received it. C{path}, C{query} and C{form} are worked
+    out once, on first use (after the body has arrived).
     """
 
     method: str
@@ -119,7 +121,7 @@ class Request:
         scheme, sep, _ = self.url.partition(":")
         return scheme.lower() if sep else ""
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The percent-decoded path, always starting with C{/}."""
         _, _, rest = self.url.partition(":")
@@ -128,19 +130,19 @@ class Request:
             path = "/" + path
         return unquote_to_bytes(path).decode("latin-1")
 
-    @property
+    @cached_property
     def query(self) -> dict[str, str]:
         """Query fields, the first value of each name."""
         return _firstValues(parse_qsl(self.url.partition("?")[2],
                                       keep_blank_values=True, encoding="latin-1"))
 
-    @property
+    @cached_property
     def form(self) -> dict[str, str]:
         """
         Query fields merged with an urlencoded body (the body wins), as
         boxes post forms with either.
         """
-        fields = self.query
+        fields = dict(self.query)
         if self.method == "POST" and self.body and b"=" in self.body:
             fields.update(_firstValues(parse_qsl(
                 self.body.decode("latin-1"), keep_blank_values=True,
