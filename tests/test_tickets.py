@@ -246,3 +246,10 @@ def test_a_secret_file_of_the_wrong_size_is_refused(tmp_path):
     path.chmod(0o600)
     with pytest.raises(ValueError):
         load_or_create_secret(tmp_path)
+
+
+def test_seal_returns_the_text_and_what_verify_reads_back_from_it():
+    authority, clock = make_authority()
+    text, stamped = authority.seal(make_ticket())
+    assert stamped.expires == stamped.issued + 86400
+    assert authority.verify(text, stamped.ssid) == stamped

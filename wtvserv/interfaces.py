@@ -42,6 +42,12 @@ class ITicketAuthority(Interface):
             ticket's C{expires} is set by the authority from its lifetime.
         """
 
+    def seal(ticket: Ticket) -> tuple[str, Ticket]:
+        """
+        L{issue}, also returning the contents as stamped (C{issued},
+        C{expires}), so the issuer need not decrypt what it just sealed.
+        """
+
     def verify(text: str, ssid: str) -> Ticket:
         """
         @param text: a C{wtv-ticket} header value as the box sent it.

@@ -271,8 +271,7 @@ class WTVPProtocol(Protocol):
             core.append(("wtv-encrypted", "true"))
             response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
         if response.ticket is not None:
-            text = self.factory.tickets.issue(response.ticket)
-            self._ticket = self.factory.tickets.verify(text, response.ticket.ssid)
+            text, self._ticket = self.factory.tickets.seal(response.ticket)
             self._ticketError = None
             core.append(("wtv-ticket", text))
         if request is not None:

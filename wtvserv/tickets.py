@@ -220,12 +220,16 @@ class TicketAuthority:
             current time and an expiry C{lifetime} seconds later.
         @raise ValueError: when C{ticket} holds values that cannot be encoded.
         """
+        return self.seal(ticket)[0]
+
+    def seal(self, ticket: Ticket) -> tuple[str, Ticket]:
+        """@return: the text L{issue} gives, and the ticket as stamped."""
         issued = int(self._clock.seconds())
         stamped = replace(ticket, issued=issued,
                           expires=issued + int(self._lifetime))
         nonce = self._random(_NONCE_LENGTH)
         sealed = self._aead.encrypt(nonce, _pack(stamped), _VERSION_BYTE)
-        return b64encode(_VERSION_BYTE + nonce + sealed).decode("ascii")
+        return b64encode(_VERSION_BYTE + nonce + sealed).decode("ascii"), stamped
 
     def verify(self, text: str, ssid: str) -> Ticket:
         """
