@@ -180,8 +180,9 @@ class HeadWaiter:
             return self._unregistered(box, ticket)
         if ticket.user_id is None or account.user(ticket.user_id) is None:
             if len(account.users) > 1:
-                return html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")]) \
-                    .withTicket(replace(ticket, user_id=None, password_ok=False))
+                unchosen = replace(ticket, user_id=None, password_ok=False)
+                page = html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")])
+                return page.withTicket(unchosen)
             ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
         user = account.user(ticket.user_id)
         if user.has_password and not ticket.password_ok:
