@@ -94,9 +94,10 @@ class TestBox:
     session keys and ticket, and speaks plaintext or SECURE ON.
     """
 
-    def __init__(self, server: WTVServer, ssid: str = SSID) -> None:
+    def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1") -> None:
         self.server = server
         self.ssid = ssid
+        self.address = address
         self.key: bytes | None = None
         self.keys: tuple[bytes, bytes] | None = None
         self.ticket: str | None = None
@@ -105,8 +106,9 @@ class TestBox:
 
     def connect(self, service: str):
         factory = self.server.factories[service]
-        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
-        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5555))
+        peer = IPv4Address("TCP", self.address, 5555)
+        protocol = factory.buildProtocol(peer)
+        transport = StringTransport(peerAddress=peer)
         protocol.makeConnection(transport)
         return protocol, transport
 

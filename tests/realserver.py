@@ -16,6 +16,10 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home")
 TWISTD = "from twisted.scripts.twistd import run; run()"
+#: Every test box connects from 127.0.0.1, so by default the per-address
+#: caps and rates do not apply to loopback; tests of those limits pass
+#: their own configuration.
+LOOPBACK_EXEMPT = '[limits]\nexempt_addresses = ["127.0.0.0/8", "::1"]\n'
 
 
 def freePorts(count: int) -> list[int]:
@@ -40,7 +44,8 @@ class RealServer:
 
     def __init__(self, dataDir: Path, services=SERVICES, extraArgs=(), env=None,
                  ports: dict[str, int] | None = None, python: str = sys.executable,
-                 fromCheckout: bool = True, listening: tuple[str, ...] | None = None) -> None:
+                 fromCheckout: bool = True, listening: tuple[str, ...] | None = None,
+                 config: str | None = LOOPBACK_EXEMPT) -> None:
         """
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
@@ -48,6 +53,9 @@ class RealServer:
         @param fromCheckout: put this checkout first on C{PYTHONPATH}; when
             false, the process runs from the data directory's parent and
             sees only what is installed for C{python}.
+        @param config: TOML written beside the data directory and passed
+            with C{--config}; L{None} for none. Ignored when C{extraArgs}
+            name a configuration file.
         """
         self.python = python
         self.fromCheckout = fromCheckout
@@ -61,6 +69,11 @@ class RealServer:
         self.env = env
         self.process: subprocess.Popen | None = None
         self.logPath = self.dataDir.parent / f"{self.dataDir.name}-twistd.log"
+        if config is not None and "--config" not in self.extraArgs:
+            self.configPath = self.dataDir.parent / f"{self.dataDir.name}.toml"
+            self.dataDir.parent.mkdir(parents=True, exist_ok=True)
+            self.configPath.write_text(config)
+            self.extraArgs += ["--config", str(self.configPath)]
 
     def command(self) -> list[str]:
         args = [self.python, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
@@ -124,6 +137,23 @@ class RealServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def kill(self, timeout: float = 10.0) -> int | None:
+        """
+        Crash the process: SIGKILL (no shutdown code runs, nothing is
+        flushed or closed), then reap it.
+
+        @return: its exit status (C{-9} when the signal killed it), or
+            L{None} when it was not running.
+        """
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout)
+        self._logFile.close()
+        code, self.process = self.process.returncode, None
+        return code
 
 
 def exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:

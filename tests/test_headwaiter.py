@@ -137,17 +137,21 @@ def test_a_wrong_challenge_response_gets_403_and_a_fresh_challenge(server):
     assert final.status == 200 and final.get("wtv-ticket")
 
 
-def test_too_many_wrong_answers_end_the_login(server):
+def test_too_many_wrong_answers_lock_the_ssid_out_and_the_box_is_told(server):
     box = TestBox(server)
     box.request("wtv-1800:/preregister")
     login = box.request("wtv-head-waiter:/login?")
     url = login.get("wtv-visit")
-    for _ in range(server.config.loginAttempts):
-        box.key = server.sessions.currentKey(SSID)
+    for attempt in range(server.config.loginAttempts):
+        box.key = server.sessions.currentKey(SSID, box.address)
         wrong = box.request(url, {"wtv-challenge-response": "AAAA" * 24})
         assert wrong.status == 403
-    assert "Too many" in wrong.reason
-    assert server.sessions.currentKey(SSID) is None
+        assert ("Too many" in wrong.reason) == (attempt == server.config.loginAttempts - 1)
+    assert wrong.reason == "Too many failed login attempts. Please wait 10 minutes and try again."
+    box.request("wtv-1800:/preregister")
+    assert "Too many" in box.request("wtv-head-waiter:/login?").reason
+    server.reactor.advance(server.config.loginWindow + 1)
+    assert box.login().status == 200
 
 
 def test_a_stale_stage_two_token_is_refused(server):
@@ -257,13 +261,19 @@ def test_password_guessing_is_limited_over_time_not_per_login(server):
     register(server, password="secret1")
     box = TestBox(server)
     box.login()
-    for _ in range(server.config.loginAttempts):
+    attempts = server.config.loginAttempts
+    for _ in range(attempts - 1):
         assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin",
                                           body=b"user_id=0&password=guess").reason
-    box.login()  # starting over does not reset the count
+    last = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess")
+    assert last.status == 403 and "Please wait 10 minutes" in last.reason
     refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
     assert refused.status == 403 and "Too many" in refused.reason
+    box.request("wtv-1800:/preregister")
+    assert "Too many" in box.request("wtv-head-waiter:/login?").reason, \
+        "starting over does not reset the count"
     server.reactor.advance(601)
+    box.login()
     allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
     assert allowed.status == 200
 
@@ -271,7 +281,7 @@ def test_password_guessing_is_limited_over_time_not_per_login(server):
 def test_sign_ups_stop_when_the_store_is_full(tmp_path):
     server, _ = makeServer(tmp_path / "full", maxUsersTotal=1)
     try:
-        register(server, ssid="8100000100B00296")
+        register(server, ssid="8100000100B0029b")
         box = TestBox(server)
         box.login()
         refused = box.request("wtv-register:/ValidateRegistration", secure=True,

@@ -66,7 +66,7 @@ def rememberKeys(sessions, ssid=SSID, key1=K1, key2=K2):
                                 challenge.expected_response_b64)
     sessions.setCurrentKey(ssid, b"12345678")
     sessions.setPendingChallenge(ssid, challenge)
-    sessions.challengeAnswered(ssid)
+    sessions.challengeAnswered(ssid, challenge)
 
 
 def secureOn(incarnation=5, ticket=None, ssid=SSID) -> bytes:
@@ -95,11 +95,11 @@ def readResponses(data: bytes, box: BoxStreams | None = None):
 def test_a_request_split_across_reads_is_answered_once_complete():
     service = RecordingService()
     protocol, transport, _ = connect(service)
-    protocol.dataReceived(b"GET wtv-test:/a\r\nwtv-client-serial-number: 81")
+    protocol.dataReceived(b"GET wtv-test:/a\r\nwtv-client-serial-number: 8112345600")
     assert transport.value() == b""
-    protocol.dataReceived(b"00\r\n\r\n")
+    protocol.dataReceived(b"B0026b\r\n\r\n")
     assert transport.value().startswith(b"200 OK\nConnection: Keep-Alive\n")
-    assert service.requests[0].ssid == "8100"
+    assert service.requests[0].ssid == SSID
 
 
 def test_pipelined_requests_are_answered_in_order_even_when_the_first_is_slow():
@@ -148,7 +148,7 @@ def test_an_oversized_body_is_refused_with_413_and_a_close():
 def test_a_request_that_trickles_in_too_slowly_times_out_with_408():
     protocol, transport, clock = connect(RecordingService())
     protocol.dataReceived(b"GET wtv-test:/x\r\n")
-    clock.advance(Timeouts.request + 1)
+    clock.advance(Timeouts.header + 1)
     assert transport.value().startswith(b"408 ")
     assert transport.disconnecting
 
@@ -260,7 +260,7 @@ def test_secure_on_with_a_bad_ticket_is_refused_with_403(alter):
     elif alter == "altered":
         text = good[:40] + ("A" if good[40] != "A" else "B") + good[41:]
     else:
-        text, ssid = good, "8112345600B0026c"
+        text, ssid = good, "8112345700B002e4"   # another box, with a valid check byte
     service = RecordingService()
     protocol, transport, _ = connect(service, tickets=tickets, clock=clock)
     protocol.dataReceived(secureOn(5, text, ssid))

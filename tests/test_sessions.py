@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from wtvserv.crypto.challenge import IssuedChallenge
 from wtvserv.interfaces import ISessionKeyRegistry
-from wtvserv.sessions import SessionKeyRegistry
+from wtvserv.sessions import MAX_ORIGINS, SessionKeyRegistry
 
 SSID = "8112345600B0026b"
 OTHER = "91ABCDEF00B00256"
@@ -32,17 +32,17 @@ def test_registry_provides_the_interface():
 def test_unknown_ssids_have_nothing():
     registry, _ = make_registry()
     assert registry.currentKey(SSID) is None
-    assert registry.pendingChallenge(SSID) is None
+    assert registry.pendingChallenges(SSID) == []
     assert registry.sessionKeys(SSID) is None
     assert len(registry) == 0
 
 
 def test_reads_do_not_create_entries():
     registry, _ = make_registry()
-    registry.currentKey(SSID)
-    registry.pendingChallenge(SSID)
+    registry.currentKey(SSID, "192.0.2.1")
+    registry.pendingChallenges(SSID)
     registry.sessionKeys(SSID)
-    registry.challengeAnswered(SSID)
+    registry.challengeAnswered(SSID, make_challenge())
     registry.forget(SSID)
     assert len(registry) == 0
 
@@ -55,65 +55,92 @@ def test_current_key_is_remembered_per_ssid():
     assert registry.currentKey(OTHER) == b"otherkey"
 
 
-def test_set_current_key_refuses_a_key_that_is_not_8_bytes():
+def test_keys_that_are_not_8_bytes_are_refused():
     registry, _ = make_registry()
     with pytest.raises(ValueError):
         registry.setCurrentKey(SSID, b"short")
+    with pytest.raises(ValueError):
+        registry.offerKey(SSID, b"short", HERE)
 
 
-def test_a_new_pending_challenge_replaces_the_old_one():
+HERE, THERE = "192.0.2.1", "198.51.100.9"
+
+
+def test_an_offered_key_serves_its_own_origin_before_the_proven_key():
     registry, _ = make_registry()
-    first, second = make_challenge(b"first!!!"), make_challenge(b"second!!")
-    registry.setPendingChallenge(SSID, first)
-    registry.setPendingChallenge(SSID, second)
-    assert registry.pendingChallenge(SSID) is second
-    assert registry.pendingChallenge(OTHER) is None
+    registry.setCurrentKey(SSID, b"proven!!")
+    registry.offerKey(SSID, b"offered!", THERE)
+    assert registry.currentKey(SSID, THERE) == b"offered!"
+    assert registry.currentKey(SSID, HERE) == b"proven!!", "a stranger's offer replaces nothing"
+
+
+def test_with_nothing_proven_the_newest_offer_serves_any_origin():
+    registry, _ = make_registry()
+    registry.offerKey(SSID, b"first!!!", HERE)
+    registry.offerKey(SSID, b"second!!", THERE)
+    assert registry.currentKey(SSID, "203.0.113.5") == b"second!!"
+    assert registry.currentKey(SSID, HERE) == b"first!!!"
+
+
+def test_a_new_pending_challenge_replaces_only_its_origins_old_one():
+    registry, _ = make_registry()
+    first, second, third = (make_challenge(k) for k in (b"first!!!", b"second!!", b"third!!!"))
+    registry.setPendingChallenge(SSID, first, HERE)
+    registry.setPendingChallenge(SSID, second, HERE)
+    registry.setPendingChallenge(SSID, third, THERE)
+    assert registry.pendingChallenges(SSID, HERE) == [second, third]
+    assert registry.pendingChallenges(SSID, THERE) == [third, second]
+    assert registry.pendingChallenges(OTHER) == []
+
+
+def test_pending_challenges_are_kept_for_a_few_origins_only():
+    registry, _ = make_registry()
+    for number in range(10):
+        registry.setPendingChallenge(SSID, make_challenge(), f"192.0.2.{number}")
+        registry.offerKey(SSID, b"initkey!", f"192.0.2.{number}")
+    assert len(registry.pendingChallenges(SSID)) == MAX_ORIGINS
 
 
 def test_answering_rotates_the_key_and_stores_the_session_keys():
     registry, _ = make_registry()
-    registry.setCurrentKey(SSID, b"initkey!")
-    registry.setPendingChallenge(SSID, make_challenge(b"newkey!!"))
-    registry.challengeAnswered(SSID)
-    assert registry.currentKey(SSID) == b"newkey!!"
+    registry.offerKey(SSID, b"initkey!", HERE)
+    challenge = make_challenge(b"newkey!!")
+    registry.setPendingChallenge(SSID, challenge, HERE)
+    registry.challengeAnswered(SSID, challenge)
+    assert registry.currentKey(SSID, HERE) == b"newkey!!"
     assert registry.sessionKeys(SSID) == (b"1" * 16, b"2" * 16)
+
+
+def test_a_strangers_offer_and_challenge_leave_the_proven_session_alone():
+    registry, _ = make_registry()
+    mine = make_challenge(b"newkey!!")
+    registry.setPendingChallenge(SSID, mine, HERE)
+    registry.challengeAnswered(SSID, mine)
+    registry.offerKey(SSID, b"strange!", THERE)
+    registry.setPendingChallenge(SSID, make_challenge(b"theirs!!"), THERE)
+    assert registry.sessionKeys(SSID) == (b"1" * 16, b"2" * 16)
+    assert registry.currentKey(SSID, HERE) == b"newkey!!"
 
 
 def test_an_answered_challenge_cannot_be_answered_again():
     registry, _ = make_registry()
-    registry.setPendingChallenge(SSID, make_challenge(b"newkey!!"))
-    registry.challengeAnswered(SSID)
-    assert registry.pendingChallenge(SSID) is None
+    challenge = make_challenge(b"newkey!!")
+    registry.setPendingChallenge(SSID, challenge, HERE)
+    registry.challengeAnswered(SSID, challenge)
+    assert registry.pendingChallenges(SSID) == []
     registry.setCurrentKey(SSID, b"laterkey")
-    registry.challengeAnswered(SSID)
+    registry.challengeAnswered(SSID, challenge)
     assert registry.currentKey(SSID) == b"laterkey"
-
-
-def test_failures_count_up_and_reset_on_success():
-    registry, _ = make_registry()
-    assert [registry.recordFailure(SSID) for _ in range(3)] == [1, 2, 3]
-    assert registry.recordFailure(OTHER) == 1
-    registry.setPendingChallenge(SSID, make_challenge())
-    registry.challengeAnswered(SSID)
-    assert registry.recordFailure(SSID) == 1
-
-
-def test_a_failure_keeps_the_pending_challenge():
-    registry, _ = make_registry()
-    challenge = make_challenge()
-    registry.setPendingChallenge(SSID, challenge)
-    registry.recordFailure(SSID)
-    assert registry.pendingChallenge(SSID) is challenge
 
 
 def test_forget_drops_everything_about_one_ssid():
     registry, _ = make_registry()
     registry.setCurrentKey(SSID, b"initkey!")
     registry.setCurrentKey(OTHER, b"otherkey")
-    registry.recordFailure(SSID)
+    registry.setPendingChallenge(SSID, make_challenge(), HERE)
     registry.forget(SSID)
     assert registry.currentKey(SSID) is None
-    assert registry.recordFailure(SSID) == 1
+    assert registry.pendingChallenges(SSID) == []
     assert registry.currentKey(OTHER) == b"otherkey"
 
 
@@ -136,13 +163,6 @@ def test_expired_entries_are_dropped_when_others_are_used():
     clock.advance(100)
     registry.setCurrentKey(SSID, b"initkey!")
     assert len(registry) == 1
-
-
-def test_failure_counts_expire_too():
-    registry, clock = make_registry(lifetime=100)
-    registry.recordFailure(SSID)
-    clock.advance(100)
-    assert registry.recordFailure(SSID) == 1
 
 
 def test_capacity_drops_the_least_recently_used():
@@ -168,10 +188,10 @@ def test_use_protects_an_entry_from_eviction():
 def test_many_ssids_through_a_small_registry_keep_it_bounded():
     registry, _ = make_registry(capacity=1000)
     for number in range(200_000):
-        registry.recordFailure(f"{number:016x}")
+        registry.offerKey(f"{number:016x}", b"initkey!", HERE)
     assert len(registry) == 1000
-    assert registry.recordFailure(f"{199_999:016x}") == 2
-    assert registry.recordFailure(f"{0:016x}") == 1
+    assert registry.currentKey(f"{199_999:016x}") == b"initkey!"
+    assert registry.currentKey(f"{0:016x}") is None
 
 
 def test_capacity_must_be_positive():

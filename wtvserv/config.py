@@ -18,12 +18,21 @@ Example file::
 
     [accounts]
     max_users = 6
+
+    [limits]
+    connections_per_address = 32
+
+    [ssids]
+    exempt_prefixes = ["1SEGA", "MSTVSIMU"]
+
+Every setting, with its default, is in C{examples/wtvserv.toml}.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +72,31 @@ class Config:
     timezone: str = "GMT -0000"
     country: str = "US"
     language: str = "en-US,en"
+    # Time limits, in seconds (defaults sized for a 33.6k modem; README).
+    idleTimeout: float = 300.0
+    headerTimeout: float = 30.0
+    bodyTimeout: float = 30.0
+    minBodyRate: float = 500.0
+    handlerTimeout: float = 60.0
+    maxBody: int = 1024 * 1024
+    # Caps on connections and on what one address or SSID may do.
+    maxConnections: int = 10_000
+    connectionsPerAddress: int = 32
+    loginFailuresPerAddress: int = 20
+    loginsPerAddress: int = 120
+    loginWindow: float = 600.0
+    registrationsPerAddress: int = 10
+    registrationWindow: float = 3600.0
+    logsPerAddress: int = 60
+    logWindow: float = 600.0
+    exemptAddresses: list[str] = field(default_factory=list)
+    # Which serial numbers are accepted, and who is banned.
+    validateSSIDs: bool = True
+    exemptSSIDPrefixes: list[str] = field(default_factory=lambda: ["1SEGA", "MSTVSIMU"])
+    exemptSSIDs: list[str] = field(default_factory=list)
+    banFile: Path = Path("bans.txt")
+    banCheckInterval: float = 2.0
+    logFullSSIDs: bool = False
 
     def service(self, name: str) -> ServiceConfig:
         """@return: the settings of service C{name} (defaults if unset)."""
@@ -85,6 +119,28 @@ _SCALARS = {
     ("sessions", "capacity"): ("sessionCapacity", int),
     ("logs", "per_ssid"): ("logsPerSSID", int),
     ("logs", "total"): ("logsTotal", int),
+    ("logs", "full_ssids"): ("logFullSSIDs", bool),
+    ("limits", "idle_timeout"): ("idleTimeout", float),
+    ("limits", "header_timeout"): ("headerTimeout", float),
+    ("limits", "body_timeout"): ("bodyTimeout", float),
+    ("limits", "min_body_rate"): ("minBodyRate", float),
+    ("limits", "handler_timeout"): ("handlerTimeout", float),
+    ("limits", "max_body"): ("maxBody", int),
+    ("limits", "max_connections"): ("maxConnections", int),
+    ("limits", "connections_per_address"): ("connectionsPerAddress", int),
+    ("limits", "exempt_addresses"): ("exemptAddresses", list),
+    ("login", "failures_per_address"): ("loginFailuresPerAddress", int),
+    ("login", "logins_per_address"): ("loginsPerAddress", int),
+    ("login", "window"): ("loginWindow", float),
+    ("register", "per_address"): ("registrationsPerAddress", int),
+    ("register", "window"): ("registrationWindow", float),
+    ("logs", "per_address"): ("logsPerAddress", int),
+    ("logs", "window"): ("logWindow", float),
+    ("ssids", "validate"): ("validateSSIDs", bool),
+    ("ssids", "exempt_prefixes"): ("exemptSSIDPrefixes", list),
+    ("ssids", "exempt"): ("exemptSSIDs", list),
+    ("bans", "file"): ("banFile", Path),
+    ("bans", "check_interval"): ("banCheckInterval", float),
 }
 
 
@@ -112,6 +168,12 @@ def loadConfig(path: Path | None) -> Config:
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
             _setScalar(config, section, key, value)
+    for text in config.exemptAddresses:
+        try:
+            ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigError(f"[limits] exempt_addresses: {text!r} is not an address "
+                              "or CIDR range") from None
     return config
 
 
@@ -120,6 +182,10 @@ def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
         attribute, kind = _SCALARS[(section, key)]
     except KeyError:
         raise ConfigError(f"unknown setting [{section}] {key}") from None
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"[{section}] {key} must be true or false")
+    if kind is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ConfigError(f"[{section}] {key} must be a list of strings")
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"[{section}] {key} must be a number")
     if kind in (int, float) and value <= 0:

@@ -67,37 +67,43 @@ class ISessionKeyRegistry(Interface):
     """
     The keys each box holds, as far as this process knows them.
 
+    What a box has proven (by answering a challenge, or with a ticket) is
+    kept apart from what anyone claiming its SSID was merely handed: an
+    initial key from wtv-1800 or a challenge not yet answered is kept per
+    C{origin} (the client address), so a stranger pre-registering under a
+    box's SSID cannot replace the keys of the box already logged in.
+
     Bounded in memory: entries expire after a period without use and the
     least recently used are dropped once a cap is reached.
     """
 
-    def currentKey(ssid: str) -> bytes | None:
+    def currentKey(ssid: str, origin: str = "") -> bytes | None:
         """
-        @return: the 8-byte DES key the box will decrypt its next challenge
-            with (its C{wtv-initial-key}, then each challenge's new key).
+        @return: the 8-byte DES key to encrypt a challenge for C{ssid} at
+            C{origin} with: the initial key last offered to that origin,
+            else the proven key (the new key of the last answered
+            challenge), else the newest key offered to anyone.
         """
+
+    def offerKey(ssid: str, key: bytes, origin: str = "") -> None:
+        """Record an initial key handed out, in clear, to C{origin}."""
 
     def setCurrentKey(ssid: str, key: bytes) -> None:
-        """Record the box's current DES key."""
+        """Record a DES key the box has proven it holds (e.g. from its ticket)."""
 
-    def setPendingChallenge(ssid: str, challenge: IssuedChallenge) -> None:
-        """Remember the challenge just sent, replacing any earlier one."""
+    def setPendingChallenge(ssid: str, challenge: IssuedChallenge, origin: str = "") -> None:
+        """Remember the challenge just sent to C{origin}, replacing its earlier one."""
 
-    def pendingChallenge(ssid: str) -> IssuedChallenge | None:
-        """@return: the challenge awaiting a response, if any."""
-
-    def challengeAnswered(ssid: str) -> None:
+    def pendingChallenges(ssid: str, origin: str = "") -> list[IssuedChallenge]:
         """
-        The pending challenge was answered correctly: its new key becomes
-        the current key, its session keys are remembered, and the failure
-        count is cleared.
+        @return: the challenges awaiting an answer: C{origin}'s first, then
+            the others, newest first.
         """
 
-    def recordFailure(ssid: str) -> int:
+    def challengeAnswered(ssid: str, challenge: IssuedChallenge) -> None:
         """
-        Count a wrong challenge response.
-
-        @return: the number of failures since the last success.
+        C{challenge} was answered correctly: it is consumed, its new key
+        becomes the proven key and its session keys are remembered.
         """
 
     def sessionKeys(ssid: str) -> tuple[bytes, bytes] | None:
@@ -214,6 +220,13 @@ class IServiceContext(Interface):
         @return: a folder of its own for service C{name} under the data
             directory (created, mode 0700), where a plugin keeps its state;
             processes sharing the data directory share it.
+        """
+
+    def exemptFromLimits(address: str) -> bool:
+        """
+        @return: whether the operator exempted client C{address} from the
+            per-address caps and rates (C{[limits] exempt_addresses}), so a
+            service limiting something per address should not count it.
         """
 
 

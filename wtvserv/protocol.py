@@ -11,6 +11,7 @@ streams run for the connection's whole life (PROTOCOL.md 2.4).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.defer import Deferred
@@ -19,9 +20,11 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from wtvserv.accesslog import logResponse
+from wtvserv.admission import Admission
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
-from wtvserv.ssid import is_well_formed
+from wtvserv.ssid import SSIDPolicy
 from wtvserv.tickets import ExpiredTicket, TicketError
 from wtvserv.wire import (
     SECURE_ON,
@@ -40,12 +43,27 @@ log = Logger()
 _REQUEST_STARTS = (b"GET ", b"POST", b"PUT ")
 
 
+@dataclass(frozen=True)
 class Timeouts:
-    """How long each wait may last, in seconds."""
+    """
+    How long each wait may last, in seconds. A request's head must arrive
+    within C{header} of its first byte; its body within C{header + body}
+    plus one second per C{minBodyRate} bytes, so a slow modem finishes a
+    long POST while a connection that stalls (slowloris, a half-sent POST)
+    is cut off.
+    """
 
-    idle = 300.0          # no request in progress
-    request = 30.0        # from a request's first byte to its last
-    handler = 60.0        # a service working on one request
+    idle: float = 300.0         # no request in progress
+    header: float = 30.0        # a request's first byte to the end of its head
+    body: float = 30.0          # grace for the body ...
+    minBodyRate: float = 500.0  # ... plus its length at this many bytes a second
+    handler: float = 60.0       # a service working on one request
+
+    def requestDeadline(self, bodyLength: int | None) -> float:
+        """Seconds a request may take to arrive, its body length known or not."""
+        if bodyLength is None:
+            return self.header
+        return self.header + self.body + bodyLength / self.minBodyRate
 
 
 class WTVPProtocol(Protocol):
@@ -66,26 +84,37 @@ class WTVPProtocol(Protocol):
         self._busy = False
         self._closing = False
         self._peer = ""
+        self._address = ""
+        self._admitted = False
         self._idleCall = None
         self._requestCall = None
+        self._requestStarted = 0.0
 
     # Connection life
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
-        self._peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self._address = str(getattr(peer, "host", "?"))
+        self._peer = f"{self._address}:{getattr(peer, 'port', '?')}"
         self.factory.connectionOpened(self)
-        if self.factory.overCapacity():
-            log.warn("{service}: refusing {peer}, too many connections",
-                     service=self.factory.serviceName, peer=self._peer)
-            self._fail(503, "The service is busy. Please try again later.", "over capacity")
+        refusal = self.factory.admission.admit(self._address)
+        if refusal is None and self.factory.overCapacity():
+            self.factory.admission.release(self._address)
+            refusal = (503, "The service is busy. Please try again later.",
+                       "too many connections to this service")
+        if refusal is not None:
+            self._fail(*refusal)
             return
+        self._admitted = True
         self._armIdle()
 
     def connectionLost(self, reason: Failure = None) -> None:
         self._closing = True
         self._cancel("_idleCall")
         self._cancel("_requestCall")
+        if self._admitted:
+            self._admitted = False
+            self.factory.admission.release(self._address)
         self.factory.connectionClosed(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -95,9 +124,7 @@ class WTVPProtocol(Protocol):
             self._chooseKeys(data)
         else:
             self._parser.feed(self._streams.decrypt(data) if self._streams else data)
-        if self._requestCall is None and self._parser.buffered:
-            self._requestCall = self.factory.clock.callLater(
-                self.factory.timeouts.request, self._requestTimedOut)
+        self._startRequestTimer()
         self._processNext()
 
     # Parsing and dispatch
@@ -113,14 +140,14 @@ class WTVPProtocol(Protocol):
                 if not self._parser.buffered:
                     self._cancel("_requestCall")
                 return
+            request.started = self._requestStarted
             self._cancel("_requestCall")
             if request.method == SECURE_ON:
                 self._secureOn(request)
             else:
                 self._dispatch(request)
-            if self._parser.buffered and self._requestCall is None and not self._busy:
-                self._requestCall = self.factory.clock.callLater(
-                    self.factory.timeouts.request, self._requestTimedOut)
+            if not self._busy:
+                self._startRequestTimer()
 
     def _secureOn(self, block: Request) -> None:
         """
@@ -134,9 +161,13 @@ class WTVPProtocol(Protocol):
         """
         ssid = block.headers.get("wtv-client-serial-number")
         incarnation = parse_incarnation(block.headers.get("wtv-incarnation", "0"))
-        if not ssid or not is_well_formed(ssid) or incarnation is None:
+        if not ssid or incarnation is None:
             self._fail(400, "The secure connection request was not understood.",
-                       "SECURE ON without a valid SSID or incarnation")
+                       "SECURE ON without an SSID or a valid incarnation")
+            return
+        refusal = self.factory.ssidPolicy.refusal(ssid)
+        if refusal is not None:
+            self._fail(*refusal)
             return
         candidates = self._candidateKeys(ssid, block.headers.get("wtv-ticket"))
         if not candidates:
@@ -161,18 +192,20 @@ class WTVPProtocol(Protocol):
             except ExpiredTicket as error:
                 ticket, self._ticketError = error.ticket, error
             except TicketError as error:
-                self._fail(403, error.message, f"SECURE ON refused for {ssid}: {error}")
+                self._fail(403, error.message, "SECURE ON refused for "
+                           f"{self.factory.ssidPolicy.forLog(ssid)}: {error.message}")
                 return []
             self._ticket = ticket
             candidates.append((ticket.key1, ticket.key2))
         sessions = self.factory.sessions
-        pending = sessions.pendingChallenge(ssid)
-        for keys in (pending and (pending.key1, pending.key2), sessions.sessionKeys(ssid)):
+        pending = [(c.key1, c.key2) for c in sessions.pendingChallenges(ssid, self._address)]
+        for keys in (*pending, sessions.sessionKeys(ssid)):
             if keys and keys not in candidates:
                 candidates.append(keys)
         if not candidates:
             self._fail(403, "Your session has ended. Please connect again.",
-                       f"SECURE ON refused for {ssid}: no ticket and no session keys")
+                       f"SECURE ON refused for {self.factory.ssidPolicy.forLog(ssid)}: "
+                       "no ticket and no session keys")
         return candidates
 
     def _chooseKeys(self, ciphertext: bytes) -> None:
@@ -200,14 +233,18 @@ class WTVPProtocol(Protocol):
         request.headers = own.withFallback(self._secureHeaders)
         request.secure = self._streams is not None
         request.peer = self._peer
+        request.address = self._address
+        ssid = request.ssid
+        request.loggedSSID = self.factory.ssidPolicy.forLog(ssid)
+        if ssid is not None:
+            refusal = self.factory.ssidPolicy.refusal(ssid)
+            if refusal is not None:
+                status, message, note = refusal
+                self._respond(request, errorResponse(status, message, close=True), note=note)
+                return
         self._attachTicket(request, own.get("wtv-ticket"))
         if request.secure:
             self._followIncarnation(own.get("wtv-incarnation"))
-        ssid = request.ssid
-        if ssid is not None and not is_well_formed(ssid):
-            self._respond(request, errorResponse(400, "Your box sent an invalid serial number.", close=True),
-                          note=f"bad SSID {ssid[:40]!r}")
-            return
         self._busy = True
         self._cancel("_idleCall")
         try:
@@ -231,8 +268,9 @@ class WTVPProtocol(Protocol):
                 request.ticket = self.factory.tickets.verify(ownTicket, request.ssid)
             except TicketError as error:
                 request.ticketError = error
-                log.info("{service}: {peer} presented a bad ticket: {error}",
-                         service=self.factory.serviceName, peer=self._peer, error=error)
+                log.info("{service}: {client} presented a bad ticket for {ssid}: {error}",
+                         service=self.factory.serviceName, client=self._address,
+                         ssid=request.loggedSSID, error=error.message)
             return
         if self._ticket is not None and self.factory.tickets.expired(self._ticket):
             self._ticketError = self._ticketError or ExpiredTicket(ticket=self._ticket)
@@ -249,7 +287,8 @@ class WTVPProtocol(Protocol):
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
         log.failure("{service}: handler failed on {path}", failure,
-                    service=self.factory.serviceName, path=request.path)
+                    service=self.factory.serviceName, path=request.path,
+                    client=self._address, ssid=request.loggedSSID)
         return errorResponse(
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
@@ -281,11 +320,15 @@ class WTVPProtocol(Protocol):
         if secure and body:
             body = self._streams.encrypt(body)
         self.transport.write(head + body)
-        if note or response.status >= 400:
-            log.info("{service}: {status} to {peer} for {what}: {reason}",
-                     service=self.factory.serviceName, status=response.status,
-                     peer=self._peer, what=(request.path if request else "-"),
-                     reason=note or response.reason)
+        now = self.factory.clock.seconds()
+        if request is not None:
+            logResponse(self.factory.serviceName, self._address, request.loggedSSID,
+                        request.method, request.url, response.status,
+                        now - (request.started or now), len(body),
+                        note or (response.reason if response.status >= 400 else ""))
+        else:
+            logResponse(self.factory.serviceName, self._address, "-", "-", "-",
+                        response.status, 0.0, len(body), note)
         if response.close:
             self._closing = True
             self.transport.loseConnection()
@@ -306,10 +349,27 @@ class WTVPProtocol(Protocol):
             self._closing = True
             self.transport.loseConnection()
 
+    def _startRequestTimer(self) -> None:
+        """Time the request whose first bytes are waiting, if not already."""
+        if self._requestCall is None and (self._parser.buffered or self._held):
+            self._requestStarted = self.factory.clock.seconds()
+            self._requestCall = self.factory.clock.callLater(
+                self.factory.timeouts.header, self._requestTimedOut)
+
     def _requestTimedOut(self) -> None:
         self._requestCall = None
-        if not self._busy and not self._closing:
-            self._fail(408, "The request took too long to arrive.", "request timed out")
+        if self._busy or self._closing:
+            return
+        clock = self.factory.clock
+        deadline = self._requestStarted + self.factory.timeouts.requestDeadline(
+            self._parser.awaitedBody)
+        if deadline > clock.seconds():
+            self._requestCall = clock.callLater(deadline - clock.seconds(),
+                                                self._requestTimedOut)
+            return
+        what = "body" if self._parser.awaitedBody is not None else "head"
+        self._fail(408, "The request took too long to arrive.",
+                   f"request {what} too slow")
 
     def _cancel(self, attribute: str) -> None:
         call = getattr(self, attribute)
@@ -320,6 +380,17 @@ class WTVPProtocol(Protocol):
 
 def _noEncoding(request: Request, response: Response) -> Response:
     return response
+
+
+class _NoBans:
+    def addressBanned(self, host: str) -> bool:
+        return False
+
+    def ssidBanned(self, ssid: str) -> bool:
+        return False
+
+
+_NO_BANS = _NoBans()
 
 
 class WTVPFactory(Factory):
@@ -335,7 +406,15 @@ class WTVPFactory(Factory):
                  sessions: ISessionKeyRegistry, clock: IReactorTime,
                  limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
                  maxConnections: int = 10_000,
-                 encode: Callable[[Request, Response], Response] = _noEncoding) -> None:
+                 encode: Callable[[Request, Response], Response] = _noEncoding,
+                 admission: Admission | None = None,
+                 ssidPolicy: SSIDPolicy | None = None) -> None:
+        """
+        @param admission: who may connect, shared by the process's factories;
+            by default one of this factory's own with no bans.
+        @param ssidPolicy: which SSIDs are served; by default checked, with
+            no bans.
+        """
         self.service = service
         self.serviceName = service.name
         self.tickets = tickets
@@ -345,6 +424,8 @@ class WTVPFactory(Factory):
         self.timeouts = timeouts
         self.maxConnections = maxConnections
         self.encode = encode
+        self.admission = admission or Admission(_NO_BANS, maxConnections)
+        self.ssidPolicy = ssidPolicy or SSIDPolicy(_NO_BANS)
         self.connections: set[WTVPProtocol] = set()
 
     def logPrefix(self) -> str:

@@ -22,14 +22,18 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
+from wtvserv.admission import AddressSet, Admission
+from wtvserv.bans import BanList
 from wtvserv.config import Config
 from wtvserv.directory import ServiceDirectory, ServiceEntry
 from wtvserv.encoding import BodyEncoder
 from wtvserv.interfaces import IServiceContext
 from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
-from wtvserv.protocol import WTVPFactory
+from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
+from wtvserv.ssid import SSIDPolicy
 from wtvserv.tickets import TicketAuthority, load_or_create_secret
+from wtvserv.wire import Limits
 
 log = Logger()
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
@@ -50,12 +54,16 @@ class ServiceContext:
     homeLinks: list[tuple[str, str]] = field(default_factory=list)
     randomSource: Callable[[int], bytes] = field(default=os.urandom)
     workers: object = None
+    exemptAddresses: AddressSet = field(default_factory=AddressSet)
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
 
     def inWorkerThread(self, function, *args):
         return deferToThreadPool(self.reactor, self.workers, function, *args)
+
+    def exemptFromLimits(self, address: str) -> bool:
+        return address in self.exemptAddresses
 
     def dataDirectory(self, name: str) -> Path:
         if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
@@ -116,12 +124,23 @@ class WTVServer(MultiService):
                                            max_users=config.maxUsersPerAccount)
         self.logs = SQLiteLogStore(dataDir / LOG_DB_NAME, per_ssid=config.logsPerSSID,
                                    total=config.logsTotal)
+        self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval)
+        exempt = AddressSet(config.exemptAddresses)
+        self.admission = Admission(self.bans, config.maxConnections,
+                                   config.connectionsPerAddress, exempt)
+        self.ssidPolicy = SSIDPolicy(self.bans, config.validateSSIDs,
+                                     tuple(config.exemptSSIDPrefixes), tuple(config.exemptSSIDs),
+                                     fullInLogs=config.logFullSSIDs)
+        self.timeouts = Timeouts(idle=config.idleTimeout, header=config.headerTimeout,
+                                 body=config.bodyTimeout, minBodyRate=config.minBodyRate,
+                                 handler=config.handlerTimeout)
+        self.limits = Limits(body=config.maxBody)
         enabled = [p for p in plugins if config.service(p.name).enabled]
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
-                                      self.workers)
+                                      self.workers, exempt)
         self.encoder = BodyEncoder()
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -136,8 +155,10 @@ class WTVServer(MultiService):
                         "the other services carry on", name=plugin.name)
             return
         factory = WTVPFactory(service, self.tickets, self.sessions, self.reactor,
+                              limits=self.limits, timeouts=self.timeouts,
                               maxConnections=self.config.maxConnectionsPerService,
-                              encode=self.encoder.encode)
+                              encode=self.encoder.encode, admission=self.admission,
+                              ssidPolicy=self.ssidPolicy)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)

@@ -16,22 +16,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from wtvserv.crypto.challenge import IssuedChallenge
 
+#: Origins (client addresses) whose unproven keys are kept per SSID.
+MAX_ORIGINS = 4
+
 
 class _Entry:
     """What is known about one box."""
 
-    __slots__ = ("touched", "current_key", "pending", "session_keys",
-                 "failures")
+    __slots__ = ("touched", "proven_key", "session_keys", "offered", "pending")
 
     def __init__(self, now: float):
         self.touched = now
-        self.current_key: bytes | None = None
-        self.pending: IssuedChallenge | None = None
+        self.proven_key: bytes | None = None
         self.session_keys: tuple[bytes, bytes] | None = None
-        self.failures = 0
+        # origin -> initial key / challenge, oldest first
+        self.offered: OrderedDict[str, bytes] = OrderedDict()
+        self.pending: OrderedDict[str, IssuedChallenge] = OrderedDict()
 
     def __repr__(self) -> str:
-        return f"<_Entry touched={self.touched} failures={self.failures}>"
+        return (f"<_Entry touched={self.touched} offered={len(self.offered)} "
+                f"pending={len(self.pending)}>")
+
+
+def _remember(table: OrderedDict, origin: str, value) -> None:
+    table.pop(origin, None)
+    table[origin] = value
+    while len(table) > MAX_ORIGINS:
+        table.popitem(last=False)
 
 
 @implementer(ISessionKeyRegistry)
@@ -101,40 +112,52 @@ class SessionKeyRegistry:
             self._drop_stale(entry.touched)
         return entry
 
-    def currentKey(self, ssid: str) -> bytes | None:
+    def currentKey(self, ssid: str, origin: str = "") -> bytes | None:
         entry = self._find(ssid)
-        return None if entry is None else entry.current_key
+        if entry is None:
+            return None
+        if origin in entry.offered:
+            return entry.offered[origin]
+        if entry.proven_key is not None:
+            return entry.proven_key
+        return next(reversed(entry.offered.values()), None)
+
+    def offerKey(self, ssid: str, key: bytes, origin: str = "") -> None:
+        _checkKey(key)
+        _remember(self._find_or_create(ssid).offered, origin, bytes(key))
 
     def setCurrentKey(self, ssid: str, key: bytes) -> None:
-        if len(key) != 8:
-            raise ValueError("a DES key is 8 bytes")
-        self._find_or_create(ssid).current_key = bytes(key)
+        _checkKey(key)
+        self._find_or_create(ssid).proven_key = bytes(key)
 
-    def setPendingChallenge(self, ssid: str, challenge: IssuedChallenge) -> None:
-        self._find_or_create(ssid).pending = challenge
+    def setPendingChallenge(self, ssid: str, challenge: IssuedChallenge,
+                            origin: str = "") -> None:
+        _remember(self._find_or_create(ssid).pending, origin, challenge)
 
-    def pendingChallenge(self, ssid: str) -> IssuedChallenge | None:
+    def pendingChallenges(self, ssid: str, origin: str = "") -> list[IssuedChallenge]:
         entry = self._find(ssid)
-        return None if entry is None else entry.pending
+        if entry is None:
+            return []
+        own = entry.pending.get(origin)
+        others = [c for o, c in reversed(entry.pending.items()) if o != origin]
+        return [own, *others] if own is not None else others
 
-    def challengeAnswered(self, ssid: str) -> None:
+    def challengeAnswered(self, ssid: str, challenge: IssuedChallenge) -> None:
         """
-        See L{ISessionKeyRegistry.challengeAnswered}. The challenge is
-        consumed so it cannot be answered twice; with nothing pending (e.g.
-        the entry expired) nothing changes.
+        See L{ISessionKeyRegistry.challengeAnswered}. With C{challenge} no
+        longer pending (e.g. the entry expired) nothing changes, so a
+        challenge cannot be answered twice.
         """
         entry = self._find(ssid)
-        if entry is None or entry.pending is None:
+        if entry is None:
             return
-        challenge, entry.pending = entry.pending, None
-        entry.current_key = challenge.new_key
-        entry.session_keys = (challenge.key1, challenge.key2)
-        entry.failures = 0
-
-    def recordFailure(self, ssid: str) -> int:
-        entry = self._find_or_create(ssid)
-        entry.failures += 1
-        return entry.failures
+        for origin, pending in list(entry.pending.items()):
+            if pending is challenge:
+                del entry.pending[origin]
+                entry.offered.pop(origin, None)
+                entry.proven_key = challenge.new_key
+                entry.session_keys = (challenge.key1, challenge.key2)
+                return
 
     def sessionKeys(self, ssid: str) -> tuple[bytes, bytes] | None:
         entry = self._find(ssid)
@@ -142,3 +165,8 @@ class SessionKeyRegistry:
 
     def forget(self, ssid: str) -> None:
         self._entries.pop(ssid, None)
+
+
+def _checkKey(key: bytes) -> None:
+    if len(key) != 8:
+        raise ValueError("a DES key is 8 bytes")

@@ -61,14 +61,14 @@ def is_well_formed(ssid: object) -> bool:
     return isinstance(ssid, str) and _WELL_FORMED.fullmatch(ssid) is not None
 
 
-def check_ssid(ssid: object) -> bool:
+def check_ssid(ssid: object, exempt_prefixes: tuple[str, ...] = EXEMPT_PREFIXES) -> bool:
     """
     @return: whether C{ssid} is well formed and either carries a correct check
-        byte (in either case) or starts with one of L{EXEMPT_PREFIXES}.
+        byte (in either case) or starts with one of C{exempt_prefixes}.
     """
     if not is_well_formed(ssid):
         return False
-    if ssid.startswith(EXEMPT_PREFIXES):
+    if ssid.startswith(exempt_prefixes):
         return True
     if not _is_hex(ssid, 16):
         return False
@@ -99,3 +99,52 @@ def parse_ssid(ssid: str) -> dict[str, str]:
         "region": region,
         "crc": ssid[14:16].lower(),
     }
+
+
+def mask_ssid(ssid: str) -> str:
+    """
+    An SSID as logs show it by default: box type and region stay readable,
+    the unit's own digits do not (C{8112********026b}).
+    """
+    if len(ssid) <= 8:
+        return "*" * len(ssid)
+    return ssid[:4] + "*" * (len(ssid) - 8) + ssid[-4:]
+
+
+class SSIDPolicy:
+    """
+    Which serial numbers the service talks to: well formed always; with a
+    correct check byte unless validation is off or the SSID is exempt (an
+    emulator's); and not on the operator's ban list.
+    """
+
+    def __init__(self, bans, validate: bool = True,
+                 exemptPrefixes: tuple[str, ...] = EXEMPT_PREFIXES,
+                 exempt: tuple[str, ...] = (), fullInLogs: bool = False) -> None:
+        self.bans = bans
+        self.validate = validate
+        self.exemptPrefixes = tuple(exemptPrefixes)
+        self.exempt = frozenset(s.lower() for s in exempt)
+        self.fullInLogs = fullInLogs
+
+    def refusal(self, ssid: str) -> tuple[int, str, str] | None:
+        """
+        @return: L{None} for an acceptable SSID, else C{(status, message for
+            the box, reason for the log)}.
+        """
+        if not is_well_formed(ssid):
+            return 400, "Your box sent an invalid serial number.", "malformed SSID"
+        if self.validate and ssid.lower() not in self.exempt \
+                and not check_ssid(ssid, self.exemptPrefixes):
+            return 400, "Your box sent an invalid serial number.", "SSID check byte wrong"
+        if self.bans.ssidBanned(ssid):
+            return 403, "This service is not available to your box.", "SSID banned"
+        return None
+
+    def forLog(self, ssid: str | None) -> str:
+        """@return: C{ssid} as it may appear in the log (C{-} for none)."""
+        if not ssid:
+            return "-"
+        if not is_well_formed(ssid):
+            return "(malformed)"
+        return ssid if self.fullInLogs else mask_ssid(ssid)

@@ -110,6 +110,16 @@ class Box:
         return self.request.ssid
 
     @property
+    def address(self) -> str:
+        """The client's IP address, as the connection saw it."""
+        return self.request.address
+
+    @property
+    def loggedSSID(self) -> str:
+        """The SSID as the log may show it (masked unless configured otherwise)."""
+        return self.request.loggedSSID
+
+    @property
     def headers(self):
         return self.request.headers
 

@@ -101,7 +101,9 @@ class Headers:
 @dataclass
 class Request:
     """
-    One parsed request. C{secure}, C{ticket} and C{peer} are filled in by the
+    One parsed request. C{secure}, C{ticket}, C{peer} (C{host:port}),
+    C{address} (the host alone), C{loggedSSID} (the SSID as logs may show
+    it) and C{started} (when its first byte came) are filled in by the
     connection that received it. C{path}, C{query} and C{form} are worked
     out once, on first use (after the body has arrived).
     """
@@ -114,6 +116,9 @@ class Request:
     ticket: object = None
     ticketError: object = None
     peer: str = ""
+    address: str = ""
+    loggedSSID: str = "-"
+    started: float = 0.0
 
     @property
     def service(self) -> str:
@@ -255,6 +260,11 @@ class RequestParser:
     def buffered(self) -> int:
         """How many received bytes are not yet part of a returned request."""
         return len(self._buffer)
+
+    @property
+    def awaitedBody(self) -> int | None:
+        """The body length of a request whose head is in but body is not."""
+        return None if self._pending is None else self._pending[1]
 
     def takeBuffered(self) -> bytes:
         """Remove and return every byte not yet parsed (ciphertext after SECURE ON)."""

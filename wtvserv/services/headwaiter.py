@@ -28,7 +28,7 @@ from wtvserv.services.common import (
     requireSSID,
     serviceHeaders,
 )
-from wtvserv.throttle import FailureThrottle
+from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.tickets import Ticket
 from wtvserv.web import Box, Response, WTVService, error, html, visit
 
@@ -40,8 +40,56 @@ RELOGIN_URL = f"{NAME}:/relogin?relogin=true"
 RECONNECT_URL = f"{NAME}:/reconnect"
 HOME = "wtv-home:/home"
 TOKEN_LIFETIME = 600
-PASSWORD_WINDOW = 600
 CARRIED = ("relogin", "new_registration", "reconnect")
+
+
+class LoginGuard:
+    """
+    Failed logins (wrong challenge answers and wrong passwords) counted per
+    SSID and per client address, and logins per address, over one sliding
+    window. Anyone who knows an SSID can answer its challenge (the initial
+    key travels in clear), so guessing is limited over time, not per login.
+    """
+
+    def __init__(self, context: IServiceContext) -> None:
+        config, clock = context.config, context.reactor
+        self.exempt = context.exemptFromLimits
+        self.bySSID = SlidingWindow(clock, config.loginAttempts, config.loginWindow)
+        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, config.loginWindow)
+        self.logins = SlidingWindow(clock, config.loginsPerAddress, config.loginWindow)
+
+    def lockout(self, box: Box) -> Response | None:
+        """@return: the refusal a locked-out box is told, or L{None}."""
+        wait = self.bySSID.retryAfter(box.ssid)
+        if not self.exempt(box.address):
+            wait = max(wait, self.byAddress.retryAfter(box.address))
+        if not wait:
+            return None
+        log.warn("{ssid} at {client}: login refused, too many failures",
+                 ssid=box.loggedSSID, client=box.address)
+        return error(403, "Too many failed login attempts. "
+                          f"Please wait {minutesText(wait)} and try again.")
+
+    def loginStarted(self, box: Box) -> Response | None:
+        """Count a challenge sent; @return: a refusal when the address has had too many."""
+        if self.exempt(box.address):
+            return None
+        if self.logins.exceeded(box.address):
+            log.warn("{client}: login refused, too many logins", client=box.address)
+            wait = minutesText(self.logins.retryAfter(box.address))
+            return error(403, f"Too many logins from your connection. Please wait {wait} "
+                              "and try again.")
+        self.logins.record(box.address)
+        return None
+
+    def failed(self, box: Box) -> int:
+        """Count a failure. @return: the SSID's failures within the window."""
+        if not self.exempt(box.address):
+            self.byAddress.record(box.address)
+        return self.bySSID.record(box.ssid)
+
+    def succeeded(self, box: Box) -> None:
+        self.bySSID.clear(box.ssid)
 
 
 class HeadWaiter:
@@ -52,20 +100,23 @@ class HeadWaiter:
         self.sessions = context.sessions
         self.accounts = context.accounts
         self._tokenKey = context.random(32)
-        self.passwordFailures = FailureThrottle(context.reactor, context.config.loginAttempts,
-                                                PASSWORD_WINDOW)
+        self.guard = LoginGuard(context)
 
     # /login and the challenge
 
     def login(self, box: Box) -> Response:
-        key = self.sessions.currentKey(box.ssid)
+        refusal = self.guard.lockout(box) or self.guard.loginStarted(box)
+        if refusal is not None:
+            return refusal
+        key = self.sessions.currentKey(box.ssid, box.address)
         if key is None and box.ticket is not None:
             key = box.ticket.des_key
             self.sessions.setCurrentKey(box.ssid, key)
         if key is None:
-            log.info("{ssid} asked to log in with no key known; sent to wtv-1800", ssid=box.ssid)
+            log.info("{ssid} asked to log in with no key known; sent to wtv-1800",
+                     ssid=box.loggedSSID)
             return self._backToPreregistration("relogin=true")
-        challenge = self._challenge(box.ssid, key)
+        challenge = self._challenge(box, key)
         headers = [("Expires", "Wed, 09 Oct 1991 22:00:00 GMT"),
                    ("wtv-expire-all", f"{NAME}:"),
                    *serviceHeaders(self.context, ["wtv-log"]),
@@ -77,9 +128,9 @@ class HeadWaiter:
                    ("wtv-visit", self._stageTwoURL(box))]
         return Response(headers=headers)
 
-    def _challenge(self, ssid: str, key: bytes) -> IssuedChallenge:
+    def _challenge(self, box: Box, key: bytes) -> IssuedChallenge:
         challenge = issue_challenge(key, self.context.random)
-        self.sessions.setPendingChallenge(ssid, challenge)
+        self.sessions.setPendingChallenge(box.ssid, challenge, box.address)
         return challenge
 
     def _stageTwoURL(self, box: Box) -> str:
@@ -105,25 +156,36 @@ class HeadWaiter:
         """
         if box.token is not None and not self._tokenValid(box.ssid, box.token):
             return error(403, "Your login took too long. Please connect again.")
-        pending = self.sessions.pendingChallenge(box.ssid)
-        if pending is None:
+        refusal = self.guard.lockout(box)
+        if refusal is not None:
+            return refusal
+        pending = self.sessions.pendingChallenges(box.ssid, box.address)
+        if not pending:
             return self._backToPreregistration("relogin=true")
-        if not response_matches(pending, box.header("wtv-challenge-response")):
+        answer = box.header("wtv-challenge-response")
+        answered = next((c for c in pending if response_matches(c, answer)), None)
+        if answered is None:
             return self._wrongAnswer(box)
-        self.sessions.challengeAnswered(box.ssid)
-        return Ticket(ssid=box.ssid, key1=pending.key1, key2=pending.key2,
-                      des_key=pending.new_key)
+        self.sessions.challengeAnswered(box.ssid, answered)
+        return Ticket(ssid=box.ssid, key1=answered.key1, key2=answered.key2,
+                      des_key=answered.new_key)
 
     def _wrongAnswer(self, box: Box) -> Response:
-        failures = self.sessions.recordFailure(box.ssid)
-        log.warn("{ssid}: wrong challenge response ({n} so far)", ssid=box.ssid, n=failures)
-        if failures >= self.context.config.loginAttempts:
-            self.sessions.forget(box.ssid)
-            return error(403, "Too many failed login attempts. Please connect again.")
-        key = self.sessions.currentKey(box.ssid)
+        """
+        Count the failure and send a fresh challenge, or the lockout once
+        there were too many. Nothing the box already proved is dropped: a
+        stranger's wrong answers cannot log out the box they pretend to be.
+        """
+        failures = self.guard.failed(box)
+        log.warn("{ssid} at {client}: wrong challenge response ({n} in the window)",
+                 ssid=box.loggedSSID, client=box.address, n=failures)
+        refusal = self.guard.lockout(box)
+        if refusal is not None:
+            return refusal
+        key = self.sessions.currentKey(box.ssid, box.address)
         if key is None:
             return self._backToPreregistration("relogin=true")
-        challenge = self._challenge(box.ssid, key)
+        challenge = self._challenge(box, key)
         response = error(403, "Your box could not be verified. Please try again.")
         response.headers += [("wtv-challenge", challenge.challenge_b64),
                              ("wtv-visit", self._stageTwoURL(box))]
@@ -206,9 +268,9 @@ class HeadWaiter:
         typed = box.form.get("password", "")
         if not typed:
             return error(403, "Please enter your password and try again.")
-        if self.passwordFailures.blocked(box.ssid):
-            log.warn("{ssid}: password attempt refused, too many failures", ssid=box.ssid)
-            return error(403, "Too many wrong passwords. Please wait ten minutes and try again.")
+        refusal = self.guard.lockout(box)
+        if refusal is not None:
+            return refusal
         if not user.has_password:
             return visit(f"{STAGE_TWO}?").withTicket(replace(ticket, password_ok=True))
         checking = self.context.inWorkerThread(verify_password, typed, user.password_hash)
@@ -216,14 +278,14 @@ class HeadWaiter:
 
     def _passwordChecked(self, right: bool, box: Box, ticket: Ticket) -> Response:
         if right:
-            self.passwordFailures.clear(box.ssid)
+            self.guard.succeeded(box)
             return Response(close=True, ticket=replace(ticket, password_ok=True),
                             headers=[("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
-        failures = self.passwordFailures.fail(box.ssid)
-        log.warn("{ssid}: wrong password for user {user} ({n} in ten minutes)",
-                 ssid=box.ssid, user=ticket.user_id, n=failures)
-        return error(403, "The password you entered was incorrect. "
-                          "Please retype it and try again.")
+        failures = self.guard.failed(box)
+        log.warn("{ssid} at {client}: wrong password for user {user} ({n} in the window)",
+                 ssid=box.loggedSSID, client=box.address, user=ticket.user_id, n=failures)
+        return self.guard.lockout(box) or error(
+            403, "The password you entered was incorrect. Please retype it and try again.")
 
     # The responses at the end of stage two
 
@@ -263,7 +325,8 @@ class HeadWaiter:
         if not reconnect:
             dummy = self.context.random(4).hex()
             headers.append(("wtv-visit", f"{NAME}:/check-tellyscript?next-url={HOME}&dummy=0x{dummy}"))
-        log.info("{ssid}: user {user} logged in", ssid=box.ssid, user=user.user_id)
+        log.info("{ssid} at {client}: user {user} logged in",
+                 ssid=box.loggedSSID, client=box.address, user=user.user_id)
         return Response(headers=headers, ticket=ticket)
 
     # After login
@@ -280,8 +343,12 @@ class HeadWaiter:
         return self._final(box, ticket, account, user, reconnect=True)
 
     def relogin(self, box: Box) -> Response:
-        """Forget the box's session and send it through wtv-1800 again."""
-        if box.ssid:
+        """
+        Send the box through wtv-1800 again. Its session is forgotten only
+        when it proves who it is with a valid ticket: a stranger naming its
+        SSID must not log it out.
+        """
+        if box.ssid and box.ticket is not None:
             self.sessions.forget(box.ssid)
         query = "reconnect=true" if box.query.get("reconnect") == "true" else "relogin=true"
         return self._backToPreregistration(query)

@@ -10,7 +10,8 @@ from twisted.logger import Logger
 
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import requireSSID
-from wtvserv.web import Box, Response, WTVService
+from wtvserv.throttle import SlidingWindow
+from wtvserv.web import Box, Response, WTVService, error
 
 log = Logger()
 NAME = "wtv-log"
@@ -20,14 +21,22 @@ KINDS = {"/log": "log", "/phone-log": "phone-log", "/crash-log": "crash-log",
 
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
+    reports = SlidingWindow(context.reactor, context.config.logsPerAddress,
+                            context.config.logWindow)
 
     @requireSSID
     def report(box: Box) -> Response:
+        if not context.exemptFromLimits(box.address):
+            if reports.exceeded(box.address):
+                log.warn("{client}: report refused, too many from this address",
+                         client=box.address)
+                return error(403, "Too many reports from your connection. Please try later.")
+            reports.record(box.address)
         query = box.query
         kind = query.get("type") or KINDS[box.request.path]
         logId = context.logs.add(box.ssid, kind, query, box.request.body)
         log.info("{ssid}: stored {kind} report {id} ({n} bytes)",
-                 ssid=box.ssid, kind=kind, id=logId, n=len(box.request.body))
+                 ssid=box.loggedSSID, kind=kind, id=logId, n=len(box.request.body))
         return Response()
 
     for path in KINDS:

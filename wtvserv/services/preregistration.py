@@ -23,7 +23,9 @@ def makeService(context: IServiceContext) -> WTVService:
     @requireSSID
     def preregister(box: Box) -> Response:
         key = context.random(8)
-        context.sessions.setCurrentKey(box.ssid, key)
+        # Only offered: the box proves it holds the key by answering the
+        # challenge, so a stranger claiming this SSID replaces nothing.
+        context.sessions.offerKey(box.ssid, key, box.address)
         reconnect = box.query.get("reconnect") == "true"
         relogin = box.query.get("relogin") == "true"
         headers = [("wtv-initial-key", b64encode(key).decode("ascii"))]

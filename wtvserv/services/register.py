@@ -20,6 +20,7 @@ from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
 from wtvserv.services.common import serviceHeaders
+from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.web import Box, Response, WTVService, error, html, relogin
 
 log = Logger()
@@ -32,6 +33,18 @@ AGREED = ("yes", "on", "true", "1")
 class Registration:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
+        config = context.config
+        self.signups = SlidingWindow(context.reactor, config.registrationsPerAddress,
+                                     config.registrationWindow)
+
+    def _tooMany(self, box: Box) -> Response | None:
+        """Sign-ups per client address are limited, so one host cannot fill the store."""
+        if self.context.exemptFromLimits(box.address) or not self.signups.exceeded(box.address):
+            return None
+        log.warn("{client}: sign-up refused, too many from this address", client=box.address)
+        wait = minutesText(self.signups.retryAfter(box.address))
+        return error(403, "Too many accounts were made from your connection. "
+                          f"Please wait {wait} and try again.")
 
     def _refuse(self, box: Box) -> Response | None:
         """Pages need a box that passed the challenge and has no account yet."""
@@ -90,6 +103,9 @@ class Registration:
         checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
+        refusal = self._tooMany(box)
+        if refusal is not None:
+            return refusal
         if self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
             log.warn("sign-up refused: the store holds its maximum of users")
             return error(503, "Sign-ups are closed for now. Please try again later.")
@@ -106,7 +122,10 @@ class Registration:
             return error(403, "This box already has an account. Please sign in instead.")
         except AccountError as problem:
             return self._again(box.form, problem.message)
-        log.info("{ssid}: registered user {username}", ssid=box.ssid, username=username)
+        if not self.context.exemptFromLimits(box.address):
+            self.signups.record(box.address)
+        log.info("{ssid} at {client}: registered user {username}",
+                 ssid=box.loggedSSID, client=box.address, username=username)
         return html(pages.registered(account.primary),
                     headers=[("wtv-noback-all", f"{NAME}:"),
                              ("wtv-expire-all", "wtv-"),

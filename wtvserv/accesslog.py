@@ -1,0 +1,45 @@
+"""
+One log event per answered request, with the fields an operator filters on:
+C{service}, C{client}, C{ssid} (masked unless configured otherwise),
+C{method}, C{url}, C{status}, C{duration} (seconds) and C{size} (body
+bytes), plus C{reason} for refusals.
+
+Secrets stay out: tickets, keys and challenge answers travel in headers and
+bodies, which are never logged, and query values whose names suggest a
+secret are replaced by C{***}. URLs are cut at L{MAX_URL} characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from twisted.logger import Logger
+
+log = Logger(namespace="wtvserv.access")
+MAX_URL = 200
+_SECRET_NAMES = re.compile(r"(pass|pw|ticket|token|key|secret|response)", re.IGNORECASE)
+_QUERY_PAIR = re.compile(r"([^&=?]*)=([^&]*)")
+_TOKEN_IN_PATH = re.compile(r"(-wtv-token-)[0-9]+-[0-9A-Fa-f]+")
+_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
+def loggableURL(url: str) -> str:
+    """C{url} with secret-looking query values and login tokens hidden."""
+    path, question, query = url.partition("?")
+    path = _TOKEN_IN_PATH.sub(r"\1***", path)
+    if query:
+        query = _QUERY_PAIR.sub(
+            lambda m: f"{m.group(1)}=***" if _SECRET_NAMES.search(m.group(1)) else m.group(0),
+            query)
+    text = _UNPRINTABLE.sub("?", path + question + query)
+    return text if len(text) <= MAX_URL else text[:MAX_URL] + "..."
+
+
+def logResponse(service: str, client: str, ssid: str, method: str, url: str,
+                status: int, duration: float, size: int, reason: str = "") -> None:
+    log.info("{service} {client} {ssid} {method} {url} {status} {size}B "
+             "{duration_ms:.1f}ms{because}",
+             service=service, client=client, ssid=ssid, method=method,
+             url=loggableURL(url), status=status, duration=duration,
+             duration_ms=duration * 1000, size=size, reason=reason,
+             because=f" ({reason})" if reason else "")

@@ -1,0 +1,150 @@
+"""
+The operator's ban list: client addresses (single or CIDR ranges) and box
+serial numbers the service refuses.
+
+It is a text file in the data directory, one entry per line::
+
+    # why, when, who: comments are kept by wtvserv-ban
+    address 203.0.113.7
+    address 198.51.100.0/24
+    ssid 8112345600B0026b
+
+The running server notices a change within C{checkInterval} seconds, so
+bans are added and lifted without a restart, by hand or with
+C{wtvserv-ban}. A line that cannot be read is logged and skipped; the rest
+still apply.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from pathlib import Path
+
+from twisted.logger import Logger
+
+log = Logger()
+KINDS = ("address", "ssid")
+
+
+class BanEntryError(ValueError):
+    """A ban line that names neither a valid address nor a valid SSID."""
+
+
+@dataclass
+class Bans:
+    """One reading of the ban file."""
+
+    addresses: set[str] = field(default_factory=set)
+    networks: list[IPv4Network | IPv6Network] = field(default_factory=list)
+    ssids: set[str] = field(default_factory=set)
+
+    def addressBanned(self, host: str) -> bool:
+        if host in self.addresses:
+            return True
+        if not self.networks:
+            return False
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def ssidBanned(self, ssid: str) -> bool:
+        return ssid.lower() in self.ssids
+
+
+def parseEntry(kind: str, value: str) -> tuple[str, str]:
+    """
+    @return: the entry in its canonical spelling (addresses compressed,
+        SSIDs lower case).
+    @raise BanEntryError: C{kind} or C{value} is not valid.
+    """
+    if kind == "address":
+        try:
+            network = ip_network(value, strict=False)
+        except ValueError:
+            raise BanEntryError(f"{value!r} is not an address or CIDR range") from None
+        single = network.num_addresses == 1 and "/" not in value
+        return kind, str(network.network_address) if single else str(network)
+    if kind == "ssid":
+        if not (1 <= len(value) <= 32 and value.isascii() and value.isalnum()):
+            raise BanEntryError(f"{value!r} is not a serial number")
+        return kind, value.lower()
+    raise BanEntryError(f"{kind!r} is neither 'address' nor 'ssid'")
+
+
+def parseBans(text: str, source: str = "ban list") -> Bans:
+    bans = Bans()
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        kind, _, value = line.partition(" ")
+        try:
+            kind, value = parseEntry(kind, value.strip())
+        except BanEntryError as problem:
+            log.warn("{source} line {number} skipped: {problem}",
+                     source=source, number=number, problem=problem)
+            continue
+        if kind == "ssid":
+            bans.ssids.add(value)
+        elif "/" in value:
+            bans.networks.append(ip_network(value))
+        else:
+            bans.addresses.add(value)
+    return bans
+
+
+class BanList:
+    """
+    The ban file, re-read when it changes. Checks are lazy: the file's
+    status is looked at, at most once per C{checkInterval} seconds, when a
+    ban is asked about.
+    """
+
+    def __init__(self, path: Path, clock, checkInterval: float = 2.0) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._interval = checkInterval
+        self._checked = float("-inf")
+        self._stamp: tuple | None = None
+        self._bans = Bans()
+
+    def current(self) -> Bans:
+        now = self._clock.seconds()
+        if now - self._checked >= self._interval:
+            self._checked = now
+            self._reload()
+        return self._bans
+
+    def addressBanned(self, host: str) -> bool:
+        return self.current().addressBanned(host)
+
+    def ssidBanned(self, ssid: str) -> bool:
+        return self.current().ssidBanned(ssid)
+
+    def _reload(self) -> None:
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            self._stamp, self._bans = None, Bans()
+            return
+        except OSError as error:
+            log.warn("cannot read the ban list {path}: {error}; keeping the last one",
+                     path=str(self.path), error=error)
+            return
+        stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
+        if stamp == self._stamp:
+            return
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            log.warn("cannot read the ban list {path}: {error}; keeping the last one",
+                     path=str(self.path), error=error)
+            return
+        self._stamp, self._bans = stamp, parseBans(text, str(self.path))
+        log.info("ban list loaded: {a} addresses, {n} ranges, {s} serial numbers",
+                 a=len(self._bans.addresses), n=len(self._bans.networks),
+                 s=len(self._bans.ssids))
