@@ -60,3 +60,35 @@ def test_options_override_the_file(tmp_path):
 def test_bad_options_are_usage_errors(argv):
     with pytest.raises(UsageError):
         Options().parseOptions(argv)
+
+
+def test_limits_ssid_and_ban_settings_are_read(tmp_path):
+    path = tmp_path / "limits.toml"
+    path.write_text('[limits]\nheader_timeout = 10\nmin_body_rate = 250\n'
+                    'connections_per_address = 8\nexempt_addresses = ["10.0.0.0/8"]\n'
+                    '[login]\nfailures_per_address = 7\nwindow = 300\n'
+                    '[register]\nper_address = 3\n[logs]\nper_address = 9\nfull_ssids = true\n'
+                    '[ssids]\nvalidate = false\nexempt_prefixes = ["EMU"]\n'
+                    '[bans]\nfile = "/etc/wtvserv/bans"\n')
+    config = loadConfig(path)
+    assert (config.headerTimeout, config.minBodyRate, config.connectionsPerAddress) == (10, 250, 8)
+    assert config.exemptAddresses == ["10.0.0.0/8"]
+    assert (config.loginFailuresPerAddress, config.loginWindow) == (7, 300)
+    assert (config.registrationsPerAddress, config.logsPerAddress) == (3, 9)
+    assert config.logFullSSIDs is True and config.validateSSIDs is False
+    assert config.exemptSSIDPrefixes == ["EMU"]
+    assert config.banFile == Path("/etc/wtvserv/bans")
+
+
+@pytest.mark.parametrize("text", [
+    "[limits]\nexempt_addresses = ['not an address']\n",
+    "[limits]\nexempt_addresses = '10.0.0.0/8'\n",
+    "[ssids]\nvalidate = 'no'\n",
+    "[limits]\nidle_timeout = 0\n",
+    "[limits]\nmax_connections = true\n",
+])
+def test_bad_limit_settings_are_refused(tmp_path, text):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        loadConfig(path)

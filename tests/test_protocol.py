@@ -45,13 +45,16 @@ class RecordingService:
         return Response(body=b"<html>" + request.path.encode() + b"</html>")
 
 
-def connect(service, tickets=None, sessions=None, clock=None, **kwargs):
-    clock = clock or Clock()
+def connect(service, tickets=None, sessions=None, clock=None, address="127.0.0.1",
+            factory=None, **kwargs):
+    """A protocol on a new factory (or C{factory}), connected from C{address}."""
+    clock = clock or (factory.clock if factory else Clock())
     sessions = sessions or SessionKeyRegistry(clock)
     tickets = tickets or TicketAuthority(b"s" * 32, clock)
-    factory = WTVPFactory(service, tickets, sessions, clock, **kwargs)
-    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5555))
+    factory = factory or WTVPFactory(service, tickets, sessions, clock, **kwargs)
+    peer = IPv4Address("TCP", address, 5555)
+    protocol = factory.buildProtocol(peer)
+    transport = StringTransport(peerAddress=peer)
     protocol.makeConnection(transport)
     return protocol, transport, clock
 

@@ -137,7 +137,7 @@ class WTVPProtocol(Protocol):
                 self._fail(error.status, error.message, "malformed request")
                 return
             if request is None:
-                if not self._parser.buffered:
+                if not (self._parser.buffered or self._held):
                     self._cancel("_requestCall")
                 return
             request.started = self._requestStarted
