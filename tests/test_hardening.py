@@ -19,26 +19,37 @@ def post(length: int) -> bytes:
             f"Content-length: {length}\r\n\r\n").encode()
 
 
-def test_a_slow_modem_finishes_a_long_post_within_its_allowance():
+def test_a_slow_modem_keeps_earning_time_for_a_long_post():
     service = RecordingService()
     protocol, transport, clock = connect(service, timeouts=TIMEOUTS)
-    protocol.dataReceived(post(6000))      # allowed 30 + 30 + 6000/100 = 120 s
-    for _ in range(60):
-        clock.advance(1.9)
+    protocol.dataReceived(post(12000))     # 120 s at 100 bytes a second
+    for _ in range(120):
+        clock.advance(1)
         protocol.dataReceived(b"x" * 100)
     assert transport.value().startswith(b"200 OK")
-    assert len(service.requests[0].body) == 6000
+    assert len(service.requests[0].body) == 12000
 
 
-def test_a_half_sent_post_is_cut_off_with_408_when_its_allowance_runs_out():
+def test_a_half_sent_post_is_cut_off_however_long_it_claims_to_be():
     service = RecordingService()
     protocol, transport, clock = connect(service, timeouts=TIMEOUTS)
-    protocol.dataReceived(post(6000) + b"x" * 1000)
-    clock.advance(119)
+    protocol.dataReceived(post(1_000_000) + b"x" * 1000)   # earns 30 + 30 + 10 s
+    clock.advance(69)
     assert transport.value() == b""
     clock.advance(2)
     assert transport.value().startswith(b"408 ") and transport.disconnecting
     assert service.requests == []
+
+
+def test_a_body_trickling_below_the_minimum_rate_is_cut_off():
+    protocol, transport, clock = connect(RecordingService(), timeouts=TIMEOUTS)
+    protocol.dataReceived(post(100_000))
+    for second in range(200):
+        protocol.dataReceived(b"x")                          # 1 byte a second
+        clock.advance(1)
+        if transport.disconnecting:
+            break
+    assert transport.value().startswith(b"408 ") and second < 65
 
 
 def test_a_head_sent_a_byte_at_a_time_is_cut_off_at_the_header_timeout():

@@ -46,24 +46,27 @@ _REQUEST_STARTS = (b"GET ", b"POST", b"PUT ")
 @dataclass(frozen=True)
 class Timeouts:
     """
-    How long each wait may last, in seconds. A request's head must arrive
-    within C{header} of its first byte; its body within C{header + body}
-    plus one second per C{minBodyRate} bytes, so a slow modem finishes a
-    long POST while a connection that stalls (slowloris, a half-sent POST)
-    is cut off.
+    How long each wait may last, in seconds.
+
+    A request's head must arrive within C{header} of its first byte. Its
+    body then gets C{body} more, plus one second for every C{minBodyRate}
+    bytes that have actually arrived (as Apache's mod_reqtimeout does): a
+    slow modem sending a long POST keeps earning time, while a connection
+    that stalls or trickles (slowloris, a half-sent POST) is cut off
+    however large a Content-length it announced.
     """
 
     idle: float = 300.0         # no request in progress
     header: float = 30.0        # a request's first byte to the end of its head
     body: float = 30.0          # grace for the body ...
-    minBodyRate: float = 500.0  # ... plus its length at this many bytes a second
+    minBodyRate: float = 500.0  # ... plus a second per this many bytes received
     handler: float = 60.0       # a service working on one request
 
-    def requestDeadline(self, bodyLength: int | None) -> float:
-        """Seconds a request may take to arrive, its body length known or not."""
-        if bodyLength is None:
+    def requestDeadline(self, bodyReceived: int | None) -> float:
+        """Seconds a request may take so far, given the body bytes received (if any)."""
+        if bodyReceived is None:
             return self.header
-        return self.header + self.body + bodyLength / self.minBodyRate
+        return self.header + self.body + bodyReceived / self.minBodyRate
 
 
 class WTVPProtocol(Protocol):
@@ -362,12 +365,12 @@ class WTVPProtocol(Protocol):
             return
         clock = self.factory.clock
         deadline = self._requestStarted + self.factory.timeouts.requestDeadline(
-            self._parser.awaitedBody)
+            self._parser.bodyReceived)
         if deadline > clock.seconds():
             self._requestCall = clock.callLater(deadline - clock.seconds(),
                                                 self._requestTimedOut)
             return
-        what = "body" if self._parser.awaitedBody is not None else "head"
+        what = "body" if self._parser.bodyReceived is not None else "head"
         self._fail(408, "The request took too long to arrive.",
                    f"request {what} too slow")
 

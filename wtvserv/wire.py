@@ -262,9 +262,9 @@ class RequestParser:
         return len(self._buffer)
 
     @property
-    def awaitedBody(self) -> int | None:
-        """The body length of a request whose head is in but body is not."""
-        return None if self._pending is None else self._pending[1]
+    def bodyReceived(self) -> int | None:
+        """Body bytes in so far of a request whose head is in, or L{None}."""
+        return None if self._pending is None else min(len(self._buffer), self._pending[1])
 
     def takeBuffered(self) -> bytes:
         """Remove and return every byte not yet parsed (ciphertext after SECURE ON)."""
