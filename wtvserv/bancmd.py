@@ -111,3 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"wtvserv-ban: {message}", file=sys.stderr)
     return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
