@@ -30,8 +30,8 @@ def server(tmp_path_factory):
 
 
 async def powerOn(server, unit):
-    box = Box("127.0.0.1", server.ports["wtv-1800"], make_profile("plus", ssid=make_ssid(unit)),
-              log=lambda line: None)
+    profile = make_profile("plus", ssid=make_ssid(unit), username=f"hostile{unit:x}")
+    box = Box("127.0.0.1", server.ports["wtv-1800"], profile, log=lambda line: None)
     try:
         await box.power_on()
     finally:
@@ -122,3 +122,26 @@ def test_bans_take_effect_and_lift_while_the_server_runs(server):
     ban(server, "remove", "address", "127.6.0.0/16")
     assert waitFor(lambda: request(server, "127.6.3.4", ssid).startswith(b"200 OK"))
     assert "ban list loaded" in server.log
+
+
+def test_garbage_on_every_port_gets_statuses_and_the_process_keeps_serving(server):
+    import random
+    chooser = random.Random(7)
+    samples = [b"GET wtv-1800:/preregister\r\n", b"SECURE ON\r\n", b"POST wtv-log:/log\r\n",
+               b"Content-length: 99999999999\r\n", b"wtv-ticket: AAAA\r\n", b"\r\n\r\n"]
+    answers = []
+    for n in range(150):
+        port = chooser.choice(list(server.ports.values()))
+        junk = b"".join(chooser.choice([chooser.randbytes(chooser.randrange(1, 300)),
+                                        chooser.choice(samples)])
+                        for _ in range(chooser.randrange(1, 8)))
+        with socket.create_connection(("127.0.0.1", port), timeout=5,
+                                      source_address=(f"127.7.0.{n % 200 + 1}", 0)) as sock:
+            sock.sendall(junk + b"\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            answers.append(readAll(sock))
+    assert all(a == b"" or a[:3].isdigit() for a in answers), [a[:40] for a in answers][:5]
+    assert sum(a[:1] in b"45" and a != b"" for a in answers) > 100
+    assert server.process.poll() is None
+    asyncio.run(powerOn(server, 0x3004))
+    assert "Traceback" not in server.log
