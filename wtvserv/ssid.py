@@ -14,6 +14,7 @@ case.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MAX_SSID_LENGTH = 32
 
@@ -37,8 +38,12 @@ def _is_hex(text: str, length: int) -> bool:
     return len(text) == length and _HEX.fullmatch(text) is not None
 
 
+@lru_cache(maxsize=16_384)
 def ssid_crc(first14hex: str) -> str:
     """
+    The check byte of an SSID; cached, since every request's SSID is
+    checked and a box always sends the same one.
+
     @param first14hex: the first 14 hex digits of an SSID.
     @return: the check byte as 2 lower-case hex digits.
     @raise ValueError: when C{first14hex} is not 14 hex digits.
