@@ -313,7 +313,7 @@ def _parse_status(line: bytes) -> tuple[int, str]:
     """@return: code and reason of a C{200 OK} status line (no HTTP/x.y)."""
     text = line.decode("latin-1").rstrip("\r\n")
     code, _, reason = text.partition(" ")
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise BoxError(f"bad status line: {text!r}")
     return int(code), reason.strip()
 
@@ -350,7 +350,7 @@ def _content_length(headers: Headers) -> int:
     value = headers.get("Content-length")
     if value is None:
         raise BoxError("the response has no Content-length")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise BoxError(f"bad Content-length: {value!r}")
     return int(value)
 

@@ -369,7 +369,7 @@ def _carry(box: Box) -> str:
 
 
 def _integer(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 3:
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 3:
         return None
     return int(text)
 
