@@ -140,7 +140,9 @@ class WTVPProtocol(Protocol):
                 self._fail(error.status, error.message, "malformed request")
                 return
             if request is None:
-                if not (self._parser.buffered or self._held):
+                if self._awaitingBytes():
+                    self._startRequestTimer()
+                else:
                     self._cancel("_requestCall")
                 return
             request.started = self._requestStarted
@@ -352,9 +354,18 @@ class WTVPProtocol(Protocol):
             self._closing = True
             self.transport.loseConnection()
 
+    def _awaitingBytes(self) -> bool:
+        """Whether part of a request is in: unparsed bytes, or a head awaiting its body."""
+        return bool(self._parser.buffered or self._held
+                    or self._parser.bodyReceived is not None)
+
     def _startRequestTimer(self) -> None:
-        """Time the request whose first bytes are waiting, if not already."""
-        if self._requestCall is None and (self._parser.buffered or self._held):
+        """
+        Time the request whose first bytes are waiting, if not already. A
+        timer that fires while a service works is dropped, and started
+        again here once the answer is sent.
+        """
+        if self._requestCall is None and self._awaitingBytes():
             self._requestStarted = self.factory.clock.seconds()
             self._requestCall = self.factory.clock.callLater(
                 self.factory.timeouts.header, self._requestTimedOut)

@@ -320,10 +320,15 @@ class RequestParser:
         return best
 
     def _checkIncompleteHead(self) -> None:
-        firstLineEnd = self._buffer.find(b"\n")
-        if firstLineEnd == -1 and len(self._buffer) > self.limits.requestLine:
+        """
+        Refuse a head that is already over a limit. Trailing line-end bytes
+        may be the start of the head's end, so they do not count: a head
+        is judged the same however its bytes were split into reads.
+        """
+        content = len(self._buffer) - _trailingLineEnds(self._buffer)
+        if self._buffer.find(b"\n") == -1 and content > self.limits.requestLine:
             raise WireError(414, "The address requested was too long.")
-        if len(self._buffer) > self.limits.headerBlock:
+        if content > self.limits.headerBlock:
             raise WireError(400, "The request headers were too large.")
 
     def _parseHead(self, head: bytes) -> Request:
@@ -350,6 +355,14 @@ class RequestParser:
         if length > self.limits.body:
             raise WireError(413, "The data sent was too large.")
         return length
+
+
+def _trailingLineEnds(buffer: bytearray) -> int:
+    """How many of the last (up to 3) bytes are CR or LF."""
+    count = 0
+    while count < 3 and count < len(buffer) and buffer[-1 - count] in b"\r\n":
+        count += 1
+    return count
 
 
 def _parseRequestLine(line: str) -> tuple[str, str]:
