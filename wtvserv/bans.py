@@ -128,18 +128,13 @@ class BanList:
     def _reload(self) -> None:
         try:
             status = os.stat(self.path)
+            stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
+            if stamp == self._stamp:
+                return
+            text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             self._stamp, self._bans = None, Bans()
             return
-        except OSError as error:
-            log.warn("cannot read the ban list {path}: {error}; keeping the last one",
-                     path=str(self.path), error=error)
-            return
-        stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
-        if stamp == self._stamp:
-            return
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
         except OSError as error:
             log.warn("cannot read the ban list {path}: {error}; keeping the last one",
                      path=str(self.path), error=error)

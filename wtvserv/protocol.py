@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
+from wtvserv.bans import Bans
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
@@ -326,14 +327,14 @@ class WTVPProtocol(Protocol):
             body = self._streams.encrypt(body)
         self.transport.write(head + body)
         now = self.factory.clock.seconds()
+        ssid = method = url = "-"
+        started = now
         if request is not None:
-            logResponse(self.factory.serviceName, self._address, request.loggedSSID,
-                        request.method, request.url, response.status,
-                        now - (request.started or now), len(body),
-                        note or (response.reason if response.status >= 400 else ""))
-        else:
-            logResponse(self.factory.serviceName, self._address, "-", "-", "-",
-                        response.status, 0.0, len(body), note)
+            ssid, method, url = request.loggedSSID, request.method, request.url
+            started = request.started or now
+        logResponse(self.factory.serviceName, self._address, ssid, method, url,
+                    response.status, now - started, len(body),
+                    note or (response.reason if response.status >= 400 else ""))
         if response.close:
             self._closing = True
             self.transport.loseConnection()
@@ -396,15 +397,6 @@ def _noEncoding(request: Request, response: Response) -> Response:
     return response
 
 
-class _NoBans:
-    def addressBanned(self, host: str) -> bool:
-        return False
-
-    def ssidBanned(self, ssid: str) -> bool:
-        return False
-
-
-_NO_BANS = _NoBans()
 
 
 class WTVPFactory(Factory):
@@ -438,8 +430,8 @@ class WTVPFactory(Factory):
         self.timeouts = timeouts
         self.maxConnections = maxConnections
         self.encode = encode
-        self.admission = admission or Admission(_NO_BANS, maxConnections)
-        self.ssidPolicy = ssidPolicy or SSIDPolicy(_NO_BANS)
+        self.admission = admission or Admission(Bans(), maxConnections)
+        self.ssidPolicy = ssidPolicy or SSIDPolicy(Bans())
         self.connections: set[WTVPProtocol] = set()
 
     def logPrefix(self) -> str:

@@ -15,11 +15,14 @@ class SlidingWindow:
 
     At most C{capacity} keys are tracked; the least recently active are
     forgotten first, so a flood of new keys costs bounded memory (and at
-    worst forgives an old key early).
+    worst forgives an old key early). Keys for which C{exempt} is true
+    (addresses the operator exempted) are never counted nor stopped.
     """
 
-    def __init__(self, clock, limit: int, window: float, capacity: int = 10_000) -> None:
+    def __init__(self, clock, limit: int, window: float, capacity: int = 10_000,
+                 exempt=lambda key: False) -> None:
         self._clock = clock
+        self._exempt = exempt
         self.limit = limit
         self.window = window
         self._capacity = capacity
@@ -36,10 +39,12 @@ class SlidingWindow:
 
     def exceeded(self, key: str) -> bool:
         """@return: whether C{key} has used up its events for now."""
-        return len(self._recent(key)) >= self.limit
+        return self.retryAfter(key) > 0
 
     def record(self, key: str) -> int:
         """Count an event. @return: events of C{key} within the window."""
+        if self._exempt(key):
+            return 0
         times = self._recent(key)
         times.append(self._clock.seconds())
         self._events[key] = times[-self.limit:]
@@ -51,7 +56,7 @@ class SlidingWindow:
     def retryAfter(self, key: str) -> float:
         """@return: seconds until C{key} may have another event (0 if now)."""
         times = self._recent(key)
-        if len(times) < self.limit:
+        if len(times) < self.limit or self._exempt(key):
             return 0.0
         return max(0.0, times[-self.limit] + self.window - self._clock.seconds())
 

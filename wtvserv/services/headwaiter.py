@@ -53,16 +53,16 @@ class LoginGuard:
 
     def __init__(self, context: IServiceContext) -> None:
         config, clock = context.config, context.reactor
-        self.exempt = context.exemptFromLimits
+        exempt = context.exemptFromLimits
         self.bySSID = SlidingWindow(clock, config.loginAttempts, config.loginWindow)
-        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, config.loginWindow)
-        self.logins = SlidingWindow(clock, config.loginsPerAddress, config.loginWindow)
+        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, config.loginWindow,
+                                       exempt=exempt)
+        self.logins = SlidingWindow(clock, config.loginsPerAddress, config.loginWindow,
+                                    exempt=exempt)
 
     def lockout(self, box: Box) -> Response | None:
         """@return: the refusal a locked-out box is told, or L{None}."""
-        wait = self.bySSID.retryAfter(box.ssid)
-        if not self.exempt(box.address):
-            wait = max(wait, self.byAddress.retryAfter(box.address))
+        wait = max(self.bySSID.retryAfter(box.ssid), self.byAddress.retryAfter(box.address))
         if not wait:
             return None
         log.warn("{ssid} at {client}: login refused, too many failures",
@@ -72,8 +72,6 @@ class LoginGuard:
 
     def loginStarted(self, box: Box) -> Response | None:
         """Count a challenge sent; @return: a refusal when the address has had too many."""
-        if self.exempt(box.address):
-            return None
         if self.logins.exceeded(box.address):
             log.warn("{client}: login refused, too many logins", client=box.address)
             wait = minutesText(self.logins.retryAfter(box.address))
@@ -84,8 +82,7 @@ class LoginGuard:
 
     def failed(self, box: Box) -> int:
         """Count a failure. @return: the SSID's failures within the window."""
-        if not self.exempt(box.address):
-            self.byAddress.record(box.address)
+        self.byAddress.record(box.address)
         return self.bySSID.record(box.ssid)
 
     def succeeded(self, box: Box) -> None:

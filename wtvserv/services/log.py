@@ -22,16 +22,14 @@ KINDS = {"/log": "log", "/phone-log": "phone-log", "/crash-log": "crash-log",
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
     reports = SlidingWindow(context.reactor, context.config.logsPerAddress,
-                            context.config.logWindow)
+                            context.config.logWindow, exempt=context.exemptFromLimits)
 
     @requireSSID
     def report(box: Box) -> Response:
-        if not context.exemptFromLimits(box.address):
-            if reports.exceeded(box.address):
-                log.warn("{client}: report refused, too many from this address",
-                         client=box.address)
-                return error(403, "Too many reports from your connection. Please try later.")
-            reports.record(box.address)
+        if reports.exceeded(box.address):
+            log.warn("{client}: report refused, too many from this address", client=box.address)
+            return error(403, "Too many reports from your connection. Please try later.")
+        reports.record(box.address)
         query = box.query
         kind = query.get("type") or KINDS[box.request.path]
         logId = context.logs.add(box.ssid, kind, query, box.request.body)

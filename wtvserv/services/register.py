@@ -35,11 +35,11 @@ class Registration:
         self.context = context
         config = context.config
         self.signups = SlidingWindow(context.reactor, config.registrationsPerAddress,
-                                     config.registrationWindow)
+                                     config.registrationWindow, exempt=context.exemptFromLimits)
 
     def _tooMany(self, box: Box) -> Response | None:
         """Sign-ups per client address are limited, so one host cannot fill the store."""
-        if self.context.exemptFromLimits(box.address) or not self.signups.exceeded(box.address):
+        if not self.signups.exceeded(box.address):
             return None
         log.warn("{client}: sign-up refused, too many from this address", client=box.address)
         wait = minutesText(self.signups.retryAfter(box.address))
@@ -122,8 +122,7 @@ class Registration:
             return error(403, "This box already has an account. Please sign in instead.")
         except AccountError as problem:
             return self._again(box.form, problem.message)
-        if not self.context.exemptFromLimits(box.address):
-            self.signups.record(box.address)
+        self.signups.record(box.address)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
         return html(pages.registered(account.primary),
