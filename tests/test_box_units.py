@@ -26,8 +26,15 @@ from wtvserv.box import (
     read_response,
 )
 from wtvserv.box.__main__ import build_parser, main, run
-from wtvserv.box.client import PREREGISTER_URL, format_request, parse_service
 from wtvserv.box.forms import form_fields, parse_page, resolve, split_url, submission
+from wtvserv.box.headers import (
+    identity_headers,
+    per_request_headers,
+    request_headers,
+    secure_on_headers,
+)
+from wtvserv.box.messages import format_request, parse_service
+from wtvserv.box.navigator import PREREGISTER_URL
 from wtvserv.crypto import lzpf
 from wtvserv.crypto.challenge import issue_challenge, response_matches
 from wtvserv.crypto.rc4 import BoxStreams, ServerStreams
@@ -81,11 +88,51 @@ def test_make_profile_applies_changes_and_rejects_unknown_kinds():
 
 
 def test_identity_headers_follow_the_profile():
-    headers = dict(make_profile("classic").identity_headers())
+    headers = dict(identity_headers(make_profile("classic")))
     assert headers["wtv-client-rom-type"] == "bf0app"
     assert headers["wtv-capability-flags"] == "1009c93bef"
-    assert "wtv-disk-size" not in headers
-    assert "wtv-disk-size" in dict(BoxProfile().identity_headers())
+    assert headers["wtv-client-serial-number"] == "91ABCDEF00B00256"
+    assert "wtv-ticket" not in headers
+    assert dict(identity_headers(BoxProfile(), "T"))["wtv-ticket"] == "T"
+
+
+def _names(headers) -> list[str]:
+    return [name for name, _ in headers]
+
+
+IDENTITY = ["Accept-Language", "wtv-connect-session-id",
+            "wtv-client-serial-number", "wtv-system-version",
+            "wtv-capability-flags", "wtv-client-bootrom-version",
+            "wtv-client-rom-type", "wtv-system-chipversion", "User-Agent",
+            "wtv-encryption", "wtv-script-id", "wtv-script-mod"]
+PER_REQUEST = ["wtv-request-type", "wtv-system-cpuspeed",
+               "wtv-system-sysconfig", "wtv-disk-size", "wtv-incarnation",
+               "wtv-client-address"]
+
+
+def test_per_request_headers_start_with_the_referer_when_there_is_one():
+    profile = make_profile("classic")
+    assert _names(per_request_headers(profile, 3)) == PER_REQUEST
+    headers = per_request_headers(profile, 3, "wtv-home:/home")
+    assert headers[0] == ("Referer", "wtv-home:/home")
+    assert dict(headers)["wtv-incarnation"] == "3"
+    assert dict(headers)["wtv-disk-size"] == profile.disk_size
+
+
+def test_secure_on_headers_are_the_identity_then_the_incarnation():
+    names = _names(secure_on_headers(BoxProfile(), "T", 7))
+    assert names == IDENTITY[:1] + ["wtv-ticket"] + IDENTITY[1:] + [
+        "wtv-incarnation"]
+
+
+def test_request_headers_order():
+    profile = BoxProfile()
+    first = request_headers(profile, 2, with_identity=True,
+                            challenge_response="R", body=b"abc")
+    assert _names(first) == (PER_REQUEST + ["wtv-challenge-response"]
+                             + IDENTITY + ["Content-type", "Content-length"])
+    later = request_headers(profile, 2, referer="wtv-1800:/x", ticket="T")
+    assert _names(later) == ["Referer"] + PER_REQUEST
 
 
 # -- Requests --------------------------------------------------------------
@@ -133,10 +180,12 @@ def test_parse_service():
 
 # -- Reading responses -----------------------------------------------------
 
-async def _read(data: bytes, streams=None, timeout=1.0, eof=True, chunk=0):
+async def _read(data: bytes, streams=None, timeout=1.0, eof=True, chunk=0,
+                secure=None):
     """
     Read one response from C{data}, fed all at once or C{chunk} bytes at a
-    time (yielding to the reader in between).
+    time (yielding to the reader in between), on a secure connection when
+    C{streams} are given (unless C{secure} says otherwise).
     """
     reader = asyncio.StreamReader()
 
@@ -151,7 +200,9 @@ async def _read(data: bytes, streams=None, timeout=1.0, eof=True, chunk=0):
 
     feeder = asyncio.ensure_future(feed())
     try:
-        return await read_response(reader, streams, timeout)
+        body_streams = None if streams is None else (lambda: streams)
+        secure = streams is not None if secure is None else secure
+        return await read_response(reader, body_streams, timeout, secure)
     finally:
         await feeder
 
@@ -283,6 +334,30 @@ def test_a_secure_response_must_say_it_is_encrypted():
     streams = BoxStreams(b"1" * 16, b"2" * 16, 1)
     with pytest.raises(BoxError, match="wtv-encrypted"):
         run_async(_read(b"200 OK\nContent-length: 0\n\n", streams))
+
+
+def _marked(body: bytes) -> bytes:
+    return (f"200 OK\nwtv-encrypted: true\nContent-length: {len(body)}\n\n"
+            .encode() + body)
+
+
+def test_a_body_marked_encrypted_on_a_plain_connection_is_decrypted():
+    server = ServerStreams(b"1" * 16, b"2" * 16, 4)
+    box = BoxStreams(b"1" * 16, b"2" * 16, 4)
+    empty = run_async(_read(_marked(b""), box, secure=False))
+    assert (empty.body, empty.encrypted) == (b"", False)
+    first = run_async(_read(_marked(server.encrypt(b"<html>")), box,
+                            secure=False))
+    second = run_async(_read(_marked(server.encrypt(b"</html>")), box,
+                             secure=False))
+    assert (first.body, second.body) == (b"<html>", b"</html>")
+    assert first.encrypted and second.encrypted
+
+
+def test_an_encrypted_body_without_a_stream_is_an_error():
+    assert run_async(_read(_marked(b""))).body == b""
+    with pytest.raises(BoxError, match="no RC4 stream"):
+        run_async(_read(_marked(b"secret")))
 
 
 def test_deflate_bodies_are_inflated_and_bad_ones_rejected():
@@ -481,21 +556,21 @@ class FakeServer:
     async def _serve(self, reader, writer):
         self._writers.append(writer)
         self.connections += 1
-        number, streams, block = self.connections, None, {}
+        number, streams, identity = self.connections, None, {}
         try:
             while not writer.is_closing():
                 secure_on = False
                 if streams is None:
                     head = await reader.readuntil(b"\r\n\r\n")
                     if head.startswith(b"SECURE ON\r\n"):
-                        block = _headers(head.decode().split("\r\n")[1:])
-                        streams = self._streams(block)
+                        identity = _headers(head.decode().split("\r\n")[1:])
+                        streams = self._streams(identity)
                         secure_on = True
                         head = await _decrypt_head(reader, streams)
                 else:
                     head = await _decrypt_head(reader, streams)
-                request = await self._request(reader, streams, block, head,
-                                              number, secure_on)
+                request = await self._request(reader, streams, identity,
+                                              head, number, secure_on)
                 await self._answer(writer, streams, request)
                 if self.close_after_each:
                     break
@@ -510,11 +585,19 @@ class FakeServer:
         self.incarnations.append(incarnation)
         return ServerStreams(key1, key2, incarnation)
 
-    async def _request(self, reader, streams, block, head, number,
+    async def _request(self, reader, streams, identity, head, number,
                        secure_on) -> Seen:
+        """
+        Read one request; like PROTOCOL.md 11.1, it is read with the
+        identity of its connection (the SECURE ON block, or the headers of
+        the first plain request), its own headers winning.
+        """
         lines = head.decode().split("\r\n")
         method, url = lines[0].split(" ", 1)
-        headers = {**block, **_headers(lines[1:])}   # like PROTOCOL.md 2.2
+        own = _headers(lines[1:])
+        if not identity:
+            identity.update(own)
+        headers = {**identity, **own}
         body = await reader.readexactly(int(headers.get("Content-length", 0)))
         if streams is not None:
             body = streams.decrypt(body)
@@ -748,22 +831,31 @@ def test_the_registration_form_is_filled_from_the_profile():
     assert _fields(password.body)["password"] == "pw1"
 
 
-def test_plaintext_requests_carry_the_identity_and_use_crlf():
+def _sent_names(seen: Seen) -> list[str]:
+    """@return: the header names of the request itself, in order."""
+    lines = seen.raw_head.decode().split("\r\n")[1:]
+    return [line.split(":")[0] for line in lines if line]
+
+
+def test_plaintext_requests_carry_the_identity_once_per_connection():
     profile = make_profile("plus")
     _, server, _ = _power_on(profile)
     first, login, validate = server.requests[:3]
+    assert (first.connection, login.connection) == (1, 2)
+    assert validate.connection == 2
     for seen in (first, login, validate):
         assert not seen.secure
         assert seen.raw_head.count(b"\n") == seen.raw_head.count(b"\r\n")
-        assert seen.headers["wtv-client-serial-number"] == profile.ssid
-        for name, value in profile.identity_headers():
-            assert seen.headers[name] == value
+    assert _sent_names(first) == PER_REQUEST + IDENTITY
+    assert _sent_names(login) == ["Referer"] + PER_REQUEST + IDENTITY
+    assert _sent_names(validate) == (["Referer"] + PER_REQUEST
+                                     + ["wtv-challenge-response"])
     assert first.headers["wtv-script-id"] == profile.script_id
+    assert validate.headers["Referer"] == "wtv-head-waiter:/login?"
+    assert validate.headers["wtv-client-serial-number"] == profile.ssid
     incarnations = [s.headers["wtv-incarnation"]
                     for s in (first, login, validate)]
-    assert incarnations == ["1", "2", "3"]
-    assert "wtv-challenge-response" in validate.headers
-    assert "wtv-ticket" not in validate.headers
+    assert incarnations == ["1", "2", "2"]
 
 
 def test_secure_connections_are_kept_alive_with_rising_incarnations():
@@ -778,18 +870,37 @@ def test_secure_connections_are_kept_alive_with_rising_incarnations():
                and s.url.startswith("wtv-home"))
 
 
-def test_secure_on_block_layout():
+def test_secure_requests_carry_only_per_request_headers():
     _, server, _ = _power_on(make_profile("plus"))
     seen = next(s for s in server.requests if s.secure_on)
-    block_names = [line.split(":")[0] for line in
-                   seen.raw_head.decode().split("\r\n") if line]
-    # raw_head is the inner request: only request-specific headers.
-    assert block_names[0] == "GET wtv-head-waiter"
-    assert "wtv-client-serial-number" not in block_names
+    assert seen.url.startswith("wtv-head-waiter:/login-stage-two")
+    # raw_head is the inner request; the identity came in the block.
+    assert _sent_names(seen) == ["Referer"] + PER_REQUEST
     for name in ("wtv-ticket", "wtv-incarnation", "wtv-client-serial-number",
                  "Accept-Language", "wtv-capability-flags"):
         assert name in seen.headers                 # from the SECURE ON block
     assert seen.headers["wtv-encryption"] == "true"
+    for later in server.requests:
+        if later.secure and not later.secure_on:
+            assert "wtv-client-serial-number" not in _sent_names(later)
+
+
+def test_every_request_of_a_connection_has_its_incarnation():
+    _, server, _ = _power_on(make_profile("plus"))
+    by_connection = {}
+    for seen in server.requests:
+        by_connection.setdefault(seen.connection, set()).add(
+            seen.headers["wtv-incarnation"])
+    assert all(len(values) == 1 for values in by_connection.values())
+    assert [int(next(iter(values))) for values in by_connection.values()] \
+        == list(range(1, len(by_connection) + 1))
+
+
+def test_send_every_header_puts_the_identity_on_every_request():
+    _, server, home = _power_on(make_profile("plus"), send_every_header=True)
+    assert not isinstance(home, Exception), home
+    for seen in server.requests:
+        assert set(IDENTITY) <= set(_sent_names(seen)), seen.url
 
 
 def test_choose_user_and_password_page_with_deflate():
@@ -1005,6 +1116,21 @@ def test_cli_run_powers_on_and_posts_the_check(capsys):
     assert check.url == "wtv-log:/log?type=boxcheck" and check.method == "POST"
     assert b"ssid=91ABCDEF00B00256" in check.body
     assert "-> GET wtv-home:/home?" in capsys.readouterr().out
+
+
+def test_cli_can_send_every_header_for_debugging():
+    async def scenario():
+        async with FakeServer(Account([("a", "")])) as server:
+            options = build_parser().parse_args(
+                [f"127.0.0.1:{server.port}", "--send-every-header",
+                 "--log-post"])
+            await run(options)
+            return server
+
+    check = run_async(scenario()).requests[-1]
+    assert check.secure
+    assert "wtv-client-serial-number" in _sent_names(check)
+    assert not build_parser().parse_args(["h:1"]).send_every_header
 
 
 def test_cli_reports_a_failure_with_a_non_zero_status(capsys):

@@ -9,13 +9,10 @@ import argparse
 import asyncio
 import sys
 
-from wtvserv.box.client import (
-    DEFAULT_TIMEOUT,
-    PROFILE_KINDS,
-    Box,
-    BoxError,
-    make_profile,
-)
+from wtvserv.box.client import Box
+from wtvserv.box.errors import BoxError
+from wtvserv.box.messages import DEFAULT_TIMEOUT
+from wtvserv.box.profile import PROFILE_KINDS, make_profile
 
 LOG_CHECK_URL = "wtv-log:/log?type=boxcheck"
 
@@ -45,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="user to pick on a choose-user page")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="seconds allowed for each read (default: 10)")
+    parser.add_argument("--send-every-header", action="store_true",
+                        help="debugging: send the identity headers on every "
+                        "request, not once per connection as real boxes do")
     parser.add_argument("--log-post", action="store_true",
                         help=f"after logging in, POST a report to "
                         f"{LOG_CHECK_URL}")
@@ -74,7 +74,8 @@ async def run(options: argparse.Namespace) -> None:
     """
     host, port = options.address
     async with Box(host, port, _profile(options),
-                   timeout=options.timeout) as box:
+                   timeout=options.timeout,
+                   send_every_header=options.send_every_header) as box:
         await box.power_on()
         if options.log_post:
             response = await box.post(LOG_CHECK_URL, _report(box))
