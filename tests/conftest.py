@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from twisted.logger import globalLogPublisher
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 VECTORS = Path(
@@ -33,3 +34,12 @@ def load_vectors(name: str) -> dict:
 def vectors():
     """The L{load_vectors} function, for tests that take a fixture."""
     return load_vectors
+
+
+@pytest.fixture
+def events():
+    """Every log event emitted during the test, in order."""
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    yield seen
+    globalLogPublisher.removeObserver(seen.append)

@@ -91,7 +91,10 @@ class TestBox:
 
     """
     Just enough of a box to drive the services: it keeps its DES key,
-    session keys and ticket, and speaks plaintext or SECURE ON.
+    session keys and ticket, and speaks plaintext or SECURE ON on kept-alive
+    connections, one per service, as a box does (PROTOCOL.md 11.1): the
+    identity headers go once per connection, on its first plain request or
+    in its SECURE ON block, and later requests carry only their own.
     """
 
     def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1") -> None:
@@ -103,6 +106,7 @@ class TestBox:
         self.ticket: str | None = None
         self.incarnation = 1
         self.pendingResponse: str | None = None
+        self._connections: dict[str, _Connection] = {}
 
     def connect(self, service: str):
         factory = self.server.factories[service]
@@ -112,31 +116,53 @@ class TestBox:
         protocol.makeConnection(transport)
         return protocol, transport
 
-    def headers(self, extra: dict[str, str] | None = None) -> str:
-        values = {**IDENTITY, "wtv-client-serial-number": self.ssid,
-                  "wtv-incarnation": str(self.incarnation), **(extra or {})}
+    def identity(self, extra: dict[str, str] | None = None) -> str:
+        """The once-per-connection headers, C{wtv-ticket} once the box has one."""
+        values = {**IDENTITY, "wtv-client-serial-number": self.ssid, **(extra or {})}
         if self.ticket and "wtv-ticket" not in values:
             values["wtv-ticket"] = self.ticket
-        return "".join(f"{k}: {v}\r\n" for k, v in values.items() if v is not None)
+        return _lines(values)
 
     def request(self, url: str, extra: dict[str, str] | None = None, body: bytes = b"",
-                secure: bool = False) -> Response:
+                secure: bool = False, fresh: bool = False,
+                identity: dict[str, str] | None = None) -> Response:
+        """
+        Send one request on the service's open connection, or a new one
+        when there is none of that kind (or C{fresh} asks for it).
+
+        @param extra: this request's own headers.
+        @param identity: identity headers to change, for a new connection.
+        """
         service = url.partition(":")[0]
-        extra = extra or {}
+        extra = dict(extra or {})
         method = "POST" if body else "GET"
         if body:
-            extra = {**extra, "Content-length": str(len(body))}
-        protocol, transport = self.connect(service)
-        if not secure:
-            protocol.dataReceived(f"{method} {url}\r\n{self.headers(extra)}\r\n".encode() + body)
-            return self._read(transport.value(), None)
+            extra["Content-length"] = str(len(body))
+        connection = self._connections.get(service)
+        if fresh or connection is None or not connection.usable(secure):
+            connection = self._open(service, secure)
+        request = f"{method} {url}\r\n".encode()
+        if connection.streams is None:
+            ownHeaders = {"wtv-incarnation": str(connection.incarnation), **extra}
+            head = _lines(ownHeaders) + ("" if connection.used else self.identity(identity))
+            data = request + head.encode() + b"\r\n" + body
+        else:
+            inner = request + _lines(extra).encode() + b"\r\n" + body
+            data = connection.streams.encrypt(inner)
+            if not connection.used:
+                block = f"SECURE ON\r\n{self.identity(identity)}wtv-encryption: true\r\n" \
+                        f"wtv-incarnation: {connection.incarnation}\r\n\r\n"
+                data = block.encode() + data
+        connection.used = True
+        connection.protocol.dataReceived(data)
+        return self._read(connection.received(), connection.streams)
+
+    def _open(self, service: str, secure: bool) -> _Connection:
         self.incarnation += 1
-        streams = BoxStreams(*self.keys, self.incarnation)
-        block = f"SECURE ON\r\n{self.headers()}wtv-encryption: true\r\n\r\n".encode()
-        inner = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
-        protocol.dataReceived(block + streams.encrypt(
-            f"{method} {url}\r\n{inner}\r\n".encode() + body))
-        return self._read(transport.value(), streams)
+        streams = BoxStreams(*self.keys, self.incarnation) if secure else None
+        connection = _Connection(*self.connect(service), streams, self.incarnation)
+        self._connections[service] = connection
+        return connection
 
     def _read(self, data: bytes, streams: BoxStreams | None) -> Response:
         head, _, body = data.partition(b"\n\n")
@@ -163,7 +189,42 @@ class TestBox:
         return {"wtv-challenge-response": self.pendingResponse}
 
     def login(self) -> Response:
-        """Pre-register, get a challenge, answer it on the stage-two URL."""
+        """
+        Pre-register, get a challenge, answer it on the stage-two URL, and
+        follow the server over SECURE ON when it closes the connection to
+        show a page (a password or choose-user page never goes in clear).
+        """
         self.request("wtv-1800:/preregister?scriptless-visit-reason=10&0")
         login = self.request("wtv-head-waiter:/login?")
-        return self.request(login.get("wtv-visit"), self.answer())
+        answered = self.request(login.get("wtv-visit"), self.answer())
+        if answered.get("Connection") == "close" and answered.get("wtv-ticket"):
+            return self.request(answered.get("wtv-visit"), secure=True)
+        return answered
+
+
+class _Connection:
+    """One of a L{TestBox}'s connections, and how much of its output was read."""
+
+    __test__ = False
+
+    def __init__(self, protocol, transport: StringTransport,
+                 streams: BoxStreams | None, incarnation: int) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.streams = streams
+        self.incarnation = incarnation
+        self.used = False
+        self._read = 0
+
+    def usable(self, secure: bool) -> bool:
+        return not self.transport.disconnecting and (self.streams is not None) == secure
+
+    def received(self) -> bytes:
+        """What the server wrote since the last call (one whole response)."""
+        data = self.transport.value()[self._read:]
+        self._read += len(data)
+        return data
+
+
+def _lines(values: dict[str, str | None]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in values.items() if v is not None)

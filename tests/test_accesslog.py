@@ -6,19 +6,11 @@ fields, and never a ticket, password, key or (by default) a whole SSID.
 from base64 import b64encode
 
 import pytest
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from tests.harness import SSID, TestBox, makeServer
 from wtvserv.accesslog import loggableURL
 from wtvserv.passwords import hash_password
-
-
-@pytest.fixture
-def events():
-    seen = []
-    globalLogPublisher.addObserver(seen.append)
-    yield seen
-    globalLogPublisher.removeObserver(seen.append)
 
 
 def everything(event) -> str:

@@ -154,8 +154,10 @@ class ClosingBox(TestBox):
 
     def request(self, *args, **kwargs):
         response = super().request(*args, **kwargs)
-        for protocol in list(self.server.factories[args[0].partition(":")[0]].connections):
+        service = args[0].partition(":")[0]
+        for protocol in list(self.server.factories[service].connections):
             protocol.connectionLost(Failure(ConnectionDone()))
+        self._connections.pop(service, None)
         return response
 
 

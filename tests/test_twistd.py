@@ -38,7 +38,16 @@ def test_every_port_answers_a_plain_get_with_well_formed_wtvp(server):
 
 def test_a_request_for_another_service_on_a_port_gets_a_clear_error(server):
     answer = exchange(server.ports["wtv-log"], b"GET wtv-home:/home\r\n\r\n")
-    assert answer.startswith(b"500 wtv-log cannot serve wtv-home.\n")
+    assert answer.startswith(b"400 wtv-log cannot serve that address.\n")
+
+
+def test_the_error_for_another_service_repeats_none_of_the_request(server):
+    """Not even a service name: a box's bytes never come back as text."""
+    answer = exchange(server.ports["wtv-register"], "GET wtv-\xe4zq\xeewaiter:/login\r\n\r\n"
+                      .encode("latin-1"))
+    head = answer.partition(b"\n\n")[0]
+    assert head.startswith(b"400 wtv-register cannot serve that address.\n")
+    assert b"zq" not in answer and b"\xe4" not in answer
 
 
 def test_garbage_gets_an_error_and_the_process_keeps_serving(server):

@@ -82,7 +82,7 @@ def test_a_redirect_carries_location_and_wtv_visit(service):
 
 
 def test_another_services_url_is_refused(service):
-    assert ask(service, "wtv-other:/hello", loggedIn=True).status == 500
+    assert ask(service, "wtv-other:/hello", loggedIn=True).status == 400
 
 
 def test_a_static_file_is_served_with_its_type(service):

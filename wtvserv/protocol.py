@@ -2,11 +2,10 @@
 WTVP over TCP: one L{WTVPProtocol} per box connection, one L{WTVPFactory}
 per service port.
 
-The protocol only frames bytes, runs SECURE ON encryption and keeps requests
-in order; the factory's L{IWTVService} answers them. After C{SECURE ON} every
-further byte from the box is RC4-decrypted with the key-1 stream before it
-is parsed, and every response body is encrypted with the key-2 stream; both
-streams run for the connection's whole life (PROTOCOL.md 2.4).
+The protocol times requests, applies the limits and keeps requests in
+order; the factory's L{IWTVService} answers them. What a connection knows
+of its box (who it is, its ticket, SECURE ON encryption) lives in the
+sans-IO L{BoxConnection}, which the protocol only feeds bytes.
 """
 
 from __future__ import annotations
@@ -23,25 +22,12 @@ from twisted.python.failure import Failure
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
-from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
+from wtvserv.connection import BoxConnection, Refusal
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
-from wtvserv.tickets import ExpiredTicket, TicketError
-from wtvserv.wire import (
-    SECURE_ON,
-    Headers,
-    Limits,
-    Request,
-    RequestParser,
-    Response,
-    WireError,
-    errorResponse,
-    serializeHead,
-)
+from wtvserv.wire import Limits, Request, Response, errorResponse
 
 log = Logger()
-# How a decrypted request can begin; four bytes tell right keys from wrong.
-_REQUEST_STARTS = (b"GET ", b"POST", b"PUT ")
 
 
 @dataclass(frozen=True)
@@ -73,18 +59,14 @@ class Timeouts:
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
-    is being handled, later bytes are buffered, not parsed.
+    is being handled, later bytes are buffered, not parsed. What the
+    connection knows of its box (identity, ticket, RC4 streams) is its
+    L{BoxConnection}; this class adds the timers, the limits and the service.
     """
 
     def __init__(self, factory: WTVPFactory) -> None:
         self.factory = factory
-        self._parser = RequestParser(factory.limits)
-        self._streams: ServerStreams | None = None
-        self._secureHeaders = Headers()
-        self._ticket = None
-        self._ticketError = None
-        self._undecided = None
-        self._held = b""
+        self.box: BoxConnection | None = None
         self._busy = False
         self._closing = False
         self._peer = ""
@@ -100,10 +82,13 @@ class WTVPProtocol(Protocol):
         peer = self.transport.getPeer()
         self._address = str(getattr(peer, "host", "?"))
         self._peer = f"{self._address}:{getattr(peer, 'port', '?')}"
-        self.factory.connectionOpened(self)
-        refusal = self.factory.admission.admit(self._address)
-        if refusal is None and self.factory.overCapacity():
-            self.factory.admission.release(self._address)
+        factory = self.factory
+        self.box = BoxConnection(factory.tickets, factory.sessions, factory.ssidPolicy,
+                                 factory.limits, self._address, self._peer)
+        factory.connectionOpened(self)
+        refusal = factory.admission.admit(self._address)
+        if refusal is None and factory.overCapacity():
+            factory.admission.release(self._address)
             refusal = (503, "The service is busy. Please try again later.",
                        "too many connections to this service")
         if refusal is not None:
@@ -124,133 +109,54 @@ class WTVPProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        if self._undecided is not None:
-            self._chooseKeys(data)
-        else:
-            self._parser.feed(self._streams.decrypt(data) if self._streams else data)
+        self.box.receive(data)
         self._startRequestTimer()
         self._processNext()
 
     # Parsing and dispatch
 
     def _processNext(self) -> None:
+        """Answer every whole request that is in, in order, until one has to wait."""
         while not self._busy and not self._closing:
             try:
-                request = self._parser.next()
-            except WireError as error:
-                self._fail(error.status, error.message, "malformed request")
+                request = self.box.nextRequest()
+            except Refusal as refusal:
+                self._fail(refusal.status, refusal.message, refusal.note)
                 return
             if request is None:
-                if self._awaitingBytes():
+                if self.box.awaitingBytes:
                     self._startRequestTimer()
                 else:
                     self._cancel("_requestCall")
                 return
             request.started = self._requestStarted
             self._cancel("_requestCall")
-            if request.method == SECURE_ON:
-                self._secureOn(request)
-            else:
-                self._dispatch(request)
-            if not self._busy:
+            refused = self._refusedSSID(request)
+            if refused is not None:
+                self._respond(request, *refused)
+                return
+            result = self._dispatch(request)
+            if isinstance(result, Deferred):
+                return
+            self._respond(request, result)
+            if not self._closing:
+                self._armIdle()
                 self._startRequestTimer()
 
-    def _secureOn(self, block: Request) -> None:
-        """
-        Start (or, when the box sends it again, re-key) encryption.
+    def _refusedSSID(self, request: Request) -> tuple[Response, str] | None:
+        """@return: the refusal, and why, for an SSID that is banned or malformed."""
+        refusal = self.factory.ssidPolicy.refusal(request.ssid) if request.ssid else None
+        if refusal is None:
+            return None
+        status, message, note = refusal
+        return errorResponse(status, message, close=True), note
 
-        The keys may be those of the ticket in the block, of a challenge
-        the box has just been sent, or of its last answered one: a box that
-        answers a new challenge may already encrypt with the new keys while
-        it still presents its old ticket. When there is more than one
-        candidate, the first ciphertext bytes decide (see L{_chooseKeys}).
+    def _dispatch(self, request: Request) -> Response | Deferred:
         """
-        ssid = block.headers.get("wtv-client-serial-number")
-        incarnation = parse_incarnation(block.headers.get("wtv-incarnation", "0"))
-        if not ssid or incarnation is None:
-            self._fail(400, "The secure connection request was not understood.",
-                       "SECURE ON without an SSID or a valid incarnation")
-            return
-        refusal = self.factory.ssidPolicy.refusal(ssid)
-        if refusal is not None:
-            self._fail(*refusal)
-            return
-        candidates = self._candidateKeys(ssid, block.headers.get("wtv-ticket"))
-        if not candidates:
-            return
-        self._secureHeaders = block.headers
-        if self._streams is not None:
-            self._streams = ServerStreams(*candidates[0], incarnation)
-            return
-        self._undecided = (candidates, incarnation)
-        self._chooseKeys(self._parser.takeBuffered())
-
-    def _candidateKeys(self, ssid: str, ticketText: str | None) -> list[tuple[bytes, bytes]]:
+        Hand C{request} to the service. @return: its response, or a
+        L{Deferred} that sends it when it comes (the connection is busy
+        until then).
         """
-        @return: the key pairs the box may be using, most likely first; an
-            empty list (after answering 403) when a ticket is forged,
-            altered or another box's, or when nothing is known of the box.
-        """
-        candidates = []
-        if ticketText:
-            try:
-                ticket = self.factory.tickets.verify(ticketText, ssid)
-            except ExpiredTicket as error:
-                ticket, self._ticketError = error.ticket, error
-            except TicketError as error:
-                self._fail(403, error.message, "SECURE ON refused for "
-                           f"{self.factory.ssidPolicy.forLog(ssid)}: {error.message}")
-                return []
-            self._ticket = ticket
-            candidates.append((ticket.key1, ticket.key2))
-        sessions = self.factory.sessions
-        pending = [(c.key1, c.key2) for c in sessions.pendingChallenges(ssid, self._address)]
-        for keys in (*pending, sessions.sessionKeys(ssid)):
-            if keys and keys not in candidates:
-                candidates.append(keys)
-        if not candidates:
-            self._fail(403, "Your session has ended. Please connect again.",
-                       f"SECURE ON refused for {self.factory.ssidPolicy.forLog(ssid)}: "
-                       "no ticket and no session keys")
-        return candidates
-
-    def _chooseKeys(self, ciphertext: bytes) -> None:
-        """
-        Collect ciphertext until its first bytes show which candidate keys
-        decrypt it to a request line, then start decrypting with those.
-        """
-        candidates, incarnation = self._undecided
-        self._held += ciphertext
-        if len(candidates) > 1 and len(self._held) < len(_REQUEST_STARTS[0]):
-            return
-        chosen = candidates[0]
-        for keys in candidates:
-            trial = ServerStreams(*keys, incarnation).decrypt(self._held[:4])
-            if trial in _REQUEST_STARTS:
-                chosen = keys
-                break
-        self._undecided = None
-        self._streams = ServerStreams(*chosen, incarnation)
-        held, self._held = self._held, b""
-        self._parser.feed(self._streams.decrypt(held))
-
-    def _dispatch(self, request: Request) -> None:
-        own = request.headers
-        request.headers = own.withFallback(self._secureHeaders)
-        request.secure = self._streams is not None
-        request.peer = self._peer
-        request.address = self._address
-        ssid = request.ssid
-        request.loggedSSID = self.factory.ssidPolicy.forLog(ssid)
-        if ssid is not None:
-            refusal = self.factory.ssidPolicy.refusal(ssid)
-            if refusal is not None:
-                status, message, note = refusal
-                self._respond(request, errorResponse(status, message, close=True), note=note)
-                return
-        self._attachTicket(request, own.get("wtv-ticket"))
-        if request.secure:
-            self._followIncarnation(own.get("wtv-incarnation"))
         self._busy = True
         self._cancel("_idleCall")
         try:
@@ -258,38 +164,12 @@ class WTVPProtocol(Protocol):
         except Exception:
             result = self._serviceFailed(Failure(), request)
         if not isinstance(result, Deferred):
-            self._finish(result, request)
-            return
+            self._busy = False
+            return result
         result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
         result.addErrback(self._serviceFailed, request)
         result.addCallback(self._finish, request)
-
-    def _attachTicket(self, request: Request, ownTicket: str | None) -> None:
-        """
-        The request's ticket: its own C{wtv-ticket} header if it has one,
-        else the newest ticket this connection saw.
-        """
-        if ownTicket and request.ssid:
-            try:
-                request.ticket = self.factory.tickets.verify(ownTicket, request.ssid)
-            except TicketError as error:
-                request.ticketError = error
-                log.info("{service}: {client} presented a bad ticket for {ssid}: {error}",
-                         service=self.factory.serviceName, client=self._address,
-                         ssid=request.loggedSSID, error=error.message)
-            return
-        if self._ticket is not None and self.factory.tickets.expired(self._ticket):
-            self._ticketError = self._ticketError or ExpiredTicket(ticket=self._ticket)
-        if self._ticketError is not None:
-            request.ticketError = self._ticketError
-        else:
-            request.ticket = self._ticket
-
-    def _followIncarnation(self, text: str | None) -> None:
-        """A new incarnation inside an encrypted request re-keys both streams."""
-        incarnation = parse_incarnation(text) if text else None
-        if incarnation is not None and incarnation != self._streams.incarnation:
-            self._streams.rekey(incarnation)
+        return result
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
         log.failure("{service}: handler failed on {path}", failure,
@@ -299,33 +179,23 @@ class WTVPProtocol(Protocol):
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
     def _finish(self, response: Response, request: Request) -> None:
+        """An answer that took its time: send it, then go on with what waited."""
         self._busy = False
         if self._closing:
             return
         self._respond(request, response)
         if not self._closing:
             self._armIdle()
+            self._startRequestTimer()
             self._processNext()
 
     # Writing
 
     def _respond(self, request: Request | None, response: Response, note: str = "") -> None:
-        core: list[tuple[str, str]] = []
-        secure = self._streams is not None
-        if secure:
-            core.append(("wtv-encrypted", "true"))
-            response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
-        if response.ticket is not None:
-            text, self._ticket = self.factory.tickets.seal(response.ticket)
-            self._ticketError = None
-            core.append(("wtv-ticket", text))
         if request is not None:
             response = self.factory.encode(request, response)
-        body = response.body
-        head = serializeHead(response, core, len(body))
-        if secure and body:
-            body = self._streams.encrypt(body)
-        self.transport.write(head + body)
+        data = self.box.frame(response, request)
+        self.transport.write(data)
         now = self.factory.clock.seconds()
         ssid = method = url = "-"
         started = now
@@ -333,7 +203,7 @@ class WTVPProtocol(Protocol):
             ssid, method, url = request.loggedSSID, request.method, request.url
             started = request.started or now
         logResponse(self.factory.serviceName, self._address, ssid, method, url,
-                    response.status, now - started, len(body),
+                    response.status, now - started, len(response.body),
                     note or (response.reason if response.status >= 400 else ""))
         if response.close:
             self._closing = True
@@ -355,18 +225,13 @@ class WTVPProtocol(Protocol):
             self._closing = True
             self.transport.loseConnection()
 
-    def _awaitingBytes(self) -> bool:
-        """Whether part of a request is in: unparsed bytes, or a head awaiting its body."""
-        return bool(self._parser.buffered or self._held
-                    or self._parser.bodyReceived is not None)
-
     def _startRequestTimer(self) -> None:
         """
         Time the request whose first bytes are waiting, if not already. A
         timer that fires while a service works is dropped, and started
         again here once the answer is sent.
         """
-        if self._requestCall is None and self._awaitingBytes():
+        if self._requestCall is None and self.box.awaitingBytes:
             self._requestStarted = self.factory.clock.seconds()
             self._requestCall = self.factory.clock.callLater(
                 self.factory.timeouts.header, self._requestTimedOut)
@@ -377,12 +242,12 @@ class WTVPProtocol(Protocol):
             return
         clock = self.factory.clock
         deadline = self._requestStarted + self.factory.timeouts.requestDeadline(
-            self._parser.bodyReceived)
+            self.box.bodyReceived)
         if deadline > clock.seconds():
             self._requestCall = clock.callLater(deadline - clock.seconds(),
                                                 self._requestTimedOut)
             return
-        what = "body" if self._parser.bodyReceived is not None else "head"
+        what = "body" if self.box.bodyReceived is not None else "head"
         self._fail(408, "The request took too long to arrive.",
                    f"request {what} too slow")
 

@@ -141,8 +141,14 @@ class Box:
 
     @property
     def ticket(self):
-        """The verified ticket of the request, or L{None}."""
-        return self.request.ticket
+        """
+        The verified ticket of the request, or L{None}; never one issued to
+        another SSID than the one the request is answered for.
+        """
+        ticket = self.request.ticket
+        if ticket is None or ticket.ssid != self.ssid:
+            return None
+        return ticket
 
     @property
     def account(self):
@@ -217,8 +223,8 @@ class WTVService:
 
     def handle(self, request: Request) -> Response | Deferred:
         if request.service != self.name and not self.wildcard:
-            return errorResponse(
-                500, f"{self.name} cannot serve {request.service or 'that address'}.", close=True)
+            # The box's own bytes are never repeated back: only our name.
+            return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
         box = Box(request, self.context, token)
         route = self._routes.get(path)

@@ -199,9 +199,12 @@ class HeadWaiter:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
                 return ticket
-            plaintextFlag = [] if box.secure else [("wtv-encrypted", "true")]
             response = self.decide(box, ticket)
-            response.headers[:0] = plaintextFlag
+            if box.secure:
+                return response
+            if response.body:
+                return self._continueSecurely(box, response.ticket)
+            response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
         if box.ticket is not None:
             return self.decide(box, box.ticket)
@@ -216,9 +219,7 @@ class HeadWaiter:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
                 return ticket
-            return Response(close=True, ticket=ticket,
-                            headers=[("wtv-encrypted", "true"),
-                                     ("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
+            return self._continueSecurely(box, ticket)
         if box.ticket is None:
             return self._noLogin(box)
         if "password" in box.form:
@@ -226,6 +227,17 @@ class HeadWaiter:
         if box.form.get("user_login") == "true":
             return self._chooseUser(box)
         return self.decide(box, box.ticket)
+
+    def _continueSecurely(self, box: Box, ticket: Ticket) -> Response:
+        """
+        Hand the box its ticket and send it on to stage two on a new
+        connection, which it opens with SECURE ON (minisrv's ValidateLogin
+        answer). A page this plaintext connection would otherwise carry
+        (password, choose-user) is then sent encrypted, never in clear.
+        """
+        return Response(close=True, ticket=ticket,
+                        headers=[("wtv-encrypted", "true"),
+                                 ("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
 
     def _noLogin(self, box: Box) -> Response:
         problem = box.request.ticketError
