@@ -92,3 +92,28 @@ def test_bad_limit_settings_are_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ConfigError):
         loadConfig(path)
+
+
+class _Plugin:
+    name, defaultPort = "wtv-log", 1609
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    (None, "tcp:1609:interface=127.0.0.1:backlog=511"),
+    ("tcp:2000:interface=0.0.0.0", "tcp:2000:interface=0.0.0.0:backlog=511"),
+    ("tcp:2000:backlog=64", "tcp:2000:backlog=64"),
+    ("unix:/run/wtv.sock", "unix:/run/wtv.sock:backlog=511"),
+])
+def test_listeners_get_a_backlog_a_burst_of_boxes_fits_in(endpoint, expected):
+    """The kernel's default of 50 overflows when 100 boxes power on at once."""
+    from wtvserv.server import endpointFor
+    config = loadConfig(None)
+    config.service("wtv-log").endpoint = endpoint
+    assert endpointFor(config, _Plugin) == expected
+
+
+def test_the_backlog_is_configurable(tmp_path):
+    path = tmp_path / "wtvserv.toml"
+    path.write_text("[server]\nlisten_backlog = 1024\n")
+    from wtvserv.server import endpointFor
+    assert endpointFor(loadConfig(path), _Plugin).endswith(":backlog=1024")

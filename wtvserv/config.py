@@ -69,6 +69,9 @@ class Config:
     sessionLifetime: float = 3600.0
     sessionCapacity: int = 100_000
     maxConnectionsPerService: int = 10_000
+    # Connections the kernel queues before the server accepts them: a burst
+    # of boxes powering on at once must not overflow it (README).
+    listenBacklog: int = 511
     timezone: str = "GMT -0000"
     country: str = "US"
     language: str = "en-US,en"
@@ -111,6 +114,7 @@ _SCALARS = {
     ("server", "country"): ("country", str),
     ("server", "language"): ("language", str),
     ("server", "max_connections_per_service"): ("maxConnectionsPerService", int),
+    ("server", "listen_backlog"): ("listenBacklog", int),
     ("tickets", "lifetime"): ("ticketLifetime", float),
     ("accounts", "max_users"): ("maxUsersPerAccount", int),
     ("accounts", "max_total"): ("maxUsersTotal", int),

@@ -37,6 +37,8 @@ from wtvserv.wire import Limits
 
 log = Logger()
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
+_TAKES_BACKLOG = re.compile(r"^(tcp|tcp6|ssl|unix):")
+_HAS_BACKLOG = re.compile(r"(^|:)backlog=")
 
 
 @implementer(IServiceContext)
@@ -74,12 +76,19 @@ class ServiceContext:
 
 
 def endpointFor(config: Config, plugin) -> str:
-    """The endpoint description a service listens on."""
+    """
+    The endpoint description a service listens on, with the configured
+    listen backlog unless the description sets its own.
+    """
     settings = config.service(plugin.name)
     if settings.endpoint:
-        return settings.endpoint
-    port = settings.port if settings.port is not None else plugin.defaultPort
-    return f"tcp:{port}:interface={config.interface}"
+        description = settings.endpoint
+    else:
+        port = settings.port if settings.port is not None else plugin.defaultPort
+        description = f"tcp:{port}:interface={config.interface}"
+    if _TAKES_BACKLOG.match(description) and not _HAS_BACKLOG.search(description):
+        description += f":backlog={config.listenBacklog}"
+    return description
 
 
 def advertisedEntry(config: Config, plugin) -> ServiceEntry:
