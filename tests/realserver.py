@@ -174,3 +174,39 @@ def exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
                 break
             body += chunk
         return head + b"\n\n" + body
+
+
+def secureExchange(port: int, ssid: str, ticket: str, keys: tuple[bytes, bytes],
+                   request: bytes, incarnation: int = 77,
+                   timeout: float = 5.0) -> tuple[bytes, bytes, bool]:
+    """
+    Open a SECURE ON connection as box C{ssid} with its C{ticket} and
+    session C{keys}, send the encrypted C{request}, and read the answer.
+
+    @return: the response head, its decrypted body, and whether the server
+        closed the connection after it.
+    """
+    from wtvserv.crypto.rc4 import BoxStreams
+    streams = BoxStreams(*keys, incarnation)
+    block = (f"SECURE ON\r\nwtv-client-serial-number: {ssid}\r\nwtv-ticket: {ticket}\r\n"
+             f"wtv-encryption: true\r\nwtv-incarnation: {incarnation}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(block + streams.encrypt(request))
+        received = b""
+        while b"\n\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        head, _, body = received.partition(b"\n\n")
+        length = int(head.split(b"Content-length: ")[1].split(b"\n")[0]) if head else 0
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:
+            closed = False
+        return head, streams.decrypt(body), closed

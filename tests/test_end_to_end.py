@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.realserver import RealServer, exchange
+from tests.realserver import RealServer, exchange, secureExchange
 from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
 from wtvserv.box import Box, BoxError, make_profile, make_ssid
 from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
@@ -43,6 +44,12 @@ async def powerOn(server, unit, kind="plus", **profile):
 
 def visited(box) -> list[str]:
     return [response.url for response in box.history]
+
+
+def sentInClear(box) -> list[str]:
+    """URLs whose page came under wtv-encrypted: true on a plain connection."""
+    return [r.url for r in box.history
+            if r.headers.get("wtv-encrypted") == "true" and r.wire_length and not r.encrypted]
 
 
 def logs(server):
@@ -92,7 +99,9 @@ def test_a_password_user_gets_in_with_the_right_password_only(server):
                                      login_password="guess")
         right, home = await powerOn(server, 3, username="locked", password="open-sesame")
         async with right:
-            assert any("/password" in r.text or b'name="password"' in r.body for r in right.history)
+            [asked] = [r for r in right.history if b'name="password"' in r.body]
+            assert asked.encrypted and asked.headers.get("wtv-encrypted") == "true"
+            assert sentInClear(right) == []
             assert "locked" in home.text
         return right.ticket
     ticket = run(scenario())
@@ -112,6 +121,8 @@ def test_two_users_on_one_box_choose_who_logs_in(server):
         kid, home = await powerOn(server, 4, username="parent", choose_user="kiddo")
         async with kid:
             assert "Hello, Kid!" in home.text
+            [chooser] = [r for r in kid.history if b"user_id=1" in r.body]
+            assert chooser.encrypted and sentInClear(kid) == []
     run(scenario())
 
 
@@ -263,3 +274,57 @@ def test_services_split_across_two_processes_share_one_login(tmp_path):
         second.stop()
     assert "wtv-home starting on" not in first.log
     assert "wtv-head-waiter starting on" not in second.log
+
+
+# One box per connection: a ticket never speaks for another box
+
+CROSS_ROUTES = [("wtv-home", "GET", "wtv-home:/home", b""),
+                ("wtv-head-waiter", "GET", "wtv-head-waiter:/reconnect", b""),
+                ("wtv-head-waiter", "GET", "wtv-head-waiter:/relogin?relogin=true", b""),
+                ("wtv-head-waiter", "GET", "wtv-head-waiter:/login-stage-two?", b""),
+                ("wtv-register", "GET", "wtv-register:/register?", b""),
+                ("wtv-log", "POST", "wtv-log:/log?type=cross", b"forged report")]
+
+
+def asBox(ssid: str, method: str, url: str, body: bytes) -> bytes:
+    """An inner request naming C{ssid}, as an attacker would write it."""
+    lengths = f"Content-type: text/plain\r\nContent-length: {len(body)}\r\n" if body else ""
+    return (f"{method} {url}\r\nwtv-request-type: primary\r\n"
+            f"wtv-client-serial-number: {ssid}\r\n{lengths}\r\n").encode() + body
+
+
+def test_a_ticket_holder_naming_another_box_gets_400_and_a_closed_connection(server):
+    async def scenario():
+        victim, _ = await powerOn(server, 40, username="victim", password="vics-secret")
+        attacker, _ = await powerOn(server, 41, username="attacker")
+        await attacker.close()
+        before = len(logs(server))
+        async with victim:
+            for service, method, url, body in CROSS_ROUTES:
+                head, page, closed = await asyncio.to_thread(
+                    secureExchange, server.ports[service], attacker.profile.ssid,
+                    attacker.ticket, attacker.session_keys,
+                    asBox(victim.profile.ssid, method, url, body))
+                assert head.startswith(b"400 "), (url, head)
+                assert closed, url
+                assert b"victim" not in page
+            assert len(logs(server)) == before
+            home = await victim.get("wtv-home:/home")
+            assert home.status == 200 and "victim" in home.text, "the victim stays logged in"
+    run(scenario())
+    assert "on a connection of" in server.log
+
+
+def test_a_plain_connection_naming_a_second_box_is_closed(server):
+    first, second = make_ssid(42), make_ssid(43)
+    with socket.create_connection(("127.0.0.1", server.ports["wtv-1800"]), timeout=5) as sock:
+        sock.sendall(f"GET wtv-1800:/preregister\r\nwtv-client-serial-number: {first}\r\n\r\n"
+                     f"GET wtv-1800:/preregister\r\nwtv-client-serial-number: {second}\r\n\r\n"
+                     .encode())
+        received = b""
+        while chunk := sock.recv(65536):     # ends when the server closes
+            received += chunk
+    head, _, rest = received.partition(b"\n\n")
+    assert head.startswith(b"200 OK")
+    length = int(head.split(b"Content-length: ")[1].split(b"\n")[0])
+    assert rest[length:].startswith(b"400 ")

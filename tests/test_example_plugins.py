@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.realserver import REPOSITORY, SERVICES, RealServer
+from tests.realserver import REPOSITORY, SERVICES, RealServer, secureExchange
 from wtvserv.box import Box, make_profile, make_ssid
 
 EXAMPLE = REPOSITORY / "examples" / "wtvserv-extras"
@@ -60,6 +60,20 @@ def test_a_box_reaches_the_example_services_over_an_encrypted_connection(install
             assert escape.status == 404
             star = await box.get("wtv-star:/anything")
             assert star.status == 200 and "cannot be reached" in star.text
+            other = Box("127.0.0.1", server.ports["wtv-1800"],
+                        make_profile("plus", ssid=make_ssid(41), username="other"),
+                        log=lambda line: None)
+            async with other:
+                await other.power_on()
+            form = b"text=forged+by+a+stranger"
+            forged = (f"POST wtv-guestbook:/sign\r\nwtv-client-serial-number: {other.profile.ssid}"
+                      f"\r\nContent-type: application/x-www-form-urlencoded\r\n"
+                      f"Content-length: {len(form)}\r\n\r\n").encode() + form
+            head, _, closed = await asyncio.to_thread(
+                secureExchange, server.ports["wtv-guestbook"], box.profile.ssid, box.ticket,
+                box.session_keys, forged)
+            assert head.startswith(b"400 ") and closed
+            assert "forged by a stranger" not in (await box.get("wtv-guestbook:/")).text
     try:
         asyncio.run(scenario())
     finally:
