@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import load_vectors
+from tests.loopback import LoopbackServer, decrypt_head, header_pairs
 from wtvserv.box import Box, BoxError, make_profile
 from wtvserv.box.forms import split_url
 from wtvserv.crypto.challenge import issue_challenge, response_matches
@@ -30,21 +31,6 @@ SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-home",
 
 def quiet(line: str) -> None:
     """A box log that prints nothing."""
-
-
-def _pairs(head: bytes) -> list[tuple[str, str]]:
-    """@return: the header lines of a request head, in order."""
-    lines = head.decode().split("\r\n")[1:]
-    return [(name.strip(), value.strip()) for name, _, value in
-            (line.partition(":") for line in lines if line)]
-
-
-async def _decrypt_head(reader, streams) -> bytes:
-    """Decrypt byte by byte until the plaintext holds a blank line."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        head += streams.decrypt(await reader.readexactly(1))
-    return head
 
 
 def _response(headers: list[tuple[str, str]], body: bytes = b"",
@@ -91,7 +77,7 @@ class Recorded:
         return {key: entry[key] for key in order if key in entry}
 
 
-class FlowServer:
+class FlowServer(LoopbackServer):
     """
     Answers request I{n} of a flow so that the box makes request I{n+1}:
     C{wtv-visit} to it (C{client:relogin} for a preregister), or a form
@@ -103,60 +89,40 @@ class FlowServer:
     """
 
     def __init__(self, flow: list[dict]):
+        super().__init__()
         self.flow = flow
         self.recorded: list[Recorded] = []
-        self.errors: list[str] = []
         self.connections = 0
         self.box_key = None
         self.issued = None
-        self._writers = []
 
-    async def __aenter__(self) -> FlowServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in self._writers:
-            writer.close()
-
-    async def _serve(self, reader, writer) -> None:
-        self._writers.append(writer)
+    async def serve(self, reader, writer) -> None:
         self.connections += 1
         connection, streams, block = self.connections, None, None
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            if head.startswith(b"SECURE ON\r\n"):
-                block = _pairs(head)
-                incarnation = int(dict(block)["wtv-incarnation"])
-                streams = ServerStreams(self.issued.key1, self.issued.key2,
-                                        incarnation)
-                head = await _decrypt_head(reader, streams)
-            first = True
-            while True:
-                request = await self._record(reader, head, streams, connection,
-                                             first, block if first else None)
-                close, data = self._answer(request, streams)
-                writer.write(data)
-                await writer.drain()
-                if close:
-                    break
-                first = False
-                head = (await _decrypt_head(reader, streams) if streams
-                        else await reader.readuntil(b"\r\n\r\n"))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        except Exception as error:       # reported by the test, not lost
-            self.errors.append(f"{type(error).__name__}: {error}")
-        finally:
-            writer.close()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"SECURE ON\r\n"):
+            block = header_pairs(head)
+            incarnation = int(dict(block)["wtv-incarnation"])
+            streams = ServerStreams(self.issued.key1, self.issued.key2,
+                                    incarnation)
+            head = await decrypt_head(reader, streams)
+        first = True
+        while True:
+            request = await self._record(reader, head, streams, connection,
+                                         first, block if first else None)
+            close, data = self._answer(request, streams)
+            writer.write(data)
+            await writer.drain()
+            if close:
+                break
+            first = False
+            head = (await decrypt_head(reader, streams) if streams
+                    else await reader.readuntil(b"\r\n\r\n"))
 
     async def _record(self, reader, head, streams, connection, first,
                       block) -> Recorded:
         method, url = head.decode().split("\r\n")[0].split(" ", 1)
-        headers = _pairs(head)
+        headers = header_pairs(head)
         body = await reader.readexactly(
             int(dict(headers).get("Content-length", 0)))
         if streams is not None and body:
@@ -295,7 +261,7 @@ def test_send_every_header_puts_the_identity_on_every_request():
 
 # -- Encrypted bodies on a plain connection ---------------------------------
 
-class PlainScript:
+class PlainScript(LoopbackServer):
     """
     One plain connection to wtv-1800 whose responses are built, in turn, by
     C{responses}: each is called with the request's headers and this
@@ -303,33 +269,21 @@ class PlainScript:
     """
 
     def __init__(self, *responses):
+        super().__init__()
         self.responses = list(responses)
         self.incarnations: list[str] = []
         self.key = os.urandom(8)
         self.issued = None
         self.streams = None
 
-    async def __aenter__(self) -> PlainScript:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader, writer) -> None:
-        try:
-            for respond in self.responses:
-                headers = dict(_pairs(await reader.readuntil(b"\r\n\r\n")))
-                self.incarnations.append(headers["wtv-incarnation"])
-                writer.write(respond(self, headers))
-                await writer.drain()
-            await reader.read()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def serve(self, reader, writer) -> None:
+        for respond in self.responses:
+            head = await reader.readuntil(b"\r\n\r\n")
+            headers = dict(header_pairs(head))
+            self.incarnations.append(headers["wtv-incarnation"])
+            writer.write(respond(self, headers))
+            await writer.drain()
+        await reader.read()
 
     def challenge(self) -> tuple[str, str]:
         """@return: a new C{wtv-challenge} header for the box's key."""

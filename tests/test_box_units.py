@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from tests.conftest import load_vectors
+from tests.loopback import LoopbackServer, decrypt_head, header_pairs
 from wtvserv.box import (
     Box,
     BoxError,
@@ -497,7 +498,7 @@ class Account:
     users: list = field(default_factory=list)   # (username, password)
 
 
-class FakeServer:
+class FakeServer(LoopbackServer):
     """
     A small WTVP server on one port for every service: enough of
     preregister, the head-waiter login, registration and home to drive a
@@ -506,6 +507,7 @@ class FakeServer:
     """
 
     def __init__(self, account: Account | None = None):
+        super().__init__()
         self.account = account
         self.requests: list[Seen] = []
         self.incarnations: list[int] = []
@@ -515,7 +517,6 @@ class FakeServer:
         self.tickets: dict[str, tuple[bytes, bytes]] = {}
         self.user = 0
         self.close_after_each = False
-        self._writers = []
         self.routes = {
             ("wtv-1800", "/preregister"): self.preregister,
             ("wtv-head-waiter", "/login"): self.login,
@@ -531,18 +532,6 @@ class FakeServer:
             ("wtv-log", "/log"): self.log,
         }
 
-    async def __aenter__(self):
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info):
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in self._writers:
-            writer.close()
-            await writer.wait_closed()
-
     def services(self, *names: str) -> list:
         lines = [("wtv-service", "reset")]
         for name in names:
@@ -553,31 +542,25 @@ class FakeServer:
 
     # Connections and framing.
 
-    async def _serve(self, reader, writer):
-        self._writers.append(writer)
+    async def serve(self, reader, writer):
         self.connections += 1
         number, streams, identity = self.connections, None, {}
-        try:
-            while not writer.is_closing():
-                secure_on = False
-                if streams is None:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    if head.startswith(b"SECURE ON\r\n"):
-                        identity = _headers(head.decode().split("\r\n")[1:])
-                        streams = self._streams(identity)
-                        secure_on = True
-                        head = await _decrypt_head(reader, streams)
-                else:
-                    head = await _decrypt_head(reader, streams)
-                request = await self._request(reader, streams, identity,
-                                              head, number, secure_on)
-                await self._answer(writer, streams, request)
-                if self.close_after_each:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        while not writer.is_closing():
+            secure_on = False
+            if streams is None:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"SECURE ON\r\n"):
+                    identity = dict(header_pairs(head))
+                    streams = self._streams(identity)
+                    secure_on = True
+                    head = await decrypt_head(reader, streams)
+            else:
+                head = await decrypt_head(reader, streams)
+            request = await self._request(reader, streams, identity,
+                                          head, number, secure_on)
+            await self._answer(writer, streams, request)
+            if self.close_after_each:
+                break
 
     def _streams(self, block: dict) -> ServerStreams:
         key1, key2 = self.tickets[block["wtv-ticket"]]
@@ -592,9 +575,8 @@ class FakeServer:
         identity of its connection (the SECURE ON block, or the headers of
         the first plain request), its own headers winning.
         """
-        lines = head.decode().split("\r\n")
-        method, url = lines[0].split(" ", 1)
-        own = _headers(lines[1:])
+        method, url = head.decode().split("\r\n")[0].split(" ", 1)
+        own = dict(header_pairs(head))
         if not identity:
             identity.update(own)
         headers = {**identity, **own}
@@ -730,19 +712,6 @@ def _page(content: str) -> bytes:
     """@return: an HTML page long enough to be worth compressing."""
     filler = "<p>" + "WebTV makes the web as easy as TV. " * 20 + "</p>"
     return f"<html><body>{content}{filler}</body></html>".encode()
-
-
-def _headers(lines: list[str]) -> dict:
-    pairs = [line.split(":", 1) for line in lines if line]
-    return {name.strip(): value.strip() for name, value in pairs}
-
-
-async def _decrypt_head(reader, streams) -> bytes:
-    """Decrypt byte by byte until the plaintext holds a blank line."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        head += streams.decrypt(await reader.readexactly(1))
-    return head
 
 
 def _compress(request: Seen, body: bytes) -> tuple[list, bytes]:
