@@ -19,7 +19,12 @@ from wtvserv.box.connection import ServiceConnection
 from wtvserv.box.errors import BoxError, ConnectionClosed
 from wtvserv.box.messages import Response, read_response
 from wtvserv.box.navigator import PREREGISTER_URL, RELOGIN_URL
-from wtvserv.box.profile import PROFILE_KINDS, BoxProfile, make_profile, make_ssid
+from wtvserv.box.profile import (
+    PROFILE_KINDS,
+    BoxProfile,
+    make_profile,
+    make_ssid,
+)
 from wtvserv.directory import ServiceEntry
 from wtvserv.wire import Headers
 

@@ -280,10 +280,10 @@ class Box:
         """@return: the headers of C{step} on C{connection} (PROTOCOL.md
         11.1)."""
         session = self._session
+        identity = self.send_every_header or not connection.identity_sent
         return request_headers(
             self.profile, connection.incarnation, referer=self._referer,
-            ticket=session.ticket,
-            with_identity=self.send_every_header or not connection.identity_sent,
+            ticket=session.ticket, with_identity=identity,
             challenge_response=session.challenge_response, body=step.body,
             content_type=content_type)
 
