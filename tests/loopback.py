@@ -32,6 +32,16 @@ class LoopbackServer:
         for writer in self._writers:
             writer.close()
 
+    def services(self, *names: str) -> list[tuple[str, str]]:
+        """@return: C{wtv-service} headers: C{reset}, then each of C{names}
+        on this port (wtv-1800 with flag 0x1, no encryption)."""
+        lines = [("wtv-service", "reset")]
+        for name in names:
+            flags = " flags=0x00000001" if name == "wtv-1800" else ""
+            lines.append(("wtv-service", f"name={name} host=127.0.0.1 "
+                                         f"port={self.port}{flags}"))
+        return lines
+
     async def _accept(self, reader, writer) -> None:
         self._writers.append(writer)
         try:

@@ -132,14 +132,6 @@ class FlowServer(LoopbackServer):
         self.recorded.append(request)
         return request
 
-    def _services(self) -> list[tuple[str, str]]:
-        entries = [("wtv-service", "reset")]
-        for name in SERVICES:
-            flags = " flags=0x00000001" if name == "wtv-1800" else ""
-            entries.append(("wtv-service", f"name={name} host=127.0.0.1 "
-                                           f"port={self.port}{flags}"))
-        return entries
-
     def _answer(self, request: Recorded,
                 streams: ServerStreams | None) -> tuple[bool, bytes]:
         """@return: whether to close after the response, and its bytes."""
@@ -179,7 +171,7 @@ class FlowServer(LoopbackServer):
             self.box_key = os.urandom(8)
             headers.append(("wtv-initial-key",
                             b64encode(self.box_key).decode()))
-            headers += self._services()
+            headers += self.services(*SERVICES)
         answer = dict(request.headers).get("wtv-challenge-response")
         if answer is not None:
             if not response_matches(self.issued, answer):

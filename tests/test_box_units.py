@@ -532,14 +532,6 @@ class FakeServer(LoopbackServer):
             ("wtv-log", "/log"): self.log,
         }
 
-    def services(self, *names: str) -> list:
-        lines = [("wtv-service", "reset")]
-        for name in names:
-            flags = " flags=0x00000001" if name == "wtv-1800" else ""
-            lines.append(("wtv-service", f"name={name} host=127.0.0.1 "
-                                         f"port={self.port}{flags}"))
-        return lines
-
     # Connections and framing.
 
     async def serve(self, reader, writer):
