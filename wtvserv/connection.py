@@ -267,16 +267,20 @@ class BoxConnection:
         self._held += ciphertext
         if len(candidates) > 1 and len(self._held) < len(_REQUEST_STARTS[0]):
             return
-        chosen = candidates[0]
-        for keys in candidates:
-            trial = ServerStreams(*keys, incarnation).decrypt(self._held[:4])
-            if trial in _REQUEST_STARTS:
-                chosen = keys
-                break
-        self._undecided = None
-        self._streams = ServerStreams(*chosen, incarnation)
         held, self._held = self._held, b""
-        self._parser.feed(self._streams.decrypt(held))
+        self._undecided = None
+        for keys in candidates:
+            streams = ServerStreams(*keys, incarnation)
+            start = streams.decrypt(held[:4])
+            if start in _REQUEST_STARTS or len(candidates) == 1:
+                break
+        else:
+            # None fits: decrypt with the likeliest keys, and let the
+            # parser refuse what comes out.
+            streams = ServerStreams(*candidates[0], incarnation)
+            start = streams.decrypt(held[:4])
+        self._streams = streams
+        self._parser.feed(start + streams.decrypt(held[4:]))
 
     # Responses out
 
