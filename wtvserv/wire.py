@@ -200,7 +200,9 @@ class Response:
 
 def _clean(text: str) -> str:
     """Keep a header value on one line: a box must never see injected headers."""
-    return _UNSAFE_IN_HEADER.sub(" ", text)
+    if "\r" in text or "\n" in text or "\x00" in text:
+        return _UNSAFE_IN_HEADER.sub(" ", text)
+    return text
 
 
 def serializeHead(response: Response, coreHeaders: Iterable[tuple[str, str]] = (),
