@@ -46,3 +46,16 @@ def test_loadgen_runs_every_mode_and_the_idle_measurement():
     assert set(IDLE_COLUMNS) <= set(idle[-1])
     assert idle[-1]["idle boxes"] == "20" and idle[-1]["connected"] == "20"
     assert idle[-1]["note"] == "ok"
+
+
+def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "burst.py"), "--boxes", "5",
+         "--rounds", "2", "--backlog", "50", "--backlog", "511"],
+        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [rows] = tables(result.stdout)
+    assert [row["backlog"] for row in rows] == ["50", "511"]
+    for row in rows:
+        assert row["failures"] == "0" and row["logins"] == "10", row
+        assert row["listen overflows"].isdigit() and row["p99 ms"], row
