@@ -8,6 +8,7 @@ stand-in: time is a L{Clock}, and work sent to threads runs at once.
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from base64 import b64decode
 from hashlib import sha256
 from pathlib import Path
@@ -67,6 +68,18 @@ def makeServer(dataDir: Path, **settings) -> tuple[WTVServer, TestReactor]:
     plugins, _ = discoverPlugins()
     return WTVServer(config, reactor, plugins, random=countingRandom(),
                      workers=ImmediateThreads()), reactor
+
+
+@contextmanager
+def inProcessServer(dataDir: Path, **settings):
+    """L{makeServer}, its C{reactor} the test's clock, its stores closed after."""
+    server, reactor = makeServer(dataDir, **settings)
+    server.reactor = reactor
+    try:
+        yield server
+    finally:
+        server.accounts.close()
+        server.logs.close()
 
 
 class Response:

@@ -6,7 +6,7 @@ logins, sign-ups and reports. Every refusal is a WTVP status the box shows.
 
 import pytest
 
-from tests.harness import SSID, TestBox, makeServer
+from tests.harness import SSID, TestBox, inProcessServer, makeServer
 from wtvserv.passwords import hash_password
 from wtvserv.ssid import ssid_crc
 
@@ -20,13 +20,9 @@ def ssidNumber(n: int) -> str:
 
 @pytest.fixture
 def server(tmp_path):
-    server, reactor = makeServer(tmp_path / "data", registrationsPerAddress=2,
-                                 logsPerAddress=3, loginFailuresPerAddress=4,
-                                 loginsPerAddress=6)
-    server.reactor = reactor
-    yield server
-    server.accounts.close()
-    server.logs.close()
+    with inProcessServer(tmp_path / "data", registrationsPerAddress=2, logsPerAddress=3,
+                         loginFailuresPerAddress=4, loginsPerAddress=6) as server:
+        yield server
 
 
 def loggedIn(server, ssid=SSID, address="127.0.0.1") -> TestBox:

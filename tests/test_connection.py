@@ -7,7 +7,7 @@ another box is refused with the connection closed.
 import pytest
 from twisted.logger import formatEvent
 
-from tests.harness import IDENTITY, SSID, TestBox, makeServer
+from tests.harness import IDENTITY, SSID, TestBox, inProcessServer
 from wtvserv.connection import BoxConnection
 from wtvserv.passwords import hash_password
 from wtvserv.tickets import Ticket
@@ -19,11 +19,8 @@ VICTIM = "8100000100B0029b"
 
 @pytest.fixture
 def server(tmp_path):
-    server, reactor = makeServer(tmp_path / "data")
-    server.reactor = reactor
-    yield server
-    server.accounts.close()
-    server.logs.close()
+    with inProcessServer(tmp_path / "data") as server:
+        yield server
 
 
 def identityLines(ssid=SSID) -> bytes:

@@ -7,17 +7,14 @@ import re
 
 import pytest
 
-from tests.harness import SSID, TestBox, makeServer
+from tests.harness import SSID, TestBox, inProcessServer, makeServer
 from wtvserv.passwords import hash_password
 
 
 @pytest.fixture
 def server(tmp_path):
-    server, reactor = makeServer(tmp_path / "data")
-    server.reactor = reactor
-    yield server
-    server.accounts.close()
-    server.logs.close()
+    with inProcessServer(tmp_path / "data") as server:
+        yield server
 
 
 def register(server, name="Ann", username="ann", password=None, ssid=SSID):
