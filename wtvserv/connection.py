@@ -138,13 +138,14 @@ class BoxConnection:
 
     def _attach(self, request: Request) -> Request:
         own = request.headers
-        self._claim(own, "request")
+        bound = self._claim(own, "request")
         request.headers = own.withFallback(self._identity)
         request.secure = self.secure
         request.peer = self.peer
         request.address = self.address
         request.loggedSSID = self.ssidPolicy.forLog(self.ssid)
-        self._attachTicket(request, own.get("wtv-ticket"))
+        # The request that bound the connection gave it its ticket already.
+        self._attachTicket(request, None if bound else own.get("wtv-ticket"))
         if self._streams is not None:
             self._followIncarnation(own.get("wtv-incarnation"))
         return request
