@@ -1,9 +1,10 @@
 """
 Shared fixtures.
 
-The known-answer vectors live outside the repository, in C{../shared/vectors}
-beside the checkout (override with C{WTVSERV_VECTORS}). Tests that need them
-skip, saying why, when the folder is absent.
+Known-answer vectors copied into the repository live in C{tests/data}; the
+others are read from C{../shared/vectors} beside the checkout (override with
+C{WTVSERV_VECTORS}). Tests that need those skip, saying why, when the folder
+is absent.
 """
 
 import json
@@ -16,14 +17,15 @@ from twisted.logger import globalLogPublisher
 REPOSITORY = Path(__file__).resolve().parent.parent
 VECTORS = Path(
     os.environ.get("WTVSERV_VECTORS", REPOSITORY.parent / "shared" / "vectors"))
+TEST_DATA = REPOSITORY / "tests" / "data"
 
 
 def load_vectors(name: str) -> dict:
     """
-    @return: the parsed JSON of C{vectors/<name>}, or skip the calling test
-        when the vectors folder is not beside the checkout.
+    @return: the parsed JSON of C{tests/data/<name>} or else of
+        C{vectors/<name>}, or skip the calling test when it is in neither.
     """
-    path = VECTORS / name
+    path = TEST_DATA / name if (TEST_DATA / name).is_file() else VECTORS / name
     if not path.is_file():
         pytest.skip(f"known-answer vectors not found at {VECTORS} "
                     "(expected ../shared/vectors beside the checkout)")

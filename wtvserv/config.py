@@ -25,11 +25,17 @@ Example file::
     [ssids]
     exempt_prefixes = ["1SEGA", "MSTVSIMU"]
 
+    [tellyscripts.scripts]      # ROM-type glob -> script, relative to this file
+    "US-LC2-*" = "scripts/lc2.tsf"
+    [tellyscripts.variables]
+    DialinNumber = "18005551234"
+
 Every setting, with its default, is in C{examples/wtvserv.toml}.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from ipaddress import ip_network
@@ -50,6 +56,20 @@ class ServiceConfig:
     endpoint: str | None = None
     host: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TellyScriptSettings:
+    """
+    The operator's TellyScripts (README, "TellyScripts"): C{(ROM-type glob,
+    file)} pairs in the order given, the first match winning; C{openISP}
+    the same for boxes asking for OpenISP; C{variables} the C{%Name%}
+    values of sources.
+    """
+
+    scripts: list[tuple[str, Path]] = field(default_factory=list)
+    openISP: list[tuple[str, Path]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +120,7 @@ class Config:
     banFile: Path = Path("bans.txt")
     banCheckInterval: float = 2.0
     logFullSSIDs: bool = False
+    tellyscripts: TellyScriptSettings = field(default_factory=TellyScriptSettings)
 
     def service(self, name: str) -> ServiceConfig:
         """@return: the settings of service C{name} (defaults if unset)."""
@@ -168,6 +189,9 @@ def loadConfig(path: Path | None) -> Config:
         if section == "services":
             _readServices(config, values)
             continue
+        if section == "tellyscripts":
+            config.tellyscripts = _readTellyScripts(values, Path(path).parent)
+            continue
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
@@ -217,3 +241,38 @@ def _readServices(config: Config, services: Any) -> None:
                 raise ConfigError(f"[services.{name}] {key} has a value of the wrong type")
             else:
                 service.options[key] = value
+
+
+_SCRIPT_TABLES = {"scripts": "scripts", "openisp": "openISP"}
+
+
+def _readTellyScripts(values: Any, base: Path) -> TellyScriptSettings:
+    """The C{[tellyscripts]} tables; script paths are relative to C{base}."""
+    settings = TellyScriptSettings()
+    if not isinstance(values, dict):
+        raise ConfigError("[tellyscripts] must be a table")
+    for key, table in values.items():
+        if key not in (*_SCRIPT_TABLES, "variables"):
+            raise ConfigError(f"unknown setting [tellyscripts] {key}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[tellyscripts.{key}] must be a table")
+        for name, value in table.items():
+            if key == "variables":
+                settings.variables[name] = _variable(name, value)
+            elif isinstance(value, str) and value:
+                getattr(settings, _SCRIPT_TABLES[key]).append((name, base / value))
+            else:
+                raise ConfigError(f"[tellyscripts.{key}] {name!r} must name a script file")
+    return settings
+
+
+def _variable(name: str, value: Any) -> str:
+    """A C{%Name%} value: text or a number, on one line (a script's line numbers stay true)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigError(f"[tellyscripts.variables] {name!r} cannot be a %Name% placeholder")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigError(f"[tellyscripts.variables] {name} must be text or a number")
+    text = str(value)
+    if not text.isprintable():
+        raise ConfigError(f"[tellyscripts.variables] {name} must be one line of printable text")
+    return text
