@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScriptError as error:
         return _fail(str(error))
     except OSError as error:
-        return _fail(f"{error.filename}: {error.strerror}")
+        return _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
 
 
 def _compile(path: Path, data: bytes, arguments) -> bytes:
@@ -123,7 +123,8 @@ def _print(path: Path, data: bytes, arguments) -> int:
         tokens = data
     else:
         tokens = unpack(_compile(path, data, arguments)).tokens
-    print(detokenize(tokens))
+    text = detokenize(tokens)
+    print(text, end="" if text.endswith("\n") else "\n")
     return 0 if kind != PACKED or unpack(data).intact else EXIT_ERROR
 
 

@@ -12,7 +12,7 @@ from wtvserv.tellyscript.errors import ScriptError
 from wtvserv.tellyscript.minifier import minify
 from wtvserv.tellyscript.preprocessor import preprocessLines
 from wtvserv.tellyscript.tokenizer import tokenize
-from wtvserv.tellyscript.variables import PLACEHOLDER, substitute, withDerived
+from wtvserv.tellyscript.variables import substitute, withDerived
 
 
 def compileSource(text: str, variables: Mapping[str, str] = {},
@@ -32,11 +32,6 @@ def compileSource(text: str, variables: Mapping[str, str] = {},
     def sourceLine(line: int) -> int:
         return lines[line - 1][0] if 0 < line <= len(lines) else line
 
-    left = PLACEHOLDER.search(kept)
-    if left:
-        raise ScriptError(f"%{left.group(1)}% has no value ([tellyscripts.variables] "
-                          "or --var); write % b % for a modulo",
-                          sourceLine(kept.count("\n", 0, left.start()) + 1))
     try:
         tokens = tokenize(kept)
     except ScriptError as error:

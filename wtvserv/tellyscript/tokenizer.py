@@ -7,8 +7,9 @@ bytes but refuses a source the anchor would mangle without a word: an
 operator run that is no operator (C{x=-1} would mean C{x = 1}), C{*=} and
 C{/=} (two tokens each), a digit run with letters (C{123abc} is 123),
 constants beyond 32 bits, character constants (their payload is not hex),
-string characters beyond Latin-1 or NUL, C{//} (no such comment), and a
-comment or string left open.
+string characters beyond Latin-1 or NUL, C{//} (no such comment), a
+comment or string left open, and a C{%Name%} template variable left
+without a value, in a string or in code (write C{a % b} for a modulo).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _DECIMAL = re.compile(r"[0-9]+")
 _HEX_PREFIX = re.compile(r"[0-9A-Fa-f]+")
 _RUN = re.compile(r"[-+=<>!|&]+")
 _SINGLES = "()*,/;[]{}%"
+_PLACEHOLDER = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
 _ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r"}
 
 
@@ -73,6 +75,8 @@ class _Tokenizer:
             elif char in "-+=<>!|&":
                 at = self.operator(at)
             elif char in _SINGLES:
+                if self.strict and char == "%":
+                    self.refusePlaceholder(_PLACEHOLDER.match(text, at), at)
                 if self.strict and text.startswith("//", at):
                     self.fail("// starts no comment in TellyScript; use /* */", at)
                 if self.strict and text.startswith(("*=", "/="), at):
@@ -83,6 +87,11 @@ class _Tokenizer:
                 self.fail(f"invalid character {char!r}", at)
         self.out.append(END_OF_SCRIPT)
         return bytes(self.out)
+
+    def refusePlaceholder(self, match: re.Match | None, at: int) -> None:
+        if match:
+            self.fail(f"%{match.group(1)}% has no value ([tellyscripts.variables] "
+                      "or --var)", at)
 
     def comment(self, at: int) -> int:
         end = self.text.find("*/", at + 2)
@@ -125,6 +134,7 @@ class _Tokenizer:
             for char in value:
                 if char == "\0" or ord(char) > 0xFF:
                     self.fail(f"a string holds bytes 01..FF, not {char!r}", at)
+            self.refusePlaceholder(_PLACEHOLDER.search(value), at)
         self.out.append(STRING)
         self.out += bytes(ord(char) & 0xFF for char in value)
         self.out.append(0)

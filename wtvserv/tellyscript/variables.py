@@ -10,12 +10,10 @@ C{setnameservice}); L{withDerived} fills the last two from the first.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from wtvserv.tellyscript.errors import ScriptError
 
-PLACEHOLDER = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
 _DERIVED = (("DNS1", "DNSIP1"), ("DNS2", "DNSIP2"))
 
 
