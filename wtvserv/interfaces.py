@@ -202,6 +202,9 @@ class IServiceContext(Interface):
     homeLinks = Attribute(
         "C{(title, url)} pairs for the home page: the C{homeLink} of every "
         "enabled plugin that has one.")
+    tellyscripts = Attribute(
+        "The L{wtvserv.tellyscript.catalog.TellyScripts} the operator "
+        "configured: which script a box should hold.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""

@@ -32,6 +32,7 @@ from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
+from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.tickets import TicketAuthority, load_or_create_secret
 from wtvserv.wire import Limits
 
@@ -57,6 +58,7 @@ class ServiceContext:
     randomSource: Callable[[int], bytes] = field(default=os.urandom)
     workers: object = None
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
+    tellyscripts: TellyScripts = field(default_factory=TellyScripts)
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -117,8 +119,11 @@ class WTVServer(MultiService):
         @param workers: the thread pool for CPU-heavy work; by default one
             of as many threads as there are cores but one (at least one),
             started and stopped with this service.
+        @raise wtvserv.tellyscript.errors.ScriptError: a configured TellyScript
+            cannot be used.
         """
         super().__init__()
+        tellyscripts = TellyScripts.load(config.tellyscripts)   # before any file is opened
         self.workers = workers or ThreadPool(minthreads=0, maxthreads=max(1, (os.cpu_count() or 2) - 1),
                                              name="wtvserv-workers")
         self.config = config
@@ -149,7 +154,7 @@ class WTVServer(MultiService):
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt)
+                                      self.workers, exempt, tellyscripts)
         self.encoder = BodyEncoder()
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:

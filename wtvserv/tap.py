@@ -92,9 +92,12 @@ def makeService(options: Options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     from wtvserv.server import WTVServer
+    from wtvserv.tellyscript.errors import ScriptError
 
     try:
         return WTVServer(options.config, reactor, options.plugins,
                          runHere=options["run"] or None)
     except OSError as error:
         sys.exit(f"wtvserv: cannot use data directory {options.config.dataDir}: {error}")
+    except ScriptError as error:
+        sys.exit(f"wtvserv: {error}")

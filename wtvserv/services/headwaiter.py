@@ -363,11 +363,21 @@ class HeadWaiter:
         return self._backToPreregistration(query)
 
     def checkTellyscript(self, box: Box) -> Response:
-        """The official last hop before home: go to C{next-url}."""
+        """
+        The official last hop before home: go to C{next-url}, with the
+        TellyScript the box should hold when its C{wtv-script-id} and
+        C{wtv-script-mod} name another (PROTOCOL.md 14.12).
+        """
         target = box.query.get("next-url", HOME)
         if not _isServiceURL(target, self.context):
             target = HOME
-        return visit(target)
+        script = self.context.tellyscripts.forBox(box.headers, box.ssid)
+        if script is None or script.heldBy(box.headers):
+            return visit(target)
+        log.info("{ssid} at {client}: its script is not {path}; sending it",
+                 ssid=box.loggedSSID, client=box.address, path=script.path.name)
+        return Response(headers=[("wtv-visit", target)], body=script.data,
+                        contentType=script.contentType)
 
 
 def _carry(box: Box) -> str:

@@ -1,19 +1,58 @@
 """
 wtv-1800: a box's first contact and the target of every relogin. It hands
 out the DES key the box answers its next challenge with (C{wtv-initial-key}),
-replaces the box's service list and sends it to the headwaiter (PROTOCOL.md 5).
+replaces the box's service list, sends it to the headwaiter (PROTOCOL.md 5)
+and, when the operator configured one for the box, a TellyScript or
+DialScript (14.10, 14.11).
 """
 
 from __future__ import annotations
 
 from base64 import b64encode
+from dataclasses import replace
 
+from twisted.logger import Logger
+
+from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
-from wtvserv.services.common import clockHeaders, requireSSID, serviceHeaders
+from wtvserv.services.common import STAR, WILDCARD, clockHeaders, requireSSID, serviceHeaders
+from wtvserv.tellyscript.catalog import Script, flashMode, scriptNumber, wantsOpenISP
 from wtvserv.web import Box, Response, WTVService
+
+log = Logger()
 
 LOGIN = "wtv-head-waiter:/login"
 BOOT_SERVICES = ["wtv-1800", "wtv-head-waiter", "wtv-star", "wtv-flashrom"]
+
+
+def flashServiceHeaders(context: IServiceContext) -> list[tuple[str, str]]:
+    """
+    The service list of a classic in flash mode (14.11): no wtv-1800, the
+    headwaiter without encryption, only the C{wtv-*} line of wtv-star.
+    """
+    directory, lines = context.directory, [("wtv-service", "reset")]
+    headWaiter, star = directory.get("wtv-head-waiter"), directory.get(STAR)
+    if headWaiter is not None:
+        lines.append(("wtv-service", replace(headWaiter, flags=DONT_ENCRYPT_REQUESTS).header()))
+    if star is not None:
+        lines.append(("wtv-service", replace(star, name=WILDCARD).header()))
+    return lines + serviceHeaders(context, ["wtv-flashrom"])
+
+
+def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | None:
+    """
+    A box in flash mode always gets its script; otherwise a box gets the
+    script configured for it unless it holds it already, never on a
+    relogin, and on a reconnect only when it says it holds none.
+    """
+    script = context.tellyscripts.forBox(box.headers, box.ssid)
+    if script is None or flash:
+        return script
+    if box.query.get("relogin") == "true":
+        return None
+    if box.query.get("reconnect") == "true":
+        return script if scriptNumber(box.header("wtv-script-id")) == 0 else None
+    return None if script.heldBy(box.headers) else script
 
 
 def makeService(context: IServiceContext) -> WTVService:
@@ -28,18 +67,31 @@ def makeService(context: IServiceContext) -> WTVService:
         context.sessions.offerKey(box.ssid, key, box.address)
         reconnect = box.query.get("reconnect") == "true"
         relogin = box.query.get("relogin") == "true"
+        flash = flashMode(box.headers)
         headers = [("wtv-initial-key", b64encode(key).decode("ascii"))]
-        if reconnect:
-            names = list(BOOT_SERVICES)
-            if context.accounts.accountFor(box.ssid) is None:
-                names.append("wtv-register")
-            headers += serviceHeaders(context, names)
+        if flash:
+            headers += flashServiceHeaders(context)
+            headers += [("wtv-boot-url", LOGIN + "?"), ("wtv-visit", LOGIN + "?")]
         else:
-            headers += serviceHeaders(context, BOOT_SERVICES, reset=True)
-        headers.append(("wtv-boot-url", LOGIN + "?relogin=true"))
-        if not reconnect:
-            headers.append(("wtv-visit", LOGIN + ("?relogin=true" if relogin else "?")))
+            if reconnect:
+                names = list(BOOT_SERVICES)
+                if context.accounts.accountFor(box.ssid) is None:
+                    names.append("wtv-register")
+                headers += serviceHeaders(context, names)
+            else:
+                headers += serviceHeaders(context, BOOT_SERVICES, reset=True)
+            headers.append(("wtv-boot-url", LOGIN + "?relogin=true"))
+            if not reconnect:
+                headers.append(("wtv-visit", LOGIN + ("?relogin=true" if relogin else "?")))
+            if wantsOpenISP(box.headers):
+                headers.append(("wtv-open-isp-disabled", "false"))
         headers += clockHeaders(context)
-        return Response(headers=headers)
+        script = scriptToSend(context, box, flash)
+        if script is None:
+            return Response(headers=headers)
+        log.info("{ssid} at {client}: sending {kind} {path}",
+                 ssid=box.loggedSSID, client=box.address, kind=script.contentType,
+                 path=script.path.name)
+        return Response(headers=headers, body=script.data, contentType=script.contentType)
 
     return service
