@@ -97,6 +97,12 @@ def test_identity_headers_follow_the_profile():
     assert dict(identity_headers(BoxProfile(), "T"))["wtv-ticket"] == "T"
 
 
+def test_a_classic_in_flash_mode_sends_no_rom_type():
+    headers = dict(identity_headers(make_profile("flash")))
+    assert "wtv-client-rom-type" not in headers
+    assert headers["wtv-client-bootrom-version"] == "105"
+
+
 def _names(headers) -> list[str]:
     return [name for name, _ in headers]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import binascii
 import itertools
+import struct
 from base64 import b64decode
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wtvserv.box.connection import ServiceConnection, SessionKeys
 from wtvserv.box.errors import BoxError, ConnectionClosed
@@ -34,6 +35,10 @@ from wtvserv.crypto.challenge import ChallengeError, answer_challenge
 from wtvserv.directory import DONT_ENCRYPT_REQUESTS, ServiceEntry
 
 DEFAULT_MAX_STEPS = 40
+SCRIPT_TYPES = ("text/tellyscript", "text/dialscript")
+#: C{>i I} at offset 12 of a packed script: its id (printed signed, as
+#: minisrv's simulator does) and its modification time (PROTOCOL.md 14.2).
+_SCRIPT_ID_AND_MOD = struct.Struct(">iI")
 
 
 class _StaleConnection(ConnectionClosed):
@@ -92,6 +97,10 @@ class Box:
     @ivar history: every response received, in order.
     @ivar incarnation: the incarnation of the newest connection (before
         any, the profile's).
+    @ivar tellyscript: the last TellyScript or DialScript the box was sent
+        (the packed file), or L{None}. Like a real box it keeps the script
+        and names it, from its next connection on, in C{wtv-script-id} and
+        C{wtv-script-mod} (its profile's values until then).
     """
 
     def __init__(self, host: str, port: int,
@@ -114,6 +123,7 @@ class Box:
         self.max_steps = max_steps
         self.send_every_header = send_every_header
         self.history: list[Response] = []
+        self.tellyscript: bytes | None = None
         self.incarnation = self.profile.incarnation
         self._incarnations = itertools.count(self.profile.incarnation)
         self._referer: str | None = None
@@ -367,6 +377,18 @@ class Box:
         challenge = headers.get("wtv-challenge")
         if challenge:
             self._answer(challenge)
+        kind = (headers.get("Content-type") or "").split(";")[0].strip().lower()
+        if kind in SCRIPT_TYPES and response.body:
+            self._keep_script(response.body)
+
+    def _keep_script(self, script: bytes) -> None:
+        if len(script) < 12 + _SCRIPT_ID_AND_MOD.size:
+            raise BoxError(f"a {len(script)}-byte script is shorter than its header")
+        script_id, script_mod = _SCRIPT_ID_AND_MOD.unpack_from(script, 12)
+        self.tellyscript = script
+        self.profile = replace(self.profile, script_id=str(script_id),
+                               script_mod=str(script_mod))
+        self.log(f".. kept the script (id {script_id}, mod {script_mod})")
 
     def _apply_services(self, values: list[str]) -> None:
         services = self._session.services

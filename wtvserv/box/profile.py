@@ -25,7 +25,11 @@ class BoxProfile:
     types during registration and login. The defaults are a WebTV Plus
     without compression (scenario A of the vectors); see L{make_profile}.
 
-    @ivar kind: C{plus}, C{classic} or C{new}; informational.
+    @ivar kind: C{plus}, C{classic}, C{flash} or C{new}; informational.
+    @ivar rom_type: C{wtv-client-rom-type}, or L{None} for a box that sends
+        none (a classic in flash mode).
+    @ivar script_id: C{wtv-script-id} of the TellyScript the box holds
+        (C{0}: none); L{Box} updates it when it is sent one.
     @ivar incarnation: C{wtv-incarnation} of the first connection.
     @ivar password: the password chosen at registration (may be empty).
     @ivar choose_user: the username to pick on a choose-user page, or L{None}
@@ -38,7 +42,7 @@ class BoxProfile:
     kind: str = "plus"
     ssid: str = "8112345600B0026b"
     incarnation: int = 1
-    rom_type: str = "US-LC2-disk-0MB-8MB"
+    rom_type: str | None = "US-LC2-disk-0MB-8MB"
     system_version: str = "7181"
     capability_flags: str = "10935ffc87"
     bootrom_version: str = "2046"
@@ -91,19 +95,24 @@ _CLASSIC = dict(
     chip_version="16842752", cpu_speed="112790760", sysconfig="736935823",
     disk_size="0")
 
+#: A classic whose application is not running (flash mode): its boot ROM
+#: sends no ROM type (PROTOCOL.md 14.10).
+_FLASH = dict(_CLASSIC, kind="flash", rom_type=None)
+
 _NEW = dict(
     kind="new", ssid="81C0FFEE10B00254", system_version="16276",
     capability_flags="10935ffc8f", connect_session_id="55667788",
     user_agent="Mozilla/4.0 WebTV/2.8.2 (compatible; MSIE 4.0)")
 
-_PROFILES = {"plus": {}, "classic": _CLASSIC, "new": _NEW}
+_PROFILES = {"plus": {}, "classic": _CLASSIC, "flash": _FLASH, "new": _NEW}
 PROFILE_KINDS = tuple(_PROFILES)
 
 
 def make_profile(kind: str = "plus", **changes) -> BoxProfile:
     """
     @param kind: C{plus} (no compression), C{classic} (bf0app, old build,
-        compression bit: the server should answer with LZPF) or C{new}
+        compression bit: the server should answer with LZPF), C{flash} (that
+        classic in flash mode: boot ROM 105, no ROM type) or C{new}
         (compression bit and a new build: deflate).
     @param changes: L{BoxProfile} fields to override.
     @raise ValueError: for an unknown C{kind}.
