@@ -23,7 +23,6 @@ from typing import Sequence
 from wtvserv.tellyscript.catalog import (
     OPENISP_MINOR,
     asDialScript,
-    checkedPacked,
     packSource,
     readScriptFile,
 )

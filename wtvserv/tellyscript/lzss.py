@@ -86,9 +86,23 @@ class _Candidates:
 
     def remove(self, p: int) -> None:
         key = self.bucket[p]
-        if key == -1:
-            return
-        before, after = self.prev[p], self.next[p]
+        if key != -1:
+            self._link(key, self.prev[p], self.next[p])
+            self.bucket[p] = -1
+
+    def _append(self, key: int, p: int) -> None:
+        self._link(key, self.tail.get(key, -1), p)
+        self._link(key, p, -1)
+        self.bucket[p] = key
+
+    def _replace(self, old: int, new: int) -> None:
+        key = self.bucket[old]
+        self._link(key, self.prev[old], new)
+        self._link(key, new, self.next[old])
+        self.bucket[new], self.bucket[old] = key, -1
+
+    def _link(self, key: int, before: int, after: int) -> None:
+        """Make C{after} follow C{before} in bucket C{key} (-1: the list's end)."""
         if before == -1:
             self.head[key] = after
         else:
@@ -97,29 +111,6 @@ class _Candidates:
             self.tail[key] = before
         else:
             self.prev[after] = before
-        self.bucket[p] = -1
-
-    def _append(self, key: int, p: int) -> None:
-        last = self.tail.get(key, -1)
-        self.prev[p], self.next[p], self.bucket[p] = last, -1, key
-        if last == -1:
-            self.head[key] = p
-        else:
-            self.next[last] = p
-        self.tail[key] = p
-
-    def _replace(self, old: int, new: int) -> None:
-        key, before, after = self.bucket[old], self.prev[old], self.next[old]
-        self.prev[new], self.next[new], self.bucket[new] = before, after, key
-        if before == -1:
-            self.head[key] = new
-        else:
-            self.next[before] = new
-        if after == -1:
-            self.tail[key] = new
-        else:
-            self.prev[after] = new
-        self.bucket[old] = -1
 
 
 def compress(data: bytes) -> bytes:
