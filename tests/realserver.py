@@ -47,7 +47,7 @@ class RealServer:
                  ports: dict[str, int] | None = None, python: str = sys.executable,
                  fromCheckout: bool = True, listening: tuple[str, ...] | None = None,
                  config: str | None = LOOPBACK_EXEMPT, interface: str | None = None,
-                 openFiles: int | None = None) -> None:
+                 openFiles: int | None = None, checkout: Path = REPOSITORY) -> None:
         """
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
@@ -63,7 +63,10 @@ class RealServer:
             service on 127.0.0.1.
         @param openFiles: the soft and hard C{RLIMIT_NOFILE} the process
             starts with, when not the test's own.
+        @param checkout: the source tree run with C{fromCheckout} (another
+            commit's worktree, for a benchmark comparing the two).
         """
+        self.checkout = Path(checkout)
         self.interface = interface
         self.openFiles = openFiles
         self.python = python
@@ -96,6 +99,12 @@ class RealServer:
                 args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]
         return args + self.extraArgs
 
+    def _workingDirectory(self) -> Path | None:
+        """Where twistd runs: C{python -c} imports from there first."""
+        if not self.fromCheckout:
+            return self.dataDir.parent
+        return None if self.checkout == REPOSITORY else self.checkout
+
     def _limitOpenFiles(self) -> None:
         """In the child, before twistd runs: start with C{openFiles} open files at most."""
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.openFiles, self.openFiles))
@@ -104,14 +113,14 @@ class RealServer:
         env = dict(os.environ if self.env is None else self.env)
         if self.fromCheckout:
             env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+                filter(None, [str(self.checkout), env.get("PYTHONPATH")]))
         else:
             env.pop("PYTHONPATH", None)
         self.dataDir.parent.mkdir(parents=True, exist_ok=True)
         self._logFile = open(self.logPath, "ab")
         self.process = subprocess.Popen(self.command(), stdout=self._logFile,
                                         stderr=subprocess.STDOUT, env=env,
-                                        cwd=None if self.fromCheckout else self.dataDir.parent,
+                                        cwd=self._workingDirectory(),
                                         preexec_fn=self._limitOpenFiles if self.openFiles else None)
         deadline = time.monotonic() + timeout
         waiting = {self.ports[name] for name in self.listening}
