@@ -239,7 +239,9 @@ class IWTVServicePlugin(IPlugin):
     the package C{wtvserv.plugins}.
 
     A plugin may also have a C{homeLink} attribute, a C{(title, url)} pair
-    the home page links to.
+    the home page links to, and a C{maxBody} attribute, the largest request
+    body in bytes its service takes (C{[limits] max_body} when absent;
+    C{[services.NAME] max_body} overrides either).
     """
 
     name = Attribute("The service name, e.g. C{'wtv-star'}; unique per process.")
