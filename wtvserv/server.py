@@ -25,6 +25,7 @@ from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
 from wtvserv.admission import AddressSet, Admission
 from wtvserv.bans import BanList
 from wtvserv.config import Config
+from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry
 from wtvserv.encoding import BodyEncoder
 from wtvserv.interfaces import IServiceContext
@@ -187,6 +188,7 @@ class WTVServer(MultiService):
                 sys.exit(f"wtvserv: {message}")
 
     def startService(self) -> None:
+        _logLZPFCodec()
         if isinstance(self.workers, ThreadPool):
             self.workers.start()
         super().startService()
@@ -205,3 +207,12 @@ class WTVServer(MultiService):
         self.logs.close()
         return passthrough
 
+
+def _logLZPFCodec() -> None:
+    """Say once, at start, whether LZPF runs in C or in pure Python, and why."""
+    if lzpf.FALLBACK_REASON is None:
+        log.info("LZPF compression: C accelerator")
+    else:
+        log.warn("LZPF compression: pure Python, about 50 times slower "
+                 "(the C accelerator is not built: {reason})",
+                 reason=lzpf.FALLBACK_REASON)
