@@ -8,16 +8,29 @@ from __future__ import annotations
 from collections import Counter
 from ipaddress import ip_address, ip_network
 
+_MAX_VERDICTS = 4096
+"""Addresses an L{AddressSet} remembers the answer for."""
+
 
 class AddressSet:
     """Addresses and CIDR ranges, e.g. those exempt from per-address caps."""
 
     def __init__(self, entries: list[str] = ()) -> None:
         self._networks = [ip_network(entry, strict=False) for entry in entries]
+        self._verdicts: dict[str, bool] = {}
 
     def __contains__(self, host: object) -> bool:
         if not self._networks or not isinstance(host, str):
             return False
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            # Asked several times per login: parse each address once.
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[host] = self._covers(host)
+        return verdict
+
+    def _covers(self, host: str) -> bool:
         try:
             address = ip_address(host)
         except ValueError:
