@@ -158,7 +158,6 @@ class WTVPProtocol(Protocol):
         until then).
         """
         self._busy = True
-        self._cancel("_idleCall")
         try:
             result = self.factory.service.handle(request)
         except Exception:
@@ -166,6 +165,7 @@ class WTVPProtocol(Protocol):
         if not isinstance(result, Deferred):
             self._busy = False
             return result
+        self._cancel("_idleCall")
         result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
         result.addErrback(self._serviceFailed, request)
         result.addCallback(self._finish, request)
@@ -216,7 +216,12 @@ class WTVPProtocol(Protocol):
     # Timers
 
     def _armIdle(self) -> None:
-        self._cancel("_idleCall")
+        if self._idleCall is not None and self._idleCall.active():
+            # Pushing a pending timer later costs the reactor nothing now,
+            # a new one a heap push and the old one's removal: this runs
+            # after every request.
+            self._idleCall.reset(self.factory.timeouts.idle)
+            return
         self._idleCall = self.factory.clock.callLater(self.factory.timeouts.idle, self._idleTimedOut)
 
     def _idleTimedOut(self) -> None:
