@@ -467,43 +467,38 @@ done:
     return output;
 }
 
+/* decode_prefix() on the (data, expected_length) arguments of `function`. */
+static PyObject *
+decode_arguments(const char *function, PyObject *const *args, Py_ssize_t nargs,
+                 Py_ssize_t *used, Py_ssize_t *size)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes data and expected_length", function);
+        return NULL;
+    }
+    return decode_prefix(args[0], args[1], used, size);
+}
+
 static PyObject *
 lzpf_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *output;
     Py_ssize_t used, size;
+    PyObject *output = decode_arguments("decode", args, nargs, &used, &size);
 
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decode() takes data and expected_length");
-        return NULL;
-    }
-    output = decode_prefix(args[0], args[1], &used, &size);
-    if (output == NULL) {
-        return NULL;
-    }
-    return Py_BuildValue("(Nn)", output, used);
+    return output == NULL ? NULL : Py_BuildValue("(Nn)", output, used);
 }
 
 static PyObject *
 lzpf_decompress(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *output;
     Py_ssize_t used, size;
+    PyObject *output = decode_arguments("decompress", args, nargs, &used, &size);
 
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decompress() takes data and expected_length");
-        return NULL;
-    }
-    output = decode_prefix(args[0], args[1], &used, &size);
-    if (output == NULL) {
-        return NULL;
-    }
-    if (used != size) {
+    if (output != NULL && used != size) {
         PyErr_Format(LZPFError, "%zd bytes follow the LZPF stream", size - used);
-        Py_DECREF(output);
-        return NULL;
+        Py_CLEAR(output);
     }
     return output;
 }
