@@ -213,6 +213,6 @@ def _logLZPFCodec() -> None:
     if lzpf.FALLBACK_REASON is None:
         log.info("LZPF compression: C accelerator")
     else:
-        log.warn("LZPF compression: pure Python, about 50 times slower "
+        log.warn("LZPF compression: pure Python, some 100 times slower "
                  "(the C accelerator is not built: {reason})",
                  reason=lzpf.FALLBACK_REASON)
