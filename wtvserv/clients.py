@@ -79,6 +79,10 @@ def keyNetwork(key: str) -> Network | None:
         return None
 
 
+_MAX_VERDICTS = 4096
+"""Client keys an L{AddressSet} remembers the answer for."""
+
+
 class AddressSet:
     """
     Addresses and CIDR ranges an operator listed, asked about by client key.
@@ -95,6 +99,7 @@ class AddressSet:
         self._singles = {str(network.network_address) if network.num_addresses == 1
                          else str(network) for network in networks}
         self._networks = networks
+        self._within: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
         return bool(self._networks)
@@ -104,7 +109,16 @@ class AddressSet:
 
     def within(self, key: object) -> bool:
         """@return: whether every address of client C{key} is in the set."""
-        return self._matches(key, lambda mine, listed: mine.subnet_of(listed))
+        if not self._networks or not isinstance(key, str):
+            return False
+        verdict = self._within.get(key)
+        if verdict is None:
+            # Asked several times per login: work each key out once.
+            if len(self._within) >= _MAX_VERDICTS:
+                self._within.clear()
+            verdict = self._within[key] = self._matches(
+                key, lambda mine, listed: mine.subnet_of(listed))
+        return verdict
 
     def touching(self, key: object) -> bool:
         """@return: whether any address of client C{key} is in the set."""

@@ -245,7 +245,6 @@ class WTVPProtocol(Protocol):
         connection is busy until it is.
         """
         self._busy = True
-        self._cancel("_idleCall")
         try:
             result = self.factory.service.handle(request)
         except Exception:
@@ -256,6 +255,7 @@ class WTVPProtocol(Protocol):
         else:
             result = self.factory.encode(request, result)
         if isinstance(result, Deferred):
+            self._cancel("_idleCall")
             result.addErrback(self._serviceFailed, request)
             result.addCallback(self._finish, request)
             return False
@@ -321,7 +321,12 @@ class WTVPProtocol(Protocol):
     # Timers
 
     def _armIdle(self) -> None:
-        self._cancel("_idleCall")
+        if self._idleCall is not None and self._idleCall.active():
+            # Pushing a pending timer later costs the reactor nothing now,
+            # a new one a heap push and the old one's removal: this runs
+            # after every request.
+            self._idleCall.reset(self.factory.timeouts.idle)
+            return
         self._idleCall = self.factory.clock.callLater(self.factory.timeouts.idle, self._idleTimedOut)
 
     def _idleTimedOut(self) -> None:

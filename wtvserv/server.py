@@ -28,6 +28,7 @@ from wtvserv.admission import Admission
 from wtvserv.bans import BanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
+from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
@@ -229,6 +230,7 @@ class WTVServer(MultiService):
                      wanted=wanted, fits=fits, soft=soft)
 
     def startService(self) -> None:
+        _logLZPFCodec()
         if isinstance(self.workers, ThreadPool):
             self.workers.start()
         super().startService()
@@ -251,3 +253,12 @@ class WTVServer(MultiService):
 def _limitText(limit: int) -> str:
     return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
 
+
+def _logLZPFCodec() -> None:
+    """Say once, at start, whether LZPF runs in C or in pure Python, and why."""
+    if lzpf.FALLBACK_REASON is None:
+        log.info("LZPF compression: C accelerator")
+    else:
+        log.warn("LZPF compression: pure Python, some 100 times slower "
+                 "(the C accelerator is not built: {reason})",
+                 reason=lzpf.FALLBACK_REASON)

@@ -85,12 +85,16 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """@return: the first value of C{name}, or C{default}."""
+        return self._firstValues().get(name.lower(), default)
+
+    def _firstValues(self) -> dict[str, str]:
+        """@return: the first value of each lower-cased name, made once."""
         if self._first is None:
             first: dict[str, str] = {}
             for key, value in self._items:
                 first.setdefault(key.lower(), value)
             self._first = first
-        return self._first.get(name.lower(), default)
+        return self._first
 
     def getAll(self, name: str) -> list[str]:
         """@return: every value of C{name}, in order."""
@@ -119,7 +123,11 @@ class Headers:
             C{fallback} (the SECURE ON block) follow, so a lookup prefers
             the request's own value.
         """
-        return Headers(self._items + fallback._items)
+        merged = Headers(self._items + fallback._items)
+        # The fallback is a connection's, asked for every request: reuse
+        # its lookup table rather than lower-case its names again.
+        merged._first = {**fallback._firstValues(), **self._firstValues()}
+        return merged
 
 
 @dataclass
