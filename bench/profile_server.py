@@ -41,7 +41,7 @@ AREAS = [
     ("request parsing (wire.RequestParser)", ("RequestParser",)),
     ("response head (wire.serializeHead)", ("serializeHead",)),
     ("logging (twisted.logger)", ("Logger.",)),
-    ("account store (SQLite)", ("SQLiteAccountStore",)),
+    ("account store (SQLite)", ("AccountStore",)),
     ("RC4 streams (SECURE ON)", ("RC4Stream", "ServerStreams", "_Streams")),
     ("DES challenge", ("issue_challenge", "response_matches")),
     ("scrypt (password threads)", ("verify_password", "hash_password")),

@@ -45,3 +45,21 @@ def events():
     globalLogPublisher.addObserver(seen.append)
     yield seen
     globalLogPublisher.removeObserver(seen.append)
+
+
+@pytest.fixture(scope="session")
+def postgresServer():
+    """A throwaway PostgreSQL server for the session (L{tests.postgres})."""
+    from tests.postgres import PostgresServer, requireBinaries
+    server = PostgresServer(requireBinaries())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgresURL(postgresServer):
+    """The URL of an empty database of its own on L{postgresServer}."""
+    return postgresServer.newDatabase()

@@ -67,7 +67,7 @@ def makeServer(dataDir: Path, **settings) -> tuple[WTVServer, TestReactor]:
     config = Config(dataDir=Path(dataDir), **settings)
     plugins, _ = discoverPlugins()
     return WTVServer(config, reactor, plugins, random=countingRandom(),
-                     workers=ImmediateThreads()), reactor
+                     workers=ImmediateThreads(), storeThreads=ImmediateThreads()), reactor
 
 
 @contextmanager

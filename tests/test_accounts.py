@@ -16,7 +16,7 @@ from wtvserv.accounts import (
     InvalidName,
     InvalidUsername,
     NoSuchAccount,
-    SQLiteAccountStore,
+    AccountStore,
     TooManyUsers,
     User,
     UsernameTaken,
@@ -24,7 +24,7 @@ from wtvserv.accounts import (
     check_username,
 )
 from wtvserv.interfaces import IAccountStore
-from wtvserv.sqlitedb import UnknownSchemaVersion
+from wtvserv.store.errors import UnknownSchemaVersion
 
 SSID = "91a2b3c4d5e6f708"
 OTHER_SSID = "81f00dfeedbeef01"
@@ -47,7 +47,7 @@ def path(tmp_path):
 
 @pytest.fixture
 def store(path):
-    store = SQLiteAccountStore(path, max_users=3, clock=FakeClock())
+    store = AccountStore(path, max_users=3, clock=FakeClock())
     yield store
     store.close()
 
@@ -62,11 +62,11 @@ def test_an_unknown_ssid_has_no_account(store):
 
 def test_a_created_account_is_read_back_after_reopening(path):
     """Accounts survive closing and reopening the file."""
-    store = SQLiteAccountStore(path, clock=FakeClock(1234.9))
+    store = AccountStore(path, clock=FakeClock(1234.9))
     created = store.createAccount(SSID, " Ada Lovelace ", " Ada ", "scrypt$x")
     store.close()
 
-    reopened = SQLiteAccountStore(path)
+    reopened = AccountStore(path)
     try:
         account = reopened.accountFor(SSID)
     finally:
@@ -175,7 +175,7 @@ def test_a_file_with_a_future_schema_version_is_refused(path):
     with sqlite3.connect(path) as connection:
         connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(UnknownSchemaVersion, match="schema version 2"):
-        SQLiteAccountStore(path)
+        AccountStore(path)
 
 
 @pytest.mark.parametrize("name", ["ada", "Ada_Lovelace", "a-b", "x12",

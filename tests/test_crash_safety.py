@@ -51,13 +51,13 @@ from tests.realserver import LOOPBACK_EXEMPT, RealServer
 from wtvserv.accounts import (
     ACCOUNT_DB_NAME,
     AccountError,
-    SQLiteAccountStore,
+    AccountStore,
     check_human_name,
     check_username,
 )
 from wtvserv.accounts import MIGRATIONS as ACCOUNT_MIGRATIONS
 from wtvserv.box import Box, BoxError, BoxProfile, make_profile, make_ssid
-from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+from wtvserv.logstore import LOG_DB_NAME, LogStore
 from wtvserv.logstore import MIGRATIONS as LOG_MIGRATIONS
 from wtvserv.passwords import (
     KEY_LENGTH,
@@ -81,7 +81,7 @@ POLL = 0.002
 #: Seconds between the starts of two workers of a round.
 STAGGER = 0.005
 MAX_USERS = 6            # the server's default [accounts] max_users
-#: The largest log body the server keeps whole (SQLiteLogStore's max_body).
+#: The largest log body the server keeps whole (LogStore's max_body).
 MAX_LOG_BODY = 64 * 1024
 LOG_KIND = "crash-test"
 
@@ -717,7 +717,7 @@ def accountFile(tmp_path: Path, name: str, change: str | None = None,
     """A file with two whole registrations, then C{change} done by hand."""
     path = tmp_path / name / ACCOUNT_DB_NAME
     path.parent.mkdir()
-    store = SQLiteAccountStore(path)
+    store = AccountStore(path)
     profiles = {}
     for unit in (1, 3):                 # 3: with a password
         profile = registrationProfile(unit)
@@ -786,7 +786,7 @@ def test_the_account_checks_catch_a_lost_registration_and_a_corrupt_file(tmp_pat
 def logFile(tmp_path: Path, change: str | None = None) -> tuple[Path, set[LogKey]]:
     """A file with the reports of three posts, then C{change} done by hand."""
     path = tmp_path / LOG_DB_NAME
-    store = SQLiteLogStore(path)
+    store = LogStore(path)
     keys = {(make_ssid(1), seq) for seq in (1, 2, 3)}
     for ssid, seq in sorted(keys):
         store.add(ssid, LOG_KIND, logQuery(ssid, seq), logBody(ssid, seq))

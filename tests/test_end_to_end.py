@@ -15,9 +15,9 @@ import sys
 import pytest
 
 from tests.realserver import RealServer, exchange, secureExchange
-from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
+from wtvserv.accounts import ACCOUNT_DB_NAME, AccountStore
 from wtvserv.box import Box, BoxError, make_profile, make_ssid
-from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+from wtvserv.logstore import LOG_DB_NAME, LogStore
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def sentInClear(box) -> list[str]:
 
 
 def logs(server):
-    store = SQLiteLogStore(server.dataDir / LOG_DB_NAME)
+    store = LogStore(server.dataDir / LOG_DB_NAME)
     try:
         return store.list(limit=10_000)
     finally:
@@ -115,7 +115,7 @@ def test_two_users_on_one_box_choose_who_logs_in(server):
     async def scenario():
         box, _ = await powerOn(server, 4, username="parent", human_name="Parent")
         await box.close()
-        accounts = SQLiteAccountStore(server.dataDir / ACCOUNT_DB_NAME)
+        accounts = AccountStore(server.dataDir / ACCOUNT_DB_NAME)
         accounts.addUser(make_ssid(4), "Kid", "kiddo", None)
         accounts.close()
         kid, home = await powerOn(server, 4, username="parent", choose_user="kiddo")

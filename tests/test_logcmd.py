@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wtvserv.logcmd import hex_dump, looks_like_text, main, render_body
-from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+from wtvserv.logstore import LOG_DB_NAME, LogStore
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SSID = "91a2b3c4d5e6f708"
@@ -23,7 +23,7 @@ START = 1_700_000_000
 def data(tmp_path):
     """A data directory holding three reports, ids 1 to 3."""
     times = iter([START, START + 60, START + 120])
-    store = SQLiteLogStore(tmp_path / LOG_DB_NAME, max_body=8,
+    store = LogStore(tmp_path / LOG_DB_NAME, max_body=8,
                            clock=lambda: next(times))
     store.add(SSID, "log", {"type": "log", "note": "bell\x07"},
               b"line one\r\nline\ttwo \xff\x1b[2J\r\n")
@@ -51,7 +51,7 @@ def test_list_filters_by_ssid_and_limits(data, capsys):
 
 def test_show_prints_fields_and_text_with_non_printables_escaped(
         tmp_path, capsys):
-    store = SQLiteLogStore(tmp_path / LOG_DB_NAME, clock=lambda: START)
+    store = LogStore(tmp_path / LOG_DB_NAME, clock=lambda: START)
     log_id = store.add(SSID, "log", {"type": "log", "note": "bell\x07"},
                        b"line one\r\nline\ttwo \xff\x1b[2J\r\n")
     store.close()

@@ -15,11 +15,11 @@ from wtvserv.logstore import (
     MAX_FIELDS,
     MIGRATIONS,
     LogEntry,
-    SQLiteLogStore,
+    LogStore,
     bound_fields,
     sanitise_kind,
 )
-from wtvserv.sqlitedb import UnknownSchemaVersion
+from wtvserv.store.errors import UnknownSchemaVersion
 
 SSID = "91a2b3c4d5e6f708"
 OTHER_SSID = "81f00dfeedbeef01"
@@ -43,7 +43,7 @@ def path(tmp_path):
 
 def open_store(path, **kwargs):
     kwargs.setdefault("clock", TickingClock())
-    return SQLiteLogStore(path, **kwargs)
+    return LogStore(path, **kwargs)
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_a_file_with_a_future_schema_version_is_refused(path):
     with sqlite3.connect(path) as connection:
         connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(UnknownSchemaVersion):
-        SQLiteLogStore(path)
+        LogStore(path)
 
 
 def test_only_the_newest_reports_of_each_ssid_are_kept(path):

@@ -1,28 +1,26 @@
 """
-Subscriber accounts in a SQLite file.
+Subscriber accounts, in SQLite or PostgreSQL (L{wtvserv.store}).
 
 One account per SSID, up to C{max_users} users per account; user 0 is the
 primary user (the subscriber). The store only ever sees password hashes
 (L{wtvserv.passwords}); hashing is the caller's business, off the reactor.
 
-The file is opened in WAL mode so several processes sharing a data directory
-can read while one writes. Its schema version lives in C{PRAGMA user_version};
-L{MIGRATIONS} brings an older file up to date when it is opened.
+L{MIGRATIONS} brings an older database up to date when it is opened.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from zope.interface import implementer
 
 from wtvserv.interfaces import IAccountStore
-from wtvserv.sqlitedb import open_database, transaction
+from wtvserv.store.database import openDatabase, transaction
+from wtvserv.store.errors import IntegrityError
+from wtvserv.store.migrations import Migrations
 
 ACCOUNT_DB_NAME = "accounts.sqlite3"
 
@@ -59,6 +57,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                PRIMARY KEY (ssid, user_id))""",
     ),
 )
+SCHEMA = Migrations("accounts", MIGRATIONS)
 
 
 class AccountError(Exception):
@@ -178,22 +177,25 @@ def check_human_name(name: str) -> str:
 
 
 @implementer(IAccountStore)
-class SQLiteAccountStore:
+class AccountStore:
     """
-    L{IAccountStore} in a SQLite file, used from one thread.
+    L{IAccountStore} in a database of either backend, its methods
+    synchronous: the server runs them on its store threads
+    (L{wtvserv.store.threaded}), a command on its own.
 
-    @param path: the database file, created (readable by its owner only) if
+    @param database: an open database (L{wtvserv.store.database}), or the
+        path of a SQLite file, created (readable by its owner only) if
         missing; its folder must exist.
     @param max_users: the most users one account may have.
     @param clock: returns the current POSIX time.
-    @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer schema than this code.
+    @raise wtvserv.store.errors.UnknownSchemaVersion: the file has a newer schema than this code.
     """
 
-    def __init__(self, path: Path, max_users: int = 6,
+    def __init__(self, database, max_users: int = 6,
                  clock: Callable[[], float] = time.time) -> None:
         self._max_users = max_users
         self._clock = clock
-        self._conn = open_database(Path(path), MIGRATIONS)
+        self._conn = openDatabase(database, SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
@@ -218,7 +220,7 @@ class SQLiteAccountStore:
                 self._conn.execute(
                     "INSERT INTO accounts (ssid, created) VALUES (?, ?)",
                     (ssid, now))
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise AccountExists(
                     "This WebTV unit is already registered.") from None
             self._insert_user(ssid, 0, username, humanName, passwordHash, now)
@@ -293,7 +295,7 @@ class SQLiteAccountStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (ssid, user_id, username, _username_key(username), human_name,
                  password_hash, created))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise UsernameTaken(
                 f'The user name "{username}" is already taken.'
                 " Please choose another.") from None

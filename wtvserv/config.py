@@ -13,6 +13,9 @@ Example file::
     # endpoint = "tcp:1609:interface=0.0.0.0"
     # enabled = false
 
+    [storage]                  # leave out for SQLite files in the data directory
+    url = "postgresql://wtvserv@db.example:5432/wtvserv"
+
     [tickets]
     lifetime = 86400
 
@@ -78,6 +81,9 @@ class Config:
     """Everything a process needs to know, with defaults that run on loopback."""
 
     dataDir: Path = Path("wtvserv-data")
+    # PostgreSQL shared by several hosts; None: SQLite files in dataDir.
+    storageURL: str | None = None
+    storagePoolSize: int = 4
     host: str = "127.0.0.1"
     interface: str = "127.0.0.1"
     services: dict[str, ServiceConfig] = field(default_factory=dict)
@@ -138,6 +144,8 @@ _SCALARS = {
     ("server", "host"): ("host", str),
     ("server", "interface"): ("interface", str),
     ("server", "data"): ("dataDir", Path),
+    ("storage", "url"): ("storageURL", str),
+    ("storage", "pool_size"): ("storagePoolSize", int),
     ("server", "timezone"): ("timezone", str),
     ("server", "country"): ("country", str),
     ("server", "language"): ("language", str),
@@ -213,6 +221,9 @@ def loadConfig(path: Path | None) -> Config:
         except ValueError:
             raise ConfigError(f"[limits] exempt_addresses: {text!r} is not an address "
                               "or CIDR range") from None
+    if config.storageURL is not None and not config.storageURL.startswith(
+            ("postgresql://", "postgres://")):
+        raise ConfigError("[storage] url must be a postgresql:// URL (leave it out for SQLite)")
     if not 1 <= config.ipv6Prefix <= 128:
         raise ConfigError("[limits] ipv6_prefix must be 1 to 128")
     return config

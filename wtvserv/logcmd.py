@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from wtvserv.logstore import LOG_DB_NAME, LogEntry, SQLiteLogStore
-from wtvserv.sqlitedb import UnknownSchemaVersion
+from wtvserv.logstore import LOG_DB_NAME, LogEntry, LogStore
+from wtvserv.store.errors import UnknownSchemaVersion
 
 EXIT_ERROR = 2
 HEX_DUMP_WIDTH = 16
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not database.is_file():
         return _fail(f"no log database at {database}")
     try:
-        store = SQLiteLogStore(database)
+        store = LogStore(database)
     except (UnknownSchemaVersion, sqlite3.Error) as error:
         return _fail(f"cannot open {database}: {error}")
     try:
@@ -67,13 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _list(store: SQLiteLogStore, arguments: argparse.Namespace) -> int:
+def _list(store: LogStore, arguments: argparse.Namespace) -> int:
     for entry in store.list(ssid=arguments.ssid, limit=arguments.limit):
         print(summary_line(entry))
     return 0
 
 
-def _show(store: SQLiteLogStore, arguments: argparse.Namespace) -> int:
+def _show(store: LogStore, arguments: argparse.Namespace) -> int:
     entry = store.get(arguments.id)
     if entry is None:
         return _fail(f"no report with id {arguments.id}")

@@ -1,9 +1,9 @@
 """
-What boxes report through C{wtv-log}, kept in a SQLite file.
+What boxes report through C{wtv-log}, kept in SQLite or PostgreSQL.
 
 Everything a box sends is bounded before it is stored (kind, query fields,
 body), and the number of reports is bounded per SSID and in total: each
-L{SQLiteLogStore.add} deletes the oldest reports beyond those bounds in the
+L{LogStore.add} deletes the oldest reports beyond those bounds in the
 same transaction. Box-supplied strings are only ever stored as values, never
 used to build file paths.
 """
@@ -15,13 +15,14 @@ import re
 import time
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Callable, Mapping
 
 from zope.interface import implementer
 
 from wtvserv.interfaces import ILogStore
-from wtvserv.sqlitedb import open_database, transaction
+from wtvserv.store.database import openDatabase, transaction
+from wtvserv.store.errors import IntegrityError
+from wtvserv.store.migrations import Migrations
 
 LOG_DB_NAME = "logs.sqlite3"
 
@@ -50,13 +51,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX logs_by_ssid ON logs (ssid, id)",
     ),
 )
+SCHEMA = Migrations("logs", MIGRATIONS)
 
 
 @dataclass(frozen=True)
 class LogEntry:
     """
-    One report. L{SQLiteLogStore.list} leaves C{fields} and C{body} unset;
-    L{SQLiteLogStore.get} fills them in.
+    One report. L{LogStore.list} leaves C{fields} and C{body} unset;
+    L{LogStore.get} fills them in.
 
     @ivar length: the size of the body the box sent, in bytes.
     @ivar truncated: whether only the first C{max_body} bytes were kept.
@@ -93,28 +95,30 @@ def bound_fields(fields: Mapping[str, str]) -> dict[str, str]:
 
 
 @implementer(ILogStore)
-class SQLiteLogStore:
+class LogStore:
     """
-    L{ILogStore} in a SQLite file, used from one thread.
+    L{ILogStore} in a database of either backend, its methods synchronous
+    (see L{wtvserv.accounts.AccountStore}).
 
-    @param path: the database file, created (readable by its owner only) if
+    @param database: an open database (L{wtvserv.store.database}), or the
+        path of a SQLite file, created (readable by its owner only) if
         missing; its folder must exist.
     @param per_ssid: the most reports kept for one SSID.
     @param total: the most reports kept in all.
     @param max_body: the most body bytes kept of one report.
     @param clock: returns the current POSIX time.
-    @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer
+    @raise wtvserv.store.errors.UnknownSchemaVersion: the file has a newer
         schema than this code.
     """
 
-    def __init__(self, path: Path, per_ssid: int = 50, total: int = 10_000,
+    def __init__(self, database, per_ssid: int = 50, total: int = 10_000,
                  max_body: int = 64 * 1024,
                  clock: Callable[[], float] = time.time) -> None:
         self._per_ssid = per_ssid
         self._total = total
         self._max_body = max_body
         self._clock = clock
-        self._conn = open_database(Path(path), MIGRATIONS)
+        self._conn = openDatabase(database, SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
@@ -128,12 +132,12 @@ class SQLiteLogStore:
         """
         row = (self._clock(), ssid[:MAX_SSID_LENGTH], sanitise_kind(kind),
                json.dumps(bound_fields(fields)), len(body),
-               len(body) > self._max_body, bytes(body[:self._max_body]))
+               int(len(body) > self._max_body), bytes(body[:self._max_body]))
         with transaction(self._conn):
             log_id = self._conn.execute(
                 "INSERT INTO logs (time, ssid, kind, fields, length,"
-                " truncated, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row).lastrowid
+                " truncated, body) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                row).fetchone()[0]
             self._prune(row[1])
         return log_id
 

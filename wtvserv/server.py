@@ -23,7 +23,6 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
 from wtvserv.admission import Admission
 from wtvserv.bans import BanList
 from wtvserv.clients import AddressSet, ClientKeys
@@ -32,11 +31,12 @@ from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
-from wtvserv.interfaces import IServiceContext
-from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
+from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
+from wtvserv.store.stores import describe, openStores
+from wtvserv.store.threaded import DeferredStore
 from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.tickets import TicketAuthority, load_or_create_secret
 from wtvserv.wire import BodyBudget, Limits
@@ -131,11 +131,15 @@ class WTVServer(MultiService):
     """
 
     def __init__(self, config: Config, reactor, plugins: list, runHere: set[str] | None = None,
-                 random: Callable[[int], bytes] = os.urandom, workers=None) -> None:
+                 random: Callable[[int], bytes] = os.urandom, workers=None,
+                 storeThreads=None) -> None:
         """
         @param workers: the thread pool for CPU-heavy work; by default one
             of as many threads as there are cores but one (at least one),
             started and stopped with this service.
+        @param storeThreads: the thread pool every store call runs on; by
+            default as many threads as the backend allows, started and
+            stopped with this service.
         @raise wtvserv.tellyscript.errors.ScriptError: a configured TellyScript
             cannot be used.
         """
@@ -151,10 +155,13 @@ class WTVServer(MultiService):
                                        lifetime=config.ticketLifetime, random=random)
         self.sessions = SessionKeyRegistry(reactor, lifetime=config.sessionLifetime,
                                            capacity=config.sessionCapacity)
-        self.accounts = SQLiteAccountStore(dataDir / ACCOUNT_DB_NAME,
-                                           max_users=config.maxUsersPerAccount)
-        self.logs = SQLiteLogStore(dataDir / LOG_DB_NAME, per_ssid=config.logsPerSSID,
-                                   total=config.logsTotal)
+        # The synchronous stores: for start-up, commands and tests. Services
+        # get them through DeferredStore, on the store threads.
+        self.stores = openStores(config)
+        self.accounts = self.stores.accounts
+        self.logs = self.stores.logs
+        self.storeThreads = storeThreads or self.stores.threadPool()
+        log.info("storage: {where}", where=describe(config))
         self.clientKeys = ClientKeys(config.ipv6Prefix)
         self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
                             self.clientKeys)
@@ -172,7 +179,11 @@ class WTVServer(MultiService):
         enabled = [p for p in plugins if config.service(p.name).enabled]
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
-        self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
+        self.context = ServiceContext(self.tickets, self.sessions,
+                                      DeferredStore(self.accounts, IAccountStore, reactor,
+                                                    self.storeThreads),
+                                      DeferredStore(self.logs, ILogStore, reactor,
+                                                    self.storeThreads),
                                       reactor, config, self.directory, links, random,
                                       self.workers, exempt, tellyscripts)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
@@ -231,22 +242,23 @@ class WTVServer(MultiService):
 
     def startService(self) -> None:
         _logLZPFCodec()
-        if isinstance(self.workers, ThreadPool):
-            self.workers.start()
+        for pool in (self.workers, self.storeThreads):
+            if isinstance(pool, ThreadPool):
+                pool.start()
         super().startService()
 
     def stopService(self):
-        """Stop listening (if started), then the workers, then close the stores."""
+        """Stop listening (if started), then the thread pools, then close the stores."""
         if not self.running:
             self._closeStores()
             return None
         return super().stopService().addBoth(self._closeStores)
 
     def _closeStores(self, passthrough=None):
-        if isinstance(self.workers, ThreadPool) and self.workers.started:
-            self.workers.stop()
-        self.accounts.close()
-        self.logs.close()
+        for pool in (self.workers, self.storeThreads):
+            if isinstance(pool, ThreadPool) and pool.started:
+                pool.stop()
+        self.stores.close()
         return passthrough
 
 

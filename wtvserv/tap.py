@@ -92,6 +92,7 @@ def makeService(options: Options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     from wtvserv.server import WTVServer
+    from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
     from wtvserv.tellyscript.errors import ScriptError
 
     try:
@@ -99,5 +100,5 @@ def makeService(options: Options, reactor=None):
                          runHere=options["run"] or None)
     except OSError as error:
         sys.exit(f"wtvserv: cannot use data directory {options.config.dataDir}: {error}")
-    except ScriptError as error:
+    except (ScriptError, StorageUnavailable, UnknownSchemaVersion) as error:
         sys.exit(f"wtvserv: {error}")

@@ -22,11 +22,12 @@ import os
 import re
 import stat
 from html import escape
+from inspect import iscoroutine
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -155,11 +156,24 @@ class Box:
 
     @property
     def account(self):
-        """The SSID's account, or L{None} (looked up once per request)."""
+        """
+        The SSID's account, or L{None}: looked up (off the reactor thread)
+        before the handler runs, so reading it never waits on storage.
+        """
         if self._account is False:
-            self._account = (self.context.accounts.accountFor(self.ssid)
-                             if self.ssid else None)
+            raise RuntimeError("Box.account is read before loadAccount() fired")
         return self._account
+
+    def loadAccount(self) -> Deferred:
+        """@return: a L{Deferred} firing with this box once L{account} is known."""
+        if not self.ssid:
+            self._account = None
+            return succeed(self)
+
+        def loaded(account):
+            self._account = account
+            return self
+        return self.context.accounts.accountFor(self.ssid).addCallback(loaded)
 
     @property
     def user(self):
@@ -238,9 +252,14 @@ class WTVService:
             route = self._fallback
         if request.method not in route.methods:
             return error(405, "That page cannot be used this way.")
+        return box.loadAccount().addCallback(self._run, route)
+
+    def _run(self, box: Box, route: _Route) -> Response | Deferred:
         if route.login and not box.loggedIn:
             return self._notLoggedIn(box)
         result = route.handler(box)
+        if iscoroutine(result):
+            result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
             return result.addCallback(_asResponse)
         return _asResponse(result)
@@ -251,16 +270,22 @@ class WTVService:
             return error(403, problem.message)
         return relogin()
 
-    def _serveStatic(self, box: Box) -> Response | None:
+    def _serveStatic(self, box: Box) -> Response | Deferred | None:
         path = box.request.path
         for prefix, root, login in self._static:
             if path.startswith(prefix):
-                if login and not box.loggedIn:
-                    return self._notLoggedIn(box)
                 target = safeJoin(root, path[len(prefix):])
+                if login:
+                    return box.loadAccount().addCallback(self._serveLoggedIn, target)
                 if target is not None:
                     return fileResponse(target)
         return None
+
+    def _serveLoggedIn(self, box: Box, target: Path | None) -> Response:
+        if not box.loggedIn:
+            return self._notLoggedIn(box)
+        return fileResponse(target) if target is not None else error(
+            404, "The service could not find the requested page.")
 
 
 def splitToken(path: str) -> tuple[str, str | None]:

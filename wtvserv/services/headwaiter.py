@@ -95,7 +95,6 @@ class HeadWaiter:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
         self.sessions = context.sessions
-        self.accounts = context.accounts
         self._tokenKey = context.random(32)
         self.guard = LoginGuard(context)
 
@@ -246,7 +245,7 @@ class HeadWaiter:
         return error(403, "Your box did not answer the login challenge. Please connect again.")
 
     def decide(self, box: Box, ticket: Ticket) -> Response:
-        account = self.accounts.accountFor(box.ssid)
+        account = box.account
         if account is None:
             return self._unregistered(box, ticket)
         if ticket.user_id is None or account.user(ticket.user_id) is None:
@@ -261,7 +260,7 @@ class HeadWaiter:
         return self._final(box, replace(ticket, password_ok=True), account, user)
 
     def _chooseUser(self, box: Box) -> Response:
-        account = self.accounts.accountFor(box.ssid)
+        account = box.account
         userId = _integer(box.form.get("user_id"))
         if account is None or userId is None or account.user(userId) is None:
             return error(400, "That user could not be found. Please choose again.")
@@ -270,7 +269,7 @@ class HeadWaiter:
 
     def _checkPassword(self, box: Box):
         ticket = box.ticket
-        account = self.accounts.accountFor(box.ssid)
+        account = box.account
         user = account.user(ticket.user_id) if account and ticket.user_id is not None else None
         if user is None:
             return error(400, "Please choose a user first.")
@@ -343,7 +342,7 @@ class HeadWaiter:
     def reconnect(self, box: Box) -> Response:
         """A box that redialled resumes on its ticket, without a new challenge."""
         ticket = box.ticket
-        account = self.accounts.accountFor(box.ssid)
+        account = box.account
         user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
         if user is None or not ticket.password_ok:
             if box.request.ticketError is not None:

@@ -25,16 +25,16 @@ def makeService(context: IServiceContext) -> WTVService:
                             context.config.logWindow, exempt=context.exemptFromLimits)
 
     @requireSSID
-    def report(box: Box) -> Response:
+    async def report(box: Box) -> Response:
         if reports.exceeded(box.address):
             log.warn("{client}: report refused, too many from this address", client=box.address)
             return error(403, "Too many reports from your connection. Please try later.")
         reports.record(box.address)
         query = box.query
         kind = query.get("type") or KINDS[box.request.path]
-        logId = context.logs.add(box.ssid, kind, query, box.request.body)
+        stored = await context.logs.add(box.ssid, kind, query, box.request.body)
         log.info("{ssid}: stored {kind} report {id} ({n} bytes)",
-                 ssid=box.loggedSSID, kind=kind, id=logId, n=len(box.request.body))
+                 ssid=box.loggedSSID, kind=kind, id=stored, n=len(box.request.body))
         return Response()
 
     for path in KINDS:

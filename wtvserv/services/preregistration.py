@@ -75,7 +75,7 @@ def makeService(context: IServiceContext) -> WTVService:
         else:
             if reconnect:
                 names = list(BOOT_SERVICES)
-                if context.accounts.accountFor(box.ssid) is None:
+                if box.account is None:
                     names.append("wtv-register")
                 headers += serviceHeaders(context, names)
             else:

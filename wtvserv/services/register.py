@@ -78,7 +78,7 @@ class Registration:
     def form(self, box: Box):
         return self._refuse(box) or html(pages.registrationForm(echoed(box.form)))
 
-    def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
+    async def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
         """
         @return: the cleaned name, user name and password, or a sentence
             saying what is wrong. C{registering=true} (minisrv's forms, which
@@ -95,45 +95,46 @@ class Registration:
                   or fields.get("registering") == "true")
         if problem is None and not agreed:
             problem = "Please tick the box to agree before signing up."
-        if problem is None and self.context.accounts.usernameTaken(username):
+        if problem is None and await self.context.accounts.usernameTaken(username):
             problem = f"The user name {username} is taken. Please choose another."
         return problem if problem is not None else (name, username, password)
 
-    def review(self, box: Box):
+    async def review(self, box: Box):
         """minisrv's C{ValidateAccountInfo}: check, then show what will be stored."""
         refusal = self._refuse(box)
         if refusal is not None:
             return refusal
-        checked = self._check(box.form)
+        checked = await self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
         return html(pages.registrationReview(echoed(box.form)),
                     headers=[("wtv-noback-all", f"{NAME}:")])
 
-    def validate(self, box: Box):
+    async def validate(self, box: Box):
         refusal = self._refuse(box)
         if refusal is not None:
             return refusal
         if box.form.get("Change") or box.form.get("change"):
             return html(pages.registrationForm(echoed(box.form)))
-        checked = self._check(box.form)
+        checked = await self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
         refusal = self._tooMany(box)
         if refusal is not None:
             return refusal
-        if self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
+        if await self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
             log.warn("sign-up refused: the store holds its maximum of users")
             return error(503, "Sign-ups are closed for now. Please try again later.")
         name, username, password = checked
-        if not password:
-            return self._create(None, box, name, username)
-        hashing = self.context.inWorkerThread(hash_password, password)
-        return hashing.addCallback(self._create, box, name, username)
+        passwordHash = None
+        if password:
+            passwordHash = await self.context.inWorkerThread(hash_password, password)
+        return await self._create(passwordHash, box, name, username)
 
-    def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
+    async def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
         try:
-            account = self.context.accounts.createAccount(box.ssid, name, username, passwordHash)
+            account = await self.context.accounts.createAccount(box.ssid, name, username,
+                                                                passwordHash)
         except AccountExists:
             return error(403, "This box already has an account. Please sign in instead.")
         except AccountError as problem:

@@ -1,0 +1,129 @@
+"""
+The account and log stores behave the same on both backends: each test runs
+on a SQLite file and on a database of a real, throwaway PostgreSQL server
+(L{tests.postgres}), including under concurrent writers and two hosts
+migrating one database at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from wtvserv.accounts import SCHEMA as ACCOUNT_SCHEMA, AccountStore, TooManyUsers, UsernameTaken
+from wtvserv.logstore import SCHEMA as LOG_SCHEMA, LogStore
+from wtvserv.store.errors import UnknownSchemaVersion
+from wtvserv.store.migrations import Migrations
+from wtvserv.store.sqlite import SQLiteDatabase
+
+SSID = "8112345600B0026b"
+
+
+class Backend:
+    """Opens databases of one backend; the same location each time, as a restart would."""
+
+    def __init__(self, name: str, tmp_path, postgresURL: str | None) -> None:
+        self.name = name
+        self._tmp = tmp_path
+        self._url = postgresURL
+        self._pools = []
+
+    def open(self, schema: Migrations, migrate: bool = True):
+        if self._url is None:
+            return SQLiteDatabase(self._tmp / f"{schema.component}.sqlite3", schema, migrate)
+        from wtvserv.store.postgresql import PostgreSQLPool
+        pool = PostgreSQLPool(self._url, size=8)
+        self._pools.append(pool)
+        return pool.database(schema, migrate)
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path):
+    url = request.getfixturevalue("postgresURL") if request.param == "postgresql" else None
+    opened = Backend(request.param, tmp_path, url)
+    yield opened
+    opened.close()
+
+
+def test_an_account_survives_reopening(backend):
+    AccountStore(backend.open(ACCOUNT_SCHEMA)).createAccount(SSID, "Ann", "Annie", "hash")
+    account = AccountStore(backend.open(ACCOUNT_SCHEMA)).accountFor(SSID)
+    assert (account.primary.username, account.primary.human_name,
+            account.primary.password_hash) == ("Annie", "Ann", "hash")
+
+
+def test_usernames_are_unique_ignoring_case(backend):
+    store = AccountStore(backend.open(ACCOUNT_SCHEMA))
+    store.createAccount(SSID, "Ann", "Annie", None)
+    with pytest.raises(UsernameTaken):
+        store.createAccount("8112345600B0027b", "Bob", "ANNIE", None)
+    assert store.accountFor("8112345600B0027b") is None        # rolled back whole
+    assert store.usernameTaken(" annie ") and store.userCount() == 1
+
+
+def test_concurrent_additions_get_distinct_user_ids_up_to_the_limit(backend):
+    """Eight writers at once: the limit holds, no id twice, no false 'taken'."""
+    database = backend.open(ACCOUNT_SCHEMA)
+    stores = [AccountStore(database if backend.name == "postgresql"
+                           else backend.open(ACCOUNT_SCHEMA), max_users=6) for _ in range(8)]
+    stores[0].createAccount(SSID, "Ann", "annie", None)
+    start = threading.Barrier(8)
+
+    def add(number: int):
+        start.wait()
+        try:
+            return stores[number].addUser(SSID, "Kid", f"kid{number}", None).user_id
+        except TooManyUsers:
+            return "full"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(add, range(8)))
+    ids = [r for r in results if r != "full"]
+    assert sorted(ids) == [1, 2, 3, 4, 5] and results.count("full") == 3
+    assert len(stores[0].accountFor(SSID).users) == 6
+
+
+def test_reports_round_trip_bytes_and_are_pruned_per_ssid(backend):
+    store = LogStore(backend.open(LOG_SCHEMA), per_ssid=3, max_body=8)
+    ids = [store.add(SSID, "Crash Log", {"n": str(n)}, bytes([0, 255, n]) * 4) for n in range(5)]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    kept = store.list(SSID)
+    assert [entry.id for entry in kept] == ids[:1:-1]
+    report = store.get(ids[-1])
+    assert (report.kind, report.fields, report.body, report.length, report.truncated) == \
+        ("crash-log", {"n": "4"}, bytes([0, 255, 4]) * 2 + bytes([0, 255]), 12, True)
+    assert store.get(ids[0]) is None
+    assert isinstance(report.time, float) and report.time > 1e9
+
+
+def test_two_hosts_migrating_at_once_migrate_once(tmp_path, postgresURL):
+    """Every host opens (and so migrates) the shared database when it starts."""
+    hosts = Backend("postgresql", tmp_path, postgresURL)
+    start = threading.Barrier(4)
+
+    def open_(_):
+        start.wait()
+        return hosts.open(ACCOUNT_SCHEMA).schemaVersion()
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(open_, range(4))) == [len(ACCOUNT_SCHEMA.steps)] * 4
+    finally:
+        hosts.close()
+
+
+def test_a_newer_schema_is_refused_and_an_older_one_reported(backend):
+    older = Migrations(ACCOUNT_SCHEMA.component, ACCOUNT_SCHEMA.steps[:1])
+    assert backend.open(older).schemaVersion() == 1
+    newer = Migrations(ACCOUNT_SCHEMA.component, (*ACCOUNT_SCHEMA.steps, ("SELECT 1",)))
+    assert backend.open(newer).schemaVersion() == len(newer.steps)
+    with pytest.raises(UnknownSchemaVersion):
+        backend.open(ACCOUNT_SCHEMA)
+    unmigrated = Migrations("logs", LOG_SCHEMA.steps)
+    assert backend.open(unmigrated, migrate=False).schemaVersion() == 0

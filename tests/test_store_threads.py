@@ -1,0 +1,94 @@
+"""
+No store call runs on the reactor thread: every account and log lookup a
+service makes is handed to the store's thread pool, and the answer goes out
+only once that work is done. A pool that queues its work (rather than
+running it) shows it: nothing reaches the database, and no answer the box,
+until the queue is run.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from tests.harness import SSID, ImmediateThreads, TestBox, TestReactor
+from wtvserv.config import Config
+from wtvserv.discovery import discoverPlugins
+from wtvserv.server import WTVServer
+
+
+class QueuedThreads(ImmediateThreads):
+    """A thread pool that holds its work until L{run} is called."""
+
+    def __init__(self) -> None:
+        self.queue = []
+
+    def callInThreadWithCallback(self, onResult, function, *args, **kwargs):
+        self.queue.append((onResult, function, args, kwargs))
+
+    def run(self) -> int:
+        ran = 0
+        while self.queue:
+            onResult, function, args, kwargs = self.queue.pop(0)
+            super().callInThreadWithCallback(onResult, function, *args, **kwargs)
+            ran += 1
+        return ran
+
+
+def makeQueuedServer(tmp_path):
+    reactor = TestReactor()
+    reactor.advance(946684800)
+    threads = QueuedThreads()
+    server = WTVServer(Config(dataDir=tmp_path), reactor, discoverPlugins()[0],
+                       workers=ImmediateThreads(), storeThreads=threads)
+    return server, threads
+
+
+def test_a_log_report_is_stored_on_the_store_threads_not_the_reactor(tmp_path):
+    server, threads = makeQueuedServer(tmp_path)
+    try:
+        box = TestBox(server)
+        connection = box._open("wtv-log", secure=False)
+        connection.protocol.dataReceived(
+            b"POST wtv-log:/log?type=log\r\n" + box.identity().encode()
+            + b"Content-length: 5\r\n\r\nhello")
+        assert connection.received() == b""          # no answer yet ...
+        assert server.logs.list() == []               # ... and nothing stored
+        assert threads.run() >= 2                     # the account, then the report
+        assert connection.received().startswith(b"200 OK")
+        assert [entry.ssid for entry in server.logs.list()] == [SSID]
+    finally:
+        server.stores.close()
+
+
+def test_pre_registration_reads_the_account_on_the_store_threads(tmp_path):
+    server, threads = makeQueuedServer(tmp_path)
+    try:
+        server.accounts.createAccount(SSID, "Ann", "annie", None)
+        connection = TestBox(server)._open("wtv-1800", secure=False)
+        connection.protocol.dataReceived(
+            b"GET wtv-1800:/preregister?reconnect=true\r\n" + TestBox(server).identity().encode()
+            + b"\r\n")
+        assert connection.received() == b""
+        assert threads.run() == 1
+        answer = connection.received()
+        assert answer.startswith(b"200") and b"wtv-register" not in answer
+    finally:
+        server.stores.close()
+
+
+def test_the_real_store_threads_are_not_the_reactors(tmp_path):
+    """The default pool is real threads: a call made through it runs elsewhere."""
+    server = WTVServer(Config(dataDir=tmp_path), TestReactor(), discoverPlugins()[0],
+                       workers=ImmediateThreads())
+    seen = []
+    server.storeThreads.start()
+    try:
+        done = threading.Event()
+        server.storeThreads.callInThread(lambda: (seen.append(threading.get_ident()),
+                                                  done.set()))
+        assert done.wait(10)
+        assert seen and seen[0] != threading.get_ident()
+        assert server.storeThreads.max == 1           # one SQLite connection, one thread
+    finally:
+        server.storeThreads.stop()
+        server.stores.close()
