@@ -3,6 +3,7 @@ C{wtvserv-logs}: read what boxes reported through C{wtv-log}.
 
     wtvserv-logs --data DIR list [--ssid SSID] [--limit N]
     wtvserv-logs --data DIR show ID
+    wtvserv-logs --config FILE list      # the storage the server's file names
 
 Everything a box sent is printed with non-printable characters escaped, so a
 report cannot play tricks on the operator's terminal.
@@ -17,8 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from wtvserv.config import ConfigError, loadConfig
 from wtvserv.logstore import LOG_DB_NAME, LogEntry, LogStore
-from wtvserv.store.errors import UnknownSchemaVersion
+from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
+from wtvserv.store.stores import describe, openStores
 
 EXIT_ERROR = 2
 HEX_DUMP_WIDTH = 16
@@ -32,28 +35,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     @return: the exit status: 0, or 2 after printing a message to stderr.
     """
     arguments = _parser().parse_args(argv)
-    data = Path(arguments.data)
-    if not data.is_dir():
-        return _fail(f"no data directory at {data}")
-    database = data / LOG_DB_NAME
-    if not database.is_file():
-        return _fail(f"no log database at {database}")
     try:
-        store = LogStore(database)
-    except (UnknownSchemaVersion, sqlite3.Error) as error:
-        return _fail(f"cannot open {database}: {error}")
+        config = loadConfig(Path(arguments.config) if arguments.config else None)
+    except ConfigError as error:
+        return _fail(str(error))
+    if arguments.data:
+        config.dataDir = Path(arguments.data)
+    if config.storageURL is None:
+        database = Path(config.dataDir) / LOG_DB_NAME
+        if not Path(config.dataDir).is_dir():
+            return _fail(f"no data directory at {config.dataDir}")
+        if not database.is_file():
+            return _fail(f"no log database at {database}")
     try:
-        return arguments.run(store, arguments)
+        stores = openStores(config)
+    except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error) as error:
+        return _fail(f"cannot open {describe(config)}: {error}")
+    try:
+        return arguments.run(stores.logs, arguments)
     finally:
-        store.close()
+        stores.close()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wtvserv-logs",
         description="Read what boxes reported through wtv-log.")
-    parser.add_argument("--data", required=True, metavar="DIR",
+    parser.add_argument("--data", metavar="DIR",
                         help=f"the data directory holding {LOG_DB_NAME}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the server's TOML file (for [storage] url)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     listing = commands.add_parser("list",
                                   help="one line per report, newest first")

@@ -1,0 +1,109 @@
+"""C{wtvserv-db}: status, migrate, and copying a SQLite deployment into PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+
+from wtvserv import logcmd
+from wtvserv.accounts import ACCOUNT_DB_NAME, AccountStore
+from wtvserv.logstore import LOG_DB_NAME, LogStore
+from wtvserv.passwords import hash_password
+from wtvserv.store.cli import main
+from wtvserv.store.postgresql import PostgreSQLPool
+from wtvserv.store.stores import SCHEMAS
+
+
+def configFile(tmp_path, url: str):
+    path = tmp_path / "wtvserv.toml"
+    path.write_text(f'[storage]\nurl = "{url}"\n')
+    return str(path)
+
+
+def test_status_of_a_fresh_data_directory_fails_readably(tmp_path, capsys):
+    assert main(["--data", str(tmp_path / "none"), "status"]) == 2
+    assert capsys.readouterr().err == \
+        f"wtvserv-db: no SQLite databases in {tmp_path / 'none'} (wrong --data?)\n"
+
+
+def test_migrate_then_status_on_sqlite(tmp_path, capsys):
+    assert main(["--data", str(tmp_path), "migrate"]) == 0
+    assert main(["--data", str(tmp_path), "status"]) == 0
+    out = capsys.readouterr().out
+    for schema in SCHEMAS:
+        assert f"{schema.component}: version {len(schema.steps)} of {len(schema.steps)}, " \
+               "up to date" in out
+
+
+def test_status_reports_pending_migrations_on_postgresql(tmp_path, postgresURL, capsys):
+    config = configFile(tmp_path, postgresURL)
+    assert main(["--config", config, "status"]) == 1
+    assert "accounts: version 0 of" in capsys.readouterr().out
+    assert main(["--config", config, "migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["--config", config, "status"]) == 0
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path, capsys):
+    config = configFile(tmp_path, "postgresql://ann:sekrit@127.0.0.1:1/none?connect_timeout=1")
+    assert main(["--config", config, "status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wtvserv-db: cannot reach the database postgresql://ann:***@")
+    assert "sekrit" not in err and err.count("\n") <= 3
+
+
+def sqliteRows(path, table):
+    with sqlite3.connect(path) as connection:
+        return sorted(connection.execute(f"SELECT * FROM {table}"))
+
+
+def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    accounts = AccountStore(data / ACCOUNT_DB_NAME)
+    for n in range(20):
+        ssid = f"81123456{n:04X}026b"
+        accounts.createAccount(ssid, f"Owner {n}", f"owner{n}", hash_password("pw") if n < 2
+                               else None)
+        if n % 3 == 0:
+            accounts.addUser(ssid, "Kid", f"kid{n}", None)
+    logs = LogStore(data / LOG_DB_NAME, per_ssid=2)
+    for n in range(7):          # 7 made, 5 pruned: the next id must still be 8
+        logs.add("8112345600B0026b", "crash", {"n": str(n)}, bytes(range(256)) * n)
+    accounts.close()
+    logs.close()
+    config = configFile(tmp_path, postgresURL)
+
+    assert main(["--config", config, "copy", "--from", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "accounts: 20 accounts, 27 users" in out and "logs: 2 logs" in out
+    with psycopg.connect(postgresURL) as connection:
+        for path, table in ((data / ACCOUNT_DB_NAME, "accounts"),
+                            (data / ACCOUNT_DB_NAME, "users"), (data / LOG_DB_NAME, "logs")):
+            copied = sorted(tuple(row) for row in connection.execute(f"SELECT * FROM {table}"))
+            assert copied == sqliteRows(path, table), table
+    pool = PostgreSQLPool(postgresURL)
+    try:
+        moved = LogStore(pool.database(SCHEMAS[1]))
+        assert moved.add("8112345600B0026b", "log", {}, b"") == 8
+        account = AccountStore(pool.database(SCHEMAS[0])).accountFor("811234560000026b")
+        assert account.primary.username == "owner0" and len(account.users) == 2
+    finally:
+        pool.close()
+
+    assert main(["--config", config, "copy", "--from", str(data)]) == 2
+    assert "the database's accounts table is not empty" in capsys.readouterr().err
+
+    assert logcmd.main(["--config", config, "list"]) == 0      # the operator's view of it
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["8", "7", "6"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["copy", "--from", "x"], "copy needs [storage] url"),
+])
+def test_copy_without_postgresql_is_refused(tmp_path, capsys, argv, message):
+    assert main(["--data", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""
+C{wtvserv-db}: the schema and the backend of a deployment's storage.
+
+    wtvserv-db [--config FILE] [--data DIR] status
+    wtvserv-db [--config FILE] [--data DIR] migrate
+    wtvserv-db --config FILE copy --from DIR
+
+C{--config} and C{--data} name the storage as C{twistd wtvserv} would:
+C{[storage] url} for PostgreSQL, else the SQLite files of the data
+directory. C{copy} moves a SQLite deployment (the data directory C{--from})
+into the configured PostgreSQL database, row for row, in one transaction
+per table group, and only into empty tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from wtvserv.config import Config, ConfigError, loadConfig
+from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
+from wtvserv.store.stores import SCHEMAS, SQLITE_FILES, describe, openDatabases
+
+EXIT_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """@return: the exit status: 0, 1 when C{status} finds work to do, 2 on an error."""
+    arguments = _parser().parse_args(argv)
+    try:
+        config = loadConfig(Path(arguments.config) if arguments.config else None)
+    except ConfigError as error:
+        return _fail(str(error))
+    if arguments.data:
+        config.dataDir = Path(arguments.data)
+    try:
+        return arguments.run(config, arguments)
+    except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error, CopyRefused) as error:
+        return _fail(str(error))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wtvserv-db", description=__doc__.split("\n")[1])
+    parser.add_argument("--config", metavar="FILE", help="the TOML file the server runs with")
+    parser.add_argument("--data", metavar="DIR", help="the data directory (for SQLite)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands.add_parser("status", help="each table group's schema version").set_defaults(
+        run=_status)
+    commands.add_parser("migrate", help="bring every schema up to date").set_defaults(
+        run=_migrate)
+    copying = commands.add_parser("copy", help="copy a SQLite data directory into PostgreSQL")
+    copying.add_argument("--from", dest="source", required=True, metavar="DIR",
+                         help="the data directory of the SQLite deployment")
+    copying.set_defaults(run=_copy)
+    return parser
+
+
+def _status(config: Config, arguments: argparse.Namespace) -> int:
+    if config.storageURL is None and not all(
+            (Path(config.dataDir) / name).is_file() for name in SQLITE_FILES.values()):
+        return _fail(f"no SQLite databases in {config.dataDir} (wrong --data?)")
+    databases = openDatabases(config, migrate=False)
+    pending = 0
+    try:
+        print(describe(config))
+        for schema in SCHEMAS:
+            version = databases.byComponent[schema.component].schemaVersion()
+            known = len(schema.steps)
+            pending += max(0, known - version)
+            state = ("up to date" if version == known else
+                     f"{known - version} migration(s) to run" if version < known else
+                     "newer than this wtvserv")
+            print(f"{schema.component}: version {version} of {known}, {state}")
+    finally:
+        databases.close()
+    return 1 if pending else 0
+
+
+def _migrate(config: Config, arguments: argparse.Namespace) -> int:
+    openDatabases(config).close()
+    return _status(config, arguments)
+
+
+class CopyRefused(Exception):
+    """The copy cannot be made; the message says why."""
+
+
+def _copy(config: Config, arguments: argparse.Namespace) -> int:
+    if config.storageURL is None:
+        raise CopyRefused("copy needs [storage] url in --config: the PostgreSQL to copy into")
+    source = Path(arguments.source)
+    for name in SQLITE_FILES.values():
+        if not (source / name).is_file():
+            raise CopyRefused(f"no {name} in {source}")
+    sourceConfig = Config(dataDir=source)
+    sources = openDatabases(sourceConfig)       # brought up to this wtvserv's schema
+    targets = openDatabases(config)
+    try:
+        for schema in SCHEMAS:
+            counts = copyTables(sources.byComponent[schema.component],
+                                targets.byComponent[schema.component])
+            print(f"{schema.component}: " + ", ".join(f"{n} {table}" for table, n in counts))
+    finally:
+        sources.close()
+        targets.close()
+    return 0
+
+
+def copyTables(source, target) -> list[tuple[str, int]]:
+    """
+    Copy every table of one SQLite table group into the (empty) same tables
+    of a PostgreSQL one, in one transaction, ids included; identity counters
+    continue after the highest id SQLite ever gave, so no id is reused.
+
+    @return: C{(table, rows)} in the order copied (the order the tables
+        were created in, so references come after what they refer to).
+    @raise CopyRefused: a target table already holds rows.
+    """
+    tables = [row[0] for row in source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+    counts = []
+    with target.transaction():
+        for table in tables:
+            if target.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
+                raise CopyRefused(f"the database's {table} table is not empty; "
+                                  "copy into an empty database")
+            rows = source.execute(f"SELECT * FROM {table}")
+            columns = [column[0] for column in rows.description]
+            insert = (f"INSERT INTO {table} ({', '.join(columns)})"
+                      f" VALUES ({', '.join('?' for _ in columns)})")
+            copied = 0
+            for row in rows:
+                target.execute(insert, row)
+                copied += 1
+            _continueIdentity(source, target, table)
+            counts.append((table, copied))
+    return counts
+
+
+def _continueIdentity(source, target, table: str) -> None:
+    identities = [row[0] for row in target.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = ? AND is_identity = 'YES'", (table,))]
+    for column in identities:
+        highest = source.execute(f"SELECT MAX({column}) FROM {table}").fetchone()[0] or 0
+        sequence = source.execute("SELECT seq FROM sqlite_sequence WHERE name = ?",
+                                  (table,)).fetchone()
+        highest = max(highest, sequence[0] if sequence else 0)
+        if highest:
+            target.execute("SELECT setval(pg_get_serial_sequence(?, ?), ?)",
+                           (table, column, highest))
+
+
+def _fail(message: str) -> int:
+    print(f"wtvserv-db: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
