@@ -47,7 +47,8 @@ class RealServer:
                  ports: dict[str, int] | None = None, python: str = sys.executable,
                  fromCheckout: bool = True, listening: tuple[str, ...] | None = None,
                  config: str | None = LOOPBACK_EXEMPT, interface: str | None = None,
-                 openFiles: int | None = None, checkout: Path = REPOSITORY) -> None:
+                 openFiles: int | None = None, checkout: Path = REPOSITORY,
+                 hosts: dict[str, str] | None = None) -> None:
         """
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
@@ -65,6 +66,9 @@ class RealServer:
             starts with, when not the test's own.
         @param checkout: the source tree run with C{fromCheckout} (another
             commit's worktree, for a benchmark comparing the two).
+        @param hosts: with C{interface}: the address each service named
+            here is advertised at (C{[services.NAME] host}), as in a
+            deployment over several hosts.
         """
         self.checkout = Path(checkout)
         self.interface = interface
@@ -84,12 +88,21 @@ class RealServer:
         if interface is not None:
             self.extraArgs += ["--interface", interface]
             config = (config or "") + "".join(
-                f"[services.{name}]\nport = {port}\n" for name, port in self.ports.items())
+                f"[services.{name}]\nport = {port}\n"
+                + (f'host = "{hosts[name]}"\n' if name in (hosts or {}) else "")
+                for name, port in self.ports.items())
         if config is not None and "--config" not in self.extraArgs:
             self.configPath = self.dataDir.parent / f"{self.dataDir.name}.toml"
             self.dataDir.parent.mkdir(parents=True, exist_ok=True)
             self.configPath.write_text(config)
             self.extraArgs += ["--config", str(self.configPath)]
+
+    @property
+    def address(self) -> str:
+        """Where a client reaches this process's services."""
+        if self.interface in (None, "0.0.0.0", "::", ""):
+            return "127.0.0.1"
+        return self.interface
 
     def command(self) -> list[str]:
         args = [self.python, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
@@ -132,7 +145,7 @@ class RealServer:
                 raise RuntimeError(f"twistd did not listen in time:\n{self.log}")
             for port in list(waiting):
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    socket.create_connection((self.address, port), timeout=0.2).close()
                     waiting.discard(port)
                 except OSError:
                     pass

@@ -80,3 +80,35 @@ def test_the_command_refuses_bad_input_with_exit_2(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "remove", "ssid", SSID]) == 2
     assert "wtvserv-ban:" in capsys.readouterr().err
     assert not (tmp_path / "bans.txt").exists()
+
+
+def test_shared_bans_are_read_at_start_then_every_interval_off_the_reactor(tmp_path):
+    """SharedBanList against a real (SQLite-backed) shared table group."""
+    from tests.harness import ImmediateThreads, TestReactor
+    from wtvserv.bans import SharedBanList
+    from wtvserv.store.shared import SCHEMA, SharedState
+    from wtvserv.store.sqlite import SQLiteDatabase
+
+    class BrokenOnce(SharedState):
+        broken = False
+
+        def bans(self):
+            if self.broken:
+                raise OSError("database gone")
+            return super().bans()
+
+    shared = BrokenOnce(SQLiteDatabase(tmp_path / "shared.sqlite3", SCHEMA))
+    shared.addBan("ssid", "8112345600b0026b")
+    reactor = TestReactor()
+    bans = SharedBanList(shared, reactor, ImmediateThreads(), checkInterval=2.0)
+    assert bans.ssidBanned("8112345600b0026b")          # in force before the first tick
+    bans.start()
+    shared.addBan("address", "203.0.113.7")
+    assert not bans.addressBanned("203.0.113.7")
+    reactor.advance(2.0)
+    assert bans.addressBanned("203.0.113.7")
+    shared.broken = True
+    reactor.advance(2.0)                                  # unreadable: the last bans stay
+    assert bans.addressBanned("203.0.113.7") and bans.ssidBanned("8112345600b0026b")
+    bans.stop()
+    assert not reactor.getDelayedCalls()

@@ -13,7 +13,9 @@ from wtvserv.logstore import LOG_DB_NAME, LogStore
 from wtvserv.passwords import hash_password
 from wtvserv.store.cli import main
 from wtvserv.store.postgresql import PostgreSQLPool
+from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, TICKET_SECRET, SharedState
 from wtvserv.store.stores import SCHEMAS
+from wtvserv.tickets import load_or_create_secret
 
 
 def configFile(tmp_path, url: str):
@@ -74,11 +76,14 @@ def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
         logs.add("8112345600B0026b", "crash", {"n": str(n)}, bytes(range(256)) * n)
     accounts.close()
     logs.close()
+    secret = load_or_create_secret(data)
+    (data / "bans.txt").write_text("address 203.0.113.7  # spam\nssid 8112345600B0026b\nnonsense\n")
     config = configFile(tmp_path, postgresURL)
 
     assert main(["--config", config, "copy", "--from", str(data)]) == 0
     out = capsys.readouterr().out
     assert "accounts: 20 accounts, 27 users" in out and "logs: 2 logs" in out
+    assert "ticket secret: copied" in out and "bans: 2 copied" in out
     with psycopg.connect(postgresURL) as connection:
         for path, table in ((data / ACCOUNT_DB_NAME, "accounts"),
                             (data / ACCOUNT_DB_NAME, "users"), (data / LOG_DB_NAME, "logs")):
@@ -90,6 +95,10 @@ def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
         assert moved.add("8112345600B0026b", "log", {}, b"") == 8
         account = AccountStore(pool.database(SCHEMAS[0])).accountFor("811234560000026b")
         assert account.primary.username == "owner0" and len(account.users) == 2
+        shared = SharedState(pool.database(SHARED_SCHEMA))
+        assert shared.secret(TICKET_SECRET, lambda: b"x" * 32) == secret
+        assert [ban[:2] for ban in shared.bans()] == [("address", "203.0.113.7"),
+                                                     ("ssid", "8112345600b0026b")]
     finally:
         pool.close()
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
 
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from wtvserv.clients import AddressSet, ClientKeys, unmapped
@@ -74,25 +76,35 @@ def parseEntry(kind: str, value: str) -> tuple[str, str]:
     raise BanEntryError(f"{kind!r} is neither 'address' nor 'ssid'")
 
 
-def parseBans(text: str, source: str = "ban list", keys: ClientKeys | None = None) -> Bans:
-    """@param keys: how client keys are made, so single IPv6 bans cover their group."""
-    addresses, ssids = [], set()
+def parseBanEntries(text: str, source: str = "ban list") -> list[tuple[str, str]]:
+    """@return: the valid entries of a ban file's text; the others are logged and skipped."""
+    entries = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         kind, _, value = line.partition(" ")
         try:
-            kind, value = parseEntry(kind, value.strip())
+            entries.append(parseEntry(kind, value.strip()))
         except BanEntryError as problem:
             log.warn("{source} line {number} skipped: {problem}",
                      source=source, number=number, problem=problem)
-            continue
-        if kind == "ssid":
-            ssids.add(value)
-        else:
-            addresses.append(value)
-    return Bans(AddressSet(addresses, keys), ssids)
+    return entries
+
+
+def bansFrom(entries, keys: ClientKeys | None = None) -> Bans:
+    """
+    @param entries: C{(kind, value)} pairs in their canonical spelling.
+    @param keys: how client keys are made, so single IPv6 bans cover their group.
+    """
+    entries = list(entries)
+    return Bans(AddressSet([value for kind, value in entries if kind == "address"], keys),
+                {value for kind, value in entries if kind == "ssid"})
+
+
+def parseBans(text: str, source: str = "ban list", keys: ClientKeys | None = None) -> Bans:
+    """@param keys: see L{bansFrom}."""
+    return bansFrom(parseBanEntries(text, source), keys)
 
 
 class BanList:
@@ -142,3 +154,61 @@ class BanList:
         self._stamp, self._bans = stamp, parseBans(text, str(self.path), self._keys)
         log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
                  a=len(self._bans.addresses), s=len(self._bans.ssids))
+
+
+class SharedBanList:
+    """
+    The bans of a PostgreSQL deployment (L{wtvserv.store.shared}): read on
+    the store threads every C{checkInterval} seconds while running, so a
+    ban made on any host applies on every host within that time. Until the
+    first reading, and while the database cannot be read, the last bans
+    read stay in force.
+    """
+
+    def __init__(self, shared, reactor, threads, checkInterval: float = 2.0,
+                 keys: ClientKeys | None = None) -> None:
+        self._readBans = lambda: deferToThreadPool(reactor, threads, shared.bans)
+        self._keys = keys
+        self._loop = LoopingCall(self._reload)
+        self._loop.clock = reactor
+        self._interval = checkInterval
+        self._reading = None
+        self._entries: list[tuple[str, str]] = []
+        self._bans = Bans()
+        self._read(shared.bans())       # at start-up: in force from the first box
+
+    def start(self) -> None:
+        self._loop.start(self._interval, now=True)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def current(self) -> Bans:
+        return self._bans
+
+    def addressBanned(self, key: str) -> bool:
+        return self._bans.addressBanned(key)
+
+    def ssidBanned(self, ssid: str) -> bool:
+        return self._bans.ssidBanned(ssid)
+
+    def _reload(self) -> None:
+        if self._reading is not None:       # the last reading is still on its way
+            return
+        self._reading = self._readBans()
+        self._reading.addCallbacks(self._read, self._unreadable)
+
+    def _read(self, rows) -> None:
+        self._reading = None
+        entries = sorted((kind, value) for kind, value, _ in rows)
+        if entries != self._entries:
+            self._entries, self._bans = entries, bansFrom(entries, self._keys)
+            log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
+                     a=len(self._bans.addresses), s=len(self._bans.ssids))
+
+    def _unreadable(self, failure) -> None:
+        self._reading = None
+        log.warn("cannot read the bans from the database: {error}; keeping the last ones",
+                 error=failure.getErrorMessage())
+

@@ -24,7 +24,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from wtvserv.admission import Admission
-from wtvserv.bans import BanList
+from wtvserv.bans import BanList, SharedBanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
 from wtvserv.crypto import lzpf
@@ -38,7 +38,8 @@ from wtvserv.ssid import SSIDPolicy
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
 from wtvserv.tellyscript.catalog import TellyScripts
-from wtvserv.tickets import TicketAuthority, load_or_create_secret
+from wtvserv.store.shared import TICKET_SECRET
+from wtvserv.tickets import SECRET_LENGTH, TicketAuthority, load_or_create_secret
 from wtvserv.wire import BodyBudget, Limits
 
 log = Logger()
@@ -151,8 +152,6 @@ class WTVServer(MultiService):
         self.reactor = reactor
         dataDir = config.dataDir
         dataDir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.tickets = TicketAuthority(load_or_create_secret(dataDir), reactor,
-                                       lifetime=config.ticketLifetime, random=random)
         self.sessions = SessionKeyRegistry(reactor, lifetime=config.sessionLifetime,
                                            capacity=config.sessionCapacity)
         # The synchronous stores: for start-up, commands and tests. Services
@@ -162,9 +161,18 @@ class WTVServer(MultiService):
         self.logs = self.stores.logs
         self.storeThreads = storeThreads or self.stores.threadPool()
         log.info("storage: {where}", where=describe(config))
+        shared = self.stores.shared
+        secret = (load_or_create_secret(dataDir) if shared is None else
+                  shared.secret(TICKET_SECRET, lambda: os.urandom(SECRET_LENGTH)))
+        self.tickets = TicketAuthority(secret, reactor,
+                                       lifetime=config.ticketLifetime, random=random)
         self.clientKeys = ClientKeys(config.ipv6Prefix)
-        self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
-                            self.clientKeys)
+        if shared is None:
+            self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
+                                self.clientKeys)
+        else:
+            self.bans = SharedBanList(shared, reactor, self.storeThreads,
+                                      config.banCheckInterval, self.clientKeys)
         exempt = AddressSet(config.exemptAddresses, self.clientKeys)
         self.admission = Admission(self.bans, config.maxConnections,
                                    config.connectionsPerAddress, exempt)
@@ -245,6 +253,8 @@ class WTVServer(MultiService):
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, ThreadPool):
                 pool.start()
+        if isinstance(self.bans, SharedBanList):
+            self.bans.start()
         super().startService()
 
     def stopService(self):
@@ -255,6 +265,8 @@ class WTVServer(MultiService):
         return super().stopService().addBoth(self._closeStores)
 
     def _closeStores(self, passthrough=None):
+        if isinstance(self.bans, SharedBanList):
+            self.bans.stop()
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, ThreadPool) and pool.started:
                 pool.stop()

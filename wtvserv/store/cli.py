@@ -20,9 +20,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from wtvserv.bancmd import DEFAULT_NAME as DEFAULT_BAN_FILE
+from wtvserv.bans import parseBanEntries
 from wtvserv.config import Config, ConfigError, loadConfig
 from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
-from wtvserv.store.stores import SCHEMAS, SQLITE_FILES, describe, openDatabases
+from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, TICKET_SECRET, SharedState
+from wtvserv.store.stores import (POSTGRESQL_SCHEMAS, SCHEMAS, SQLITE_FILES, describe,
+                                   openDatabases)
+from wtvserv.tickets import SECRET_FILE_NAME, load_or_create_secret
 
 EXIT_ERROR = 2
 
@@ -66,7 +71,7 @@ def _status(config: Config, arguments: argparse.Namespace) -> int:
     pending = 0
     try:
         print(describe(config))
-        for schema in SCHEMAS:
+        for schema in SCHEMAS if config.storageURL is None else POSTGRESQL_SCHEMAS:
             version = databases.byComponent[schema.component].schemaVersion()
             known = len(schema.steps)
             pending += max(0, known - version)
@@ -103,10 +108,26 @@ def _copy(config: Config, arguments: argparse.Namespace) -> int:
             counts = copyTables(sources.byComponent[schema.component],
                                 targets.byComponent[schema.component])
             print(f"{schema.component}: " + ", ".join(f"{n} {table}" for table, n in counts))
+        _copyShared(source, SharedState(targets.byComponent[SHARED_SCHEMA.component]))
     finally:
         sources.close()
         targets.close()
     return 0
+
+
+def _copyShared(source: Path, shared: SharedState) -> None:
+    """The ticket secret (so boxes' tickets still count) and the ban file."""
+    if (source / SECRET_FILE_NAME).is_file():
+        secret = load_or_create_secret(source)
+        if shared.secret(TICKET_SECRET, lambda: secret) == secret:
+            print("ticket secret: copied")
+        else:
+            print("ticket secret: the database has its own, kept; boxes log in again")
+    bans = source / DEFAULT_BAN_FILE
+    entries = parseBanEntries(bans.read_text(encoding="utf-8", errors="replace"),
+                              str(bans)) if bans.is_file() else []
+    added = sum(shared.addBan(kind, value) for kind, value in entries)
+    print(f"bans: {added} copied")
 
 
 def copyTables(source, target) -> list[tuple[str, int]]:

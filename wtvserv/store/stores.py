@@ -14,9 +14,12 @@ from twisted.python.threadpool import ThreadPool
 from wtvserv.accounts import ACCOUNT_DB_NAME, SCHEMA as ACCOUNT_SCHEMA, AccountStore
 from wtvserv.config import Config
 from wtvserv.logstore import LOG_DB_NAME, SCHEMA as LOG_SCHEMA, LogStore
+from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, SharedState
 from wtvserv.store.sqlite import SQLiteDatabase
 
 SCHEMAS = (ACCOUNT_SCHEMA, LOG_SCHEMA)
+#: PostgreSQL's deployment shares more than SQLite's (see wtvserv.store.shared).
+POSTGRESQL_SCHEMAS = (*SCHEMAS, SHARED_SCHEMA)
 SQLITE_FILES = {ACCOUNT_SCHEMA.component: ACCOUNT_DB_NAME, LOG_SCHEMA.component: LOG_DB_NAME}
 
 
@@ -71,7 +74,8 @@ def openDatabases(config: Config, migrate: bool = True) -> Databases:
     from wtvserv.store.postgresql import PostgreSQLPool
     pool = PostgreSQLPool(config.storageURL, size=config.storagePoolSize)
     try:
-        opened = {schema.component: pool.database(schema, migrate) for schema in SCHEMAS}
+        opened = {schema.component: pool.database(schema, migrate)
+                  for schema in POSTGRESQL_SCHEMAS}
     except BaseException:
         pool.close()
         raise
@@ -80,11 +84,15 @@ def openDatabases(config: Config, migrate: bool = True) -> Databases:
 
 @dataclass
 class Stores:
-    """A process's synchronous stores, the databases under them and their threads."""
+    """
+    A process's synchronous stores, the databases under them and their
+    threads. C{shared} is L{None} for SQLite, whose shared state is files.
+    """
 
     accounts: AccountStore
     logs: LogStore
     databases: Databases
+    shared: SharedState | None = None
 
     def threadPool(self) -> ThreadPool:
         """@return: a pool (not started) of as many threads as the databases allow."""
@@ -97,9 +105,10 @@ class Stores:
 def openStores(config: Config) -> Stores:
     """@raise wtvserv.store.errors.StorageUnavailable: see L{openDatabases}."""
     databases = openDatabases(config)
+    shared = databases.byComponent.get(SHARED_SCHEMA.component)
     return Stores(AccountStore(databases.byComponent["accounts"],
                                max_users=config.maxUsersPerAccount),
                   LogStore(databases.byComponent["logs"], per_ssid=config.logsPerSSID,
                            total=config.logsTotal),
-                  databases)
+                  databases, None if shared is None else SharedState(shared))
 
