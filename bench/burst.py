@@ -65,7 +65,7 @@ async def burst(port: int, boxes: int) -> Tally:
 
 async def measure(server: RealServer, backlog: int | None, boxes: int, rounds: int) -> dict:
     port, pid = server.ports["wtv-1800"], server.process.pid
-    registered = await run_logins(port, "registered", min(boxes, 20),
+    registered = await run_logins([port], "registered", min(boxes, 20),
                                   lambda w, k: BURST_BASE + w + min(boxes, 20) * k,
                                   boxes, 300.0, expect_registration=True)
     if registered.failures or len(registered.latencies) != boxes:

@@ -7,6 +7,12 @@ Run from the repository root::
     python bench/loadgen.py --mode registered --boxes 20 --logins 2000
     python bench/loadgen.py --all             # three modes + idle-box RSS
     python bench/loadgen.py --idle 1000 5000  # idle-box RSS only
+    python bench/loadgen.py --storage postgresql --processes 2
+
+C{--storage postgresql} starts a throwaway PostgreSQL server (as the tests
+do, L{tests.postgres}) and points the servers at it. C{--processes N} runs N
+whole servers (every service, ports of their own) on one data directory or
+database, the boxes taking turns between them.
 
 Each mode starts its own server on free loopback ports with a temporary data
 directory. C{--boxes} asyncio tasks (no threads) each run whole
@@ -20,8 +26,11 @@ L{Box.power_on} flows one after another with the project's box simulator:
  - C{password}: the same with a password, which the server checks with
    scrypt in its thread pool.
 
-Server CPU comes from C{/proc/<pid>/stat} (utime + stime, all threads) over
-the measured window, peak RSS from C{VmHWM}. The generator's own CPU is shown
+Server CPU comes from C{/proc/<pid>/stat} (utime + stime, all threads, every
+server process) over the measured window, peak RSS from C{VmHWM} (summed
+over the processes), the longest reactor stall from each server's log
+(L{wtvserv.stalls}, the whole run, warm-up included: the worst process), and
+with PostgreSQL the database server's CPU. The generator's own CPU is shown
 too, as is what other processes used meanwhile ("other CPU %"): all share
 this machine's cores, so a busy machine lowers logins/s (not CPU per login).
 Boxes run without a timer per read (their largest cost); each whole login is
@@ -67,7 +76,7 @@ MAX_BOXES, MAX_LOGINS, MAX_IDLE = 5_000, 1_000_000, 50_000
 COLUMNS = ("mode", "boxes", "logins", "failures", "seconds", "logins/s",
            "WTVP req/s", "p50 ms", "p95 ms", "p99 ms", "server CPU ms/login",
            "server CPU %", "server peak RSS MB", "generator CPU ms/login",
-           "generator CPU %", "other CPU %")
+           "generator CPU %", "database CPU ms/login", "other CPU %", "longest stall ms")
 IDLE_COLUMNS = ("idle boxes", "connected", "server fds", "server RSS MB",
                 "RSS growth MB", "KB per box", "note")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -184,12 +193,14 @@ async def one_login(port: int, profile, expect_registration: bool,
                 await box.close()
 
 
-async def run_logins(port: int, mode: str, boxes: int, units, count: int,
+async def run_logins(ports: list[int], mode: str, boxes: int, units, count: int,
                      seconds: float, expect_registration: bool) -> Tally:
     """
     C{boxes} tasks log in C{count} times in all, starting no login after
     C{seconds}.
 
+    @param ports: the wtv-1800 port of each server; worker i logs in
+        through server i modulo their number.
     @param units: C{units(worker, k)} is the SSID unit of the k-th login of
         a worker; two workers never share a unit.
     """
@@ -202,19 +213,19 @@ async def run_logins(port: int, mode: str, boxes: int, units, count: int,
             if time.monotonic() >= deadline:
                 return
             profile = profile_for(mode, units(number, k))
-            await one_login(port, profile, expect_registration, tally)
+            await one_login(ports[number % len(ports)], profile, expect_registration, tally)
 
     await asyncio.gather(*(worker(n) for n in range(boxes)))
     return tally
 
 
-async def warm_up(port: int, mode: str, boxes: int, seconds: float) -> None:
+async def warm_up(ports: list[int], mode: str, boxes: int, seconds: float) -> None:
     """
     Register the accounts the measured logins use (C{ACCOUNTS_PER_BOX} per
     box), or for C{fresh} one box per worker, through the server itself.
     """
     count = boxes if mode == "fresh" else boxes * ACCOUNTS_PER_BOX
-    tally = await run_logins(port, mode, boxes, lambda w, k: ACCOUNT_BASE + w + boxes * k,
+    tally = await run_logins(ports, mode, boxes, lambda w, k: ACCOUNT_BASE + w + boxes * k,
                              count, seconds, expect_registration=True)
     if tally.failures or len(tally.latencies) < count:
         raise RuntimeError(f"{mode} warm-up: {len(tally.latencies)} of {count} "
@@ -229,26 +240,40 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-async def measure(server: RealServer, mode: str, boxes: int, logins: int,
-                  seconds: float) -> tuple[dict, Tally]:
+def database_cpu(database) -> float:
+    """@return: seconds of CPU the PostgreSQL server's processes have used (0 for SQLite)."""
+    if database is None:
+        return 0.0
+    total = 0.0
+    for pid in database.pids():
+        with contextlib.suppress(OSError):
+            total += server_cpu(pid)
+    return total
+
+
+async def measure(servers: list[RealServer], mode: str, boxes: int, logins: int,
+                  seconds: float, database=None) -> tuple[dict, Tally]:
     """
     Run the measured logins of C{mode} (after L{warm_up}).
 
     @return: a table row and the tally.
     """
-    port, pid = server.ports["wtv-1800"], server.process.pid
+    ports = [server.ports["wtv-1800"] for server in servers]
+    pids = [server.process.pid for server in servers]
     if mode == "fresh":
         units = lambda w, k: FRESH_BASE + w + boxes * k  # noqa: E731
     else:
         units = lambda w, k: ACCOUNT_BASE + w + boxes * (k % ACCOUNTS_PER_BOX)  # noqa: E731
     gc.collect()
     busy0 = machine_busy()
-    cpu0, own0, wall0 = server_cpu(pid), time.process_time(), time.perf_counter()
-    tally = await run_logins(port, mode, boxes, units, logins, seconds,
+    db0 = database_cpu(database)
+    cpu0, own0, wall0 = sum(map(server_cpu, pids)), time.process_time(), time.perf_counter()
+    tally = await run_logins(ports, mode, boxes, units, logins, seconds,
                              expect_registration=(mode == "fresh"))
     wall = time.perf_counter() - wall0
-    cpu, own = server_cpu(pid) - cpu0, time.process_time() - own0
-    other = max(0.0, machine_busy() - busy0 - cpu - own)
+    cpu, own = sum(map(server_cpu, pids)) - cpu0, time.process_time() - own0
+    db = database_cpu(database) - db0
+    other = max(0.0, machine_busy() - busy0 - cpu - own - db)
     done = max(1, len(tally.latencies))
     lat = [value * 1000 for value in tally.latencies]
     row = {
@@ -261,19 +286,20 @@ async def measure(server: RealServer, mode: str, boxes: int, logins: int,
         "p99 ms": f"{percentile(lat, 0.99):.1f}",
         "server CPU ms/login": f"{cpu * 1000 / done:.2f}",
         "server CPU %": f"{cpu * 100 / wall:.0f}",
-        "server peak RSS MB": f"{server_memory(pid, 'VmHWM'):.1f}",
+        "server peak RSS MB": f"{sum(server_memory(pid, 'VmHWM') for pid in pids):.1f}",
         "generator CPU ms/login": f"{own * 1000 / done:.2f}",
         "generator CPU %": f"{own * 100 / wall:.0f}",
+        "database CPU ms/login": f"{db * 1000 / done:.2f}" if database else "-",
         "other CPU %": f"{other * 100 / wall:.0f}",
     }
     return row, tally
 
 
-async def measure_mode(server: RealServer, mode: str, boxes: int, logins: int,
-                       seconds: float) -> tuple[dict, Tally]:
+async def measure_mode(servers: list[RealServer], mode: str, boxes: int, logins: int,
+                       seconds: float, database=None) -> tuple[dict, Tally]:
     """L{warm_up}, then L{measure}."""
-    await warm_up(server.ports["wtv-1800"], mode, boxes, seconds)
-    return await measure(server, mode, boxes, logins, seconds)
+    await warm_up([server.ports["wtv-1800"] for server in servers], mode, boxes, seconds)
+    return await measure(servers, mode, boxes, logins, seconds, database)
 
 
 # -- Idle boxes ------------------------------------------------------------
@@ -348,19 +374,60 @@ def table(columns, rows) -> str:
     return "\n".join(lines)
 
 
-def with_server(work, base: Path, name: str):
-    """Run C{work(server)} (a coroutine function) against a new server."""
-    server = RealServer(base / name / "data")
-    server.start()
+def longest_stall(log: str) -> str:
+    """@return: the last "longest reactor stall" a server logged, in ms, or "?"."""
+    marker = "longest reactor stall: "
+    found = log.rpartition(marker)[2].split(" ms", 1)[0] if marker in log else "?"
+    return found
+
+
+def with_servers(work, base: Path, name: str, processes: int = 1,
+                 storageURL: str | None = None):
+    """
+    Run C{work(servers)} (a coroutine function) against C{processes} new
+    servers sharing one data directory, or the database C{storageURL}.
+
+    @return: what C{work} returned, and the longest reactor stall the
+        servers logged when they stopped (the worst of them, in ms).
+    """
+    config = (f'[storage]\nurl = "{storageURL}"\n' if storageURL else "") + \
+        '[limits]\nexempt_addresses = ["127.0.0.0/8", "::1"]\n'
+    servers = [RealServer(base / name / "data", config=config) for _ in range(processes)]
+    for number, server in enumerate(servers):
+        server.logPath = server.logPath.with_name(f"twistd-{number}.log")
+        server.start()
     try:
-        return asyncio.run(work(server))
+        result = asyncio.run(work(servers))
     except BaseException:
-        print(f"twistd log (end):\n{server.log[-3000:]}", file=sys.stderr)
+        for server in servers:
+            print(f"twistd log (end):\n{server.log[-3000:]}", file=sys.stderr)
         raise
     finally:
-        code = server.stop()
-        if code not in (0, -15, None):     # twistd re-raises SIGTERM
-            print(f"warning: twistd for {name} exited with {code}", file=sys.stderr)
+        for server in servers:
+            code = server.stop()
+            if code not in (0, -15, None):     # twistd re-raises SIGTERM
+                print(f"warning: twistd for {name} exited with {code}", file=sys.stderr)
+    stalls = [longest_stall(server.log) for server in servers]
+    known = [float(value) for value in stalls if value != "?"]
+    return result, (f"{max(known):.1f}" if len(known) == len(stalls) else "?")
+
+
+@contextlib.contextmanager
+def storage(kind: str):
+    """Yield a running L{tests.postgres.PostgresServer}, or L{None} for SQLite."""
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.postgres import PostgresServer, serverBinaries
+    binaries = serverBinaries()
+    if binaries is None:
+        sys.exit("loadgen: no PostgreSQL server binaries (apt-get install postgresql)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -377,6 +444,10 @@ def parser() -> argparse.ArgumentParser:
                         help="time cap for each phase (default 60)")
     parser.add_argument("--idle", type=int, nargs="*", default=None,
                         help="idle box counts to hold (--all: 1000 5000)")
+    parser.add_argument("--storage", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="SQLite files (default) or a throwaway PostgreSQL server")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="whole servers sharing the storage (default 1)")
     return parser
 
 
@@ -390,19 +461,24 @@ def main(argv: list[str] | None = None) -> int:
         modes = ["registered"]
     if not (0 < options.boxes <= MAX_BOXES and 0 < options.logins <= MAX_LOGINS
             and 0 < options.seconds <= 3600
+            and 0 < options.processes <= 8
             and all(0 < count <= MAX_IDLE for count in idle or [])):
         parser().error(f"limits: 1..{MAX_BOXES} boxes, 1..{MAX_LOGINS} logins, "
-                       f"1..{MAX_IDLE} idle boxes, up to 3600 seconds")
+                       f"1..{MAX_IDLE} idle boxes, up to 3600 seconds, 1..8 processes")
     limit = raise_fd_limit()
     print(f"machine: {machine()}; open files limit {limit}", flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="wtvserv-bench-") as base:
+    print(f"storage: {options.storage}, {options.processes} server process(es)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="wtvserv-bench-") as base, \
+            storage(options.storage) as database:
         rows, failures = [], 0
         for mode in modes:
-            row, tally = with_server(
-                lambda server, mode=mode: measure_mode(server, mode, options.boxes,
-                                            options.logins, options.seconds),
-                Path(base), mode)
+            (row, tally), stall = with_servers(
+                lambda servers, mode=mode: measure_mode(servers, mode, options.boxes,
+                                             options.logins, options.seconds, database),
+                Path(base), mode, options.processes,
+                None if database is None else database.newDatabase())
+            row["longest stall ms"] = stall
             rows.append(row)
             failures += tally.failures
             for problem in tally.errors:
@@ -411,8 +487,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(table(COLUMNS, rows), flush=True)
         if idle:
-            idle_rows = with_server(
-                lambda server: measure_idle(server, idle, options.seconds),
+            idle_rows, _ = with_servers(
+                lambda servers: measure_idle(servers[0], idle, options.seconds),
                 Path(base), "idle")
             print()
             print("Idle boxes (one preregister each, then connected and silent):")

@@ -123,7 +123,7 @@ def record(options, base: Path) -> tuple[dict, Path]:
     raw = base / "server.raw"
     server = RealServer(base / "data").start()
     try:
-        asyncio.run(warm_up(server.ports["wtv-1800"], options.mode, options.boxes,
+        asyncio.run(warm_up([server.ports["wtv-1800"]], options.mode, options.boxes,
                             options.seconds))
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(server.process.pid), "--nonblocking",
@@ -132,7 +132,7 @@ def record(options, base: Path) -> tuple[dict, Path]:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(PY_SPY_START)
         try:
-            row, tally = asyncio.run(measure(server, options.mode, options.boxes,
+            row, tally = asyncio.run(measure([server], options.mode, options.boxes,
                                              options.logins, options.seconds))
         finally:
             spy.send_signal(signal.SIGINT)

@@ -115,7 +115,7 @@ async def attacker(number: int, ports: dict[str, int], drip: float, siege: Siege
 
 async def honestLogins(port: int, seconds: float, boxes: int, accounts: int):
     """Log honest boxes in, one after another per box, for C{seconds}."""
-    return await run_logins(port, "registered", boxes,
+    return await run_logins([port], "registered", boxes,
                             lambda w, k: ACCOUNT_BASE + (w + boxes * k) % accounts,
                             10**6, seconds, expect_registration=False)
 
@@ -137,7 +137,7 @@ async def siege(server: RealServer, sockets: int, seconds: float, boxes: int,
     pid = server.process.pid
     front = server.ports["wtv-1800"]
     accounts = boxes * 5
-    warm = await run_logins(front, "registered", boxes, lambda w, k: ACCOUNT_BASE + w + boxes * k,
+    warm = await run_logins([front], "registered", boxes, lambda w, k: ACCOUNT_BASE + w + boxes * k,
                             accounts, 600, expect_registration=True)
     if warm.failures:
         print(f"warm-up failed: {warm.errors}", file=sys.stderr)

@@ -95,6 +95,20 @@ class PostgresServer:
             connection.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def pids(self) -> list[int]:
+        """@return: the server's processes: the postmaster and its children."""
+        postmaster = int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+        found = [postmaster]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rpartition(")")[2].split()[1]) == postmaster:
+                    found.append(int(entry.name))
+        return found
+
     def stop(self) -> None:
         try:
             self._run(str(self.binaries / "pg_ctl"), "-D", str(self.folder / "data"),

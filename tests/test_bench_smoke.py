@@ -48,6 +48,20 @@ def test_loadgen_runs_every_mode_and_the_idle_measurement():
     assert idle[-1]["note"] == "ok"
 
 
+def test_loadgen_runs_two_processes_on_postgresql_and_reports_stalls():
+    from tests.postgres import requireBinaries
+    requireBinaries()
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "loadgen.py"), "--mode", "password",
+         "--boxes", "4", "--logins", "8", "--storage", "postgresql", "--processes", "2"],
+        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [[row]] = tables(result.stdout)
+    assert row["failures"] == "0" and row["logins"] == "8", row
+    assert float(row["longest stall ms"]) >= 0 and float(row["database CPU ms/login"]) > 0, row
+    assert "storage: postgresql, 2 server process(es)" in result.stdout
+
+
 def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
     result = subprocess.run(
         [sys.executable, str(REPOSITORY / "bench" / "burst.py"), "--boxes", "5",

@@ -35,6 +35,7 @@ from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
+from wtvserv.stalls import StallWatch
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
 from wtvserv.tellyscript.catalog import TellyScripts
@@ -184,6 +185,7 @@ class WTVServer(MultiService):
                                  request=config.requestTimeout, handler=config.handlerTimeout,
                                  write=config.writeTimeout)
         self.bodyBudget = BodyBudget(config.bodyBudget)
+        self.stalls = StallWatch(reactor)
         enabled = [p for p in plugins if config.service(p.name).enabled]
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
@@ -255,6 +257,7 @@ class WTVServer(MultiService):
                 pool.start()
         if isinstance(self.bans, SharedBanList):
             self.bans.start()
+        self.stalls.start()
         super().startService()
 
     def stopService(self):
@@ -265,6 +268,7 @@ class WTVServer(MultiService):
         return super().stopService().addBoth(self._closeStores)
 
     def _closeStores(self, passthrough=None):
+        self.stalls.stop()
         if isinstance(self.bans, SharedBanList):
             self.bans.stop()
         for pool in (self.workers, self.storeThreads):
