@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home")
+SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home", "wtv-star")
 TWISTD = "from twisted.scripts.twistd import run; run()"
 #: Every test box connects from 127.0.0.1, so by default the per-address
 #: caps and rates do not apply to loopback; tests of those limits pass

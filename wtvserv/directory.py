@@ -5,9 +5,21 @@ C{wtv-service} headers (PROTOCOL.md 7).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DONT_ENCRYPT_REQUESTS = 0x1
+PREREGISTRATION = "wtv-1800"
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9+.-]{0,39}")
+
+
+def isServiceName(name: object) -> bool:
+    """
+    Whether C{name} can name a service: a lower-case URL scheme of at most
+    40 characters (C{wtv-home}, but also C{http}: boxes reach every scheme
+    through a service).
+    """
+    return isinstance(name, str) and _SERVICE_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)

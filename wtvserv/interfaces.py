@@ -235,14 +235,18 @@ class IServiceContext(Interface):
 
 class IWTVServicePlugin(IPlugin):
     """
-    Adds one wtv- service to a wtvserv process; found with C{getPlugins} in
-    the package C{wtvserv.plugins}.
+    Adds one service to a wtvserv process; found with C{getPlugins} in the
+    package C{wtvserv.plugins}.
 
     A plugin may also have a C{homeLink} attribute, a C{(title, url)} pair
-    the home page links to.
+    the home page links to, and a true C{replacesBuiltin} attribute to take
+    the place of the built-in service of the same name (without it, a
+    plugin claiming a built-in's name is ignored).
     """
 
-    name = Attribute("The service name, e.g. C{'wtv-star'}; unique per process.")
+    name = Attribute(
+        "The service name: the URL scheme boxes use for it, in lower case "
+        "(C{'wtv-star'}, or e.g. C{'http'}); unique per process.")
     defaultPort = Attribute("The TCP port used when no endpoint is configured.")
     flags = Attribute("Service flags advertised in C{wtv-service} (an int).")
     connections = Attribute("The C{connections=} value advertised, or L{None}.")

@@ -25,7 +25,7 @@ from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
 from wtvserv.admission import AddressSet, Admission
 from wtvserv.bans import BanList
 from wtvserv.config import Config
-from wtvserv.directory import ServiceDirectory, ServiceEntry
+from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.interfaces import IServiceContext
 from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
@@ -70,7 +70,7 @@ class ServiceContext:
         return address in self.exemptAddresses
 
     def dataDirectory(self, name: str) -> Path:
-        if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
+        if not isServiceName(name):
             raise ValueError(f"not a service name: {name!r}")
         folder = self.config.dataDir / "services" / name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
