@@ -110,10 +110,13 @@ class TestBox:
     in its SECURE ON block, and later requests carry only their own.
     """
 
-    def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1") -> None:
+    def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1",
+                 identity: dict[str, str] | None = None) -> None:
+        """@param identity: identity headers to add to (or change in) L{IDENTITY}."""
         self.server = server
         self.ssid = ssid
         self.address = address
+        self.extraIdentity = identity or {}
         self.key: bytes | None = None
         self.keys: tuple[bytes, bytes] | None = None
         self.ticket: str | None = None
@@ -131,7 +134,8 @@ class TestBox:
 
     def identity(self, extra: dict[str, str] | None = None) -> str:
         """The once-per-connection headers, C{wtv-ticket} once the box has one."""
-        values = {**IDENTITY, "wtv-client-serial-number": self.ssid, **(extra or {})}
+        values = {**IDENTITY, "wtv-client-serial-number": self.ssid, **self.extraIdentity,
+                  **(extra or {})}
         if self.ticket and "wtv-ticket" not in values:
             values["wtv-ticket"] = self.ticket
         return _lines(values)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.harness import SSID, TestBox, inProcessServer, makeServer
+from wtvserv.box.forms import parse_page
 from wtvserv.passwords import hash_password
 
 
@@ -20,6 +21,11 @@ def server(tmp_path):
 def register(server, name="Ann", username="ann", password=None, ssid=SSID):
     server.accounts.createAccount(ssid, name, username,
                                   hash_password(password) if password else None)
+
+
+def splashRefresh(response) -> str:
+    """The URL the META refresh of a response's page goes to."""
+    return parse_page(response.body.decode("latin-1")).refresh
 
 
 def test_preregister_hands_out_a_key_and_points_at_the_login(server):
@@ -67,11 +73,15 @@ def test_registration_creates_the_account_then_relogin_reaches_home(server):
     assert server.accounts.accountFor(SSID).primary.username == "annbox"
     login = box.request("wtv-head-waiter:/login?new_registration=1")
     assert login.get("wtv-visit").endswith("?new_registration=1")
-    final = box.request(login.get("wtv-visit"), box.answer())
-    assert final.getAll("wtv-visit")[0] == "client:closeallpanels"
-    assert final.getAll("wtv-visit")[-1].startswith(
-        "wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home&dummy=0x")
-    hop = box.request(final.getAll("wtv-visit")[-1])
+    answered = box.request(login.get("wtv-visit"), box.answer())
+    # The final response has a page, so it comes over SECURE ON.
+    assert answered.get("Connection") == "close" and answered.body == b""
+    assert answered.get("wtv-visit") == "wtv-head-waiter:/login-stage-two?new_registration=1"
+    final = box.request(answered.get("wtv-visit"), secure=True)
+    assert final.getAll("wtv-visit") == ["client:closeallpanels"]
+    splash = splashRefresh(final)
+    assert splash.startswith("wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home&dummy=0x")
+    hop = box.request(splash, secure=True)
     assert hop.get("wtv-visit") == "wtv-home:/home"
     home = box.request("wtv-home:/home", secure=True)
     assert home.status == 200

@@ -145,6 +145,18 @@ def test_tickets_expire_after_their_lifetime():
         authority.verify(text, SSID)
 
 
+def test_a_ticket_needs_renewal_from_half_its_life():
+    authority, clock = make_authority(lifetime=100)
+    ticket = authority.verify(authority.issue(make_ticket()), SSID)
+    clock.advance(49)
+    assert not authority.needsRenewal(ticket)
+    clock.advance(1)
+    assert authority.needsRenewal(ticket)
+    renewed = authority.verify(authority.issue(ticket), SSID)
+    assert (renewed.issued, renewed.expires) == (NOW + 50, NOW + 150)
+    assert not authority.needsRenewal(renewed)
+
+
 def test_errors_carry_a_message_for_the_user():
     for error in (TicketError, MalformedTicket, ForgedTicket, ExpiredTicket,
                   WrongSSIDTicket):

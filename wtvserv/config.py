@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from ipaddress import ip_network
+from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,9 @@ class Config:
     loginFailuresPerAddress: int = 20
     loginsPerAddress: int = 120
     loginWindow: float = 600.0
+    # The DNS server a logged-in box is told to use (wtv-name-server); by
+    # default none is sent and the box keeps its TellyScript's.
+    nameServer: str | None = None
     registrationsPerAddress: int = 10
     registrationWindow: float = 3600.0
     logsPerAddress: int = 60
@@ -157,6 +160,7 @@ _SCALARS = {
     ("login", "failures_per_address"): ("loginFailuresPerAddress", int),
     ("login", "logins_per_address"): ("loginsPerAddress", int),
     ("login", "window"): ("loginWindow", float),
+    ("login", "name_server"): ("nameServer", str),
     ("register", "per_address"): ("registrationsPerAddress", int),
     ("register", "window"): ("registrationWindow", float),
     ("logs", "per_address"): ("logsPerAddress", int),
@@ -196,6 +200,12 @@ def loadConfig(path: Path | None) -> Config:
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
             _setScalar(config, section, key, value)
+    if config.nameServer is not None:
+        try:
+            IPv4Address(config.nameServer)
+        except ValueError:
+            raise ConfigError(f"[login] name_server: {config.nameServer!r} is not an IPv4 "
+                              "address") from None
     for text in config.exemptAddresses:
         try:
             ip_network(text, strict=False)

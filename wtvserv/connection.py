@@ -18,6 +18,7 @@ from __future__ import annotations
 from twisted.logger import Logger
 
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
+from wtvserv.directory import ServiceDirectory, backThroughLogin
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.tickets import ExpiredTicket, Ticket, TicketError
@@ -49,15 +50,25 @@ SSID_HEADER = "wtv-client-serial-number"
 
 class Refusal(Exception):
     """
-    The connection cannot go on: answer C{status message} and close.
-    C{note} says why, for the log (never the box's own bytes).
+    The connection cannot go on: answer C{status message} and close, or
+    with C{relogin}, send the box back through login (headers only, no
+    dialog). C{note} says why, for the log (never the box's own bytes).
     """
 
-    def __init__(self, status: int, message: str, note: str) -> None:
+    def __init__(self, status: int, message: str, note: str, relogin: bool = False) -> None:
         super().__init__(f"{status} {message}")
         self.status = status
         self.message = message
         self.note = note
+        self.relogin = relogin
+
+    def response(self, directory: ServiceDirectory) -> Response:
+        """@return: what the box is answered, given the services it may be told of."""
+        if self.relogin:
+            # An answer to a SECURE ON, so marked as one (PROTOCOL.md 2.5); no body.
+            return Response(headers=[("wtv-encrypted", "true"), *backThroughLogin(directory)],
+                            close=True)
+        return errorResponse(self.status, self.message, close=True)
 
 
 def identityOf(headers: Headers) -> Headers:
@@ -233,9 +244,11 @@ class BoxConnection:
         if ticketText and not bound:
             self._adoptTicket(ticketText)
         if self._ticketError is not None and not isinstance(self._ticketError, ExpiredTicket):
+            # Another server's ticket, or a damaged one: no keys to read the
+            # box by, and nothing it proves. Only a new login helps.
             raise Refusal(403, self._ticketError.message,
-                          f"SECURE ON refused for {self.ssidPolicy.forLog(ssid)}: "
-                          f"{self._ticketError.message}")
+                          f"SECURE ON of {self.ssidPolicy.forLog(ssid)} sent back through "
+                          f"login: {self._ticketError.message}", relogin=True)
         candidates = self._candidateKeys(ssid, bool(ticketText))
         if self._streams is not None:
             self._streams = ServerStreams(*candidates[0], incarnation)

@@ -83,3 +83,14 @@ class ServiceDirectory:
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+
+def backThroughLogin(directory: ServiceDirectory, query: str = "relogin=true") -> list[tuple[str, str]]:
+    """
+    The headers that send a box through wtv-1800 and a new login without a
+    dialog: its service list reset to wtv-1800 (so it reaches ours, whatever
+    list it held) and a visit to C{/preregister?query}.
+    """
+    entry = directory.get(PREREGISTRATION)
+    services = [("wtv-service", "reset"), ("wtv-service", entry.header())] if entry else []
+    return [*services, ("wtv-visit", f"{PREREGISTRATION}:/preregister?{query}")]

@@ -62,6 +62,13 @@ class ITicketAuthority(Interface):
     def expired(ticket: Ticket) -> bool:
         """@return: whether C{ticket} (verified earlier) is past its expiry now."""
 
+    def needsRenewal(ticket: Ticket) -> bool:
+        """
+        @return: whether C{ticket} is past half its life, so a response to
+            the box that proved it should carry a fresh one (the same
+            contents, issued again).
+        """
+
 
 class ISessionKeyRegistry(Interface):
     """
@@ -205,6 +212,10 @@ class IServiceContext(Interface):
     tellyscripts = Attribute(
         "The L{wtvserv.tellyscript.catalog.TellyScripts} the operator "
         "configured: which script a box should hold.")
+    plugins = Attribute(
+        "The L{IWTVServicePlugin}s of every enabled service, whether or not "
+        "this process runs it; the head-waiter asks those providing "
+        "L{ILoginHeaders} or L{IFlashUpgrade}.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""
@@ -254,3 +265,38 @@ class IWTVServicePlugin(IPlugin):
 
     def makeService(context: IServiceContext) -> IWTVService:
         """Build the service, given the shared parts of the process."""
+
+
+class ILoginHeaders(Interface):
+    """
+    Optional, for a service plugin: headers its service adds to the final
+    login response, e.g. a mail service's C{wtv-mail-url}. The head-waiter
+    asks every enabled plugin that provides this, so no header points at a
+    service that is not installed.
+    """
+
+    def loginHeaders(box: Any, user: User, reconnect: bool) -> list[tuple[str, str]]:
+        """
+        @param box: the L{wtvserv.web.Box} logging in (its headers, SSID...).
+        @param user: the user logging in.
+        @param reconnect: whether the box is only resuming after a redial
+            (C{/reconnect}), with its pages still on screen.
+        @return: C{(name, value)} header pairs. Names the head-waiter sets
+            itself (C{wtv-ticket}, C{wtv-service}, C{wtv-visit}, ...) are
+            dropped, as is everything from a plugin that raises.
+        """
+
+
+class IFlashUpgrade(Interface):
+    """
+    Optional, for a flash-upgrade service plugin: takes a box running its
+    minibrowser (it sent C{wtv-need-upgrade} or C{wtv-used-8675309}) where
+    it can get a new ROM, instead of home, once it has logged in.
+    """
+
+    def upgradeURL(box: Any) -> str | None:
+        """
+        @param box: the L{wtvserv.web.Box} logging in.
+        @return: the URL (of an enabled service) to send it on to, or
+            L{None} to let it go home.
+        """

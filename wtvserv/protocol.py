@@ -23,6 +23,7 @@ from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
 from wtvserv.connection import BoxConnection, Refusal
+from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.wire import Limits, Request, Response, errorResponse
@@ -121,7 +122,7 @@ class WTVPProtocol(Protocol):
             try:
                 request = self.box.nextRequest()
             except Refusal as refusal:
-                self._fail(refusal.status, refusal.message, refusal.note)
+                self._respond(None, refusal.response(self.factory.directory), note=refusal.note)
                 return
             if request is None:
                 if self.box.awaitingBytes:
@@ -279,12 +280,15 @@ class WTVPFactory(Factory):
                  maxConnections: int = 10_000,
                  encode: Callable[[Request, Response], Response] = _noEncoding,
                  admission: Admission | None = None,
-                 ssidPolicy: SSIDPolicy | None = None) -> None:
+                 ssidPolicy: SSIDPolicy | None = None,
+                 directory: ServiceDirectory | None = None) -> None:
         """
         @param admission: who may connect, shared by the process's factories;
             by default one of this factory's own with no bans.
         @param ssidPolicy: which SSIDs are served; by default checked, with
             no bans.
+        @param directory: the services boxes are told of, to send a box
+            whose ticket is unreadable back to wtv-1800.
         """
         self.service = service
         self.serviceName = service.name
@@ -297,6 +301,7 @@ class WTVPFactory(Factory):
         self.encode = encode
         self.admission = admission or Admission(Bans(), maxConnections)
         self.ssidPolicy = ssidPolicy or SSIDPolicy(Bans())
+        self.directory = directory or ServiceDirectory()
         self.connections: set[WTVPProtocol] = set()
 
     def logPrefix(self) -> str:

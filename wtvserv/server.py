@@ -59,6 +59,7 @@ class ServiceContext:
     workers: object = None
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
+    plugins: list = field(default_factory=list)
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -154,7 +155,7 @@ class WTVServer(MultiService):
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt, tellyscripts)
+                                      self.workers, exempt, tellyscripts, enabled)
         self.encoder = BodyEncoder()
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -172,7 +173,7 @@ class WTVServer(MultiService):
                               limits=self.limits, timeouts=self.timeouts,
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
-                              ssidPolicy=self.ssidPolicy)
+                              ssidPolicy=self.ssidPolicy, directory=self.directory)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)

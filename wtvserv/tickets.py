@@ -248,6 +248,10 @@ class TicketAuthority:
         """@return: whether C{ticket} is past its expiry now."""
         return self._clock.seconds() >= ticket.expires
 
+    def needsRenewal(self, ticket: Ticket) -> bool:
+        """@return: whether C{ticket} is past half its life now."""
+        return 2 * self._clock.seconds() >= ticket.issued + ticket.expires
+
     def _open(self, raw: bytes) -> bytes:
         """
         @return: the plaintext of authentic ticket bytes.

@@ -30,11 +30,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext, IWTVService
 from wtvserv.wire import Request, Response, errorResponse
 
 __all__ = ["WTVService", "Box", "Response", "html", "page", "visit", "redirect",
-           "error", "relogin", "fileResponse", "escape", "quote"]
+           "error", "relogin", "loginAgain", "fileResponse", "escape", "quote"]
 
 log = Logger()
 _TOKEN = re.compile(r"-wtv-token-(\d{1,20}-[0-9A-Fa-f]{32})$")
@@ -86,6 +87,15 @@ def relogin() -> Response:
     """Send a box that is not logged in back through the login (Z's C{300})."""
     return Response(status=300, reason="Unauthorized",
                     headers=[("Location", "client:relogin")])
+
+
+def loginAgain(context: IServiceContext) -> Response:
+    """
+    Send a box whose ticket no longer counts (expired, another server's,
+    damaged) through wtv-1800 and a new login: headers only, which a box
+    follows without showing a dialog.
+    """
+    return Response(headers=backThroughLogin(context.directory))
 
 
 def error(status: int, message: str) -> Response:
@@ -227,25 +237,46 @@ class WTVService:
             return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
         box = Box(request, self.context, token)
+        result = self._answer(box, path)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._renewing, box)
+        return self._renewing(result, box)
+
+    def _answer(self, box: Box, path: str) -> Response | str | Deferred:
         route = self._routes.get(path)
         if route is None:
             found = self._serveStatic(box)
             if found is not None or self._fallback is None:
                 return found or error(404, "The service could not find the requested page.")
             route = self._fallback
-        if request.method not in route.methods:
+        if box.request.method not in route.methods:
             return error(405, "That page cannot be used this way.")
         if route.login and not box.loggedIn:
             return self._notLoggedIn(box)
-        result = route.handler(box)
-        if isinstance(result, Deferred):
-            return result.addCallback(_asResponse)
-        return _asResponse(result)
+        return route.handler(box)
+
+    def _renewing(self, result: Response | str | bytes, box: Box) -> Response:
+        """
+        C{result} as a response; one to a logged-in box whose ticket is past
+        half its life also carries the ticket issued afresh (same contents,
+        new expiry), so a box left on keeps its login. Only a ticket the box
+        proved on this encrypted connection is renewed: a copied ticket
+        replayed in clear stays as old as it is.
+        """
+        response = _asResponse(result)
+        ticket = box.ticket
+        if (response.ticket is None and ticket is not None and box.secure and box.loggedIn
+                and self.context.tickets.needsRenewal(ticket)):
+            response.ticket = ticket
+        return response
 
     def _notLoggedIn(self, box: Box) -> Response:
         problem = box.request.ticketError
         if problem is not None:
-            return error(403, problem.message)
+            log.info("{service}: {ssid} at {client} sent back through login: {problem}",
+                     service=self.name, ssid=box.loggedSSID, client=box.address,
+                     problem=problem.message)
+            return loginAgain(self.context)
         return relogin()
 
     def _serveStatic(self, box: Box) -> Response | None:

@@ -7,7 +7,10 @@ flow) or on C{/ValidateLogin?initial_login=true} (minisrv's flow, which then
 continues on C{/login-stage-two} over SECURE ON). Once the answer is right,
 the box holds a ticket and one decision remains: an SSID without an account
 goes to wtv-register, several users choose one, a password is asked for,
-and a user who is through gets the final response with the service list.
+and a user who is through gets the final response with the service list
+and a splash page that refreshes to C{/check-tellyscript}, then home. A box
+whose ticket no longer counts is sent through wtv-1800 and a new login,
+without a dialog.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from twisted.logger import Logger
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
+from wtvserv.directory import backThroughLogin
 from wtvserv.services import pages
 from wtvserv.services.common import (
     clockHeaders,
@@ -28,9 +32,15 @@ from wtvserv.services.common import (
     requireSSID,
     serviceHeaders,
 )
+from wtvserv.services.loginheaders import (
+    featureSwitches,
+    offlineUserList,
+    pluginHeaders,
+    upgradeURL,
+)
 from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.tickets import Ticket
-from wtvserv.web import Box, Response, WTVService, error, html, visit
+from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, visit
 
 log = Logger()
 
@@ -41,6 +51,8 @@ RECONNECT_URL = f"{NAME}:/reconnect"
 HOME = "wtv-home:/home"
 TOKEN_LIFETIME = 600
 CARRIED = ("relogin", "new_registration", "reconnect")
+#: A box whose disk failed says so (PROTOCOL.md 11); it is told once per login.
+BAD_DISK = "wtv-my-disk-sucks-sucks-sucks"
 
 
 class LoginGuard:
@@ -189,8 +201,7 @@ class HeadWaiter:
         return response
 
     def _backToPreregistration(self, query: str) -> Response:
-        return visit(f"wtv-1800:/preregister?{query}",
-                     headers=serviceHeaders(self.context, ["wtv-1800"], reset=True))
+        return Response(headers=backThroughLogin(self.context.directory, query))
 
     # Stage two: after the challenge, decide where the box goes
 
@@ -199,6 +210,8 @@ class HeadWaiter:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
                 return ticket
+            if _badDisk(box):
+                return self._continueSecurely(box, ticket)
             response = self.decide(box, ticket)
             if box.secure:
                 return response
@@ -230,19 +243,23 @@ class HeadWaiter:
 
     def _continueSecurely(self, box: Box, ticket: Ticket) -> Response:
         """
-        Hand the box its ticket and send it on to stage two on a new
-        connection, which it opens with SECURE ON (minisrv's ValidateLogin
-        answer). A page this plaintext connection would otherwise carry
-        (password, choose-user) is then sent encrypted, never in clear.
+        Hand the box its ticket and send it on to stage two (or first to
+        the bad-disk notice) on a new connection, which it opens with SECURE
+        ON (minisrv's ValidateLogin answer). A page this plaintext
+        connection would otherwise carry (password, choose-user) is then
+        sent encrypted, never in clear. The head-waiter is announced again,
+        encrypted: a box that arrived with an unreadable ticket was told to
+        log in in clear (see wtv-1800).
         """
+        page = "/bad-disk" if _badDisk(box) else "/login-stage-two"
         return Response(close=True, ticket=ticket,
                         headers=[("wtv-encrypted", "true"),
-                                 ("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
+                                 *serviceHeaders(self.context, [NAME]),
+                                 ("wtv-visit", f"{NAME}:{page}?{_carry(box)}")])
 
     def _noLogin(self, box: Box) -> Response:
-        problem = box.request.ticketError
-        if problem is not None:
-            return error(403, problem.message)
+        if box.request.ticketError is not None:
+            return loginAgain(self.context)
         return error(403, "Your box did not answer the login challenge. Please connect again.")
 
     def decide(self, box: Box, ticket: Ticket) -> Response:
@@ -300,7 +317,7 @@ class HeadWaiter:
 
     def _unregistered(self, box: Box, ticket: Ticket) -> Response:
         headers = [*clockHeaders(self.context), *localeHeaders(self.context),
-                   ("wtv-noback-all", "wtv-"),
+                   ("wtv-noback-all", "wtv-"), *_openISP(box),
                    *serviceHeaders(self.context, ["wtv-register", NAME, "wtv-star"]),
                    ("wtv-boot-url", f"{NAME}:/relogin?"),
                    ("wtv-phone-log-url", "wtv-log:/phone-log"),
@@ -308,14 +325,24 @@ class HeadWaiter:
         return Response(headers=headers, ticket=replace(ticket, user_id=None, password_ok=False))
 
     def _final(self, box: Box, ticket: Ticket, account, user, reconnect: bool = False) -> Response:
-        """The final login response: account settings and every enabled service."""
-        headers = [("wtv-expire-all", f"{NAME}:"),
-                   *localeHeaders(self.context), *clockHeaders(self.context),
+        """
+        The final login response (PROTOCOL.md 6.4): account settings, every
+        enabled service, what plugins add, and (unless the box is only
+        resuming) the splash page whose META refresh goes on to
+        C{/check-tellyscript}, then home or where a flash-upgrade plugin
+        takes a box in its minibrowser.
+        """
+        context = self.context
+        # After another user's login, cached wtv- pages must not be shown.
+        headers = [("wtv-expire-all", f"{NAME}:" if reconnect else "wtv-"),
+                   *localeHeaders(context), *clockHeaders(context),
                    ("wtv-noback-all", "wtv-")]
-        if box.header("wtv-client-bootrom-version", "0") != "0" and not reconnect:
+        if _bootROM(box) and not reconnect:
             headers += [("wtv-visit", "client:closeallpanels"),
                         ("wtv-expire-all", "client:closeallpanels")]
-        headers += serviceHeaders(self.context, reset=True)
+        headers += serviceHeaders(context, reset=True)
+        if user.user_id == account.primary.user_id:
+            headers.append(("wtv-offline-user-list", offlineUserList(account)))
         headers += [("wtv-log-url", "wtv-log:/log"),
                     ("wtv-ssl-log-url", "wtv-log:/log"),
                     ("wtv-phone-log-url", "wtv-log:/phone-log"),
@@ -330,13 +357,18 @@ class HeadWaiter:
                     ("wtv-relogin-url", RELOGIN_URL),
                     ("wtv-reconnect-url", RECONNECT_URL),
                     ("wtv-boot-url", RELOGIN_URL),
-                    ("wtv-home-url", f"{HOME}?")]
-        if not reconnect:
-            dummy = self.context.random(4).hex()
-            headers.append(("wtv-visit", f"{NAME}:/check-tellyscript?next-url={HOME}&dummy=0x{dummy}"))
+                    ("wtv-home-url", f"{HOME}?"),
+                    *pluginHeaders(context, box, user, reconnect),
+                    *featureSwitches(context), *_openISP(box)]
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
-        return Response(headers=headers, ticket=ticket)
+        if reconnect:
+            return Response(headers=headers, ticket=ticket)
+        target = upgradeURL(context, box) or HOME
+        dummy = context.random(4).hex()
+        splash = pages.loginSplash(user, f"{NAME}:/check-tellyscript?next-url={target}"
+                                         f"&dummy=0x{dummy}")
+        return html(splash, headers=headers).withTicket(ticket)
 
     # After login
 
@@ -347,7 +379,7 @@ class HeadWaiter:
         user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
         if user is None or not ticket.password_ok:
             if box.request.ticketError is not None:
-                return error(403, box.request.ticketError.message)
+                return loginAgain(self.context)
             return visit(f"{NAME}:/login?relogin=true")
         return self._final(box, ticket, account, user, reconnect=True)
 
@@ -361,6 +393,12 @@ class HeadWaiter:
             self.sessions.forget(box.ssid)
         query = "reconnect=true" if box.query.get("reconnect") == "true" else "relogin=true"
         return self._backToPreregistration(query)
+
+    def badDisk(self, box: Box) -> str:
+        """Tell a box whose disk failed, once per login, then go on logging in."""
+        log.info("{ssid} at {client}: its disk reports a failure", ssid=box.loggedSSID,
+                 client=box.address)
+        return pages.badDisk(f"{STAGE_TWO}?{_carry(box)}")
 
     def checkTellyscript(self, box: Box) -> Response:
         """
@@ -387,6 +425,20 @@ def _carry(box: Box) -> str:
                     if query.get(name) in ("true", "1"))
 
 
+def _badDisk(box: Box) -> bool:
+    return (box.header(BAD_DISK) or "false").lower() not in ("false", "0")
+
+
+def _bootROM(box: Box) -> bool:
+    """Whether the box says it has a boot ROM (version 0: an emulator without one)."""
+    return box.header("wtv-client-bootrom-version", "0") != "0"
+
+
+def _openISP(box: Box) -> list[tuple[str, str]]:
+    """Boxes with a boot ROM are told they may use their own ISP (PROTOCOL.md 6.3)."""
+    return [("wtv-open-isp-disabled", "false")] if _bootROM(box) else []
+
+
 def _integer(text: str | None) -> int | None:
     if text is None or not (text.isascii() and text.isdigit()) or len(text) > 3:
         return None
@@ -408,4 +460,5 @@ def makeService(context: IServiceContext) -> WTVService:
         service.route(path, login=False)(requireSSID(handler))
     service.route("/relogin", login=False)(headWaiter.relogin)
     service.route("/check-tellyscript", login=False)(headWaiter.checkTellyscript)
+    service.route("/bad-disk", login=False)(headWaiter.badDisk)
     return service

@@ -17,6 +17,7 @@ from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import STAR, WILDCARD, clockHeaders, requireSSID, serviceHeaders
 from wtvserv.tellyscript.catalog import Script, flashMode, scriptNumber, wantsOpenISP
+from wtvserv.tickets import ExpiredTicket
 from wtvserv.web import Box, Response, WTVService
 
 log = Logger()
@@ -37,6 +38,18 @@ def flashServiceHeaders(context: IServiceContext) -> list[tuple[str, str]]:
     if star is not None:
         lines.append(("wtv-service", replace(star, name=WILDCARD).header()))
     return lines + serviceHeaders(context, ["wtv-flashrom"])
+
+
+def unreadableTicket(box: Box) -> bool:
+    """
+    Whether the box holds a ticket we cannot read: another server's, or a
+    damaged one. It would open the head-waiter with SECURE ON keyed by that
+    ticket, which no one here can decrypt, so it is told to log in in clear,
+    as boxes did on the original service; with the ticket it gets there it
+    is told to encrypt again.
+    """
+    problem = box.request.ticketError
+    return problem is not None and not isinstance(problem, ExpiredTicket)
 
 
 def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | None:
@@ -73,13 +86,14 @@ def makeService(context: IServiceContext) -> WTVService:
             headers += flashServiceHeaders(context)
             headers += [("wtv-boot-url", LOGIN + "?"), ("wtv-visit", LOGIN + "?")]
         else:
+            inClear = ("wtv-head-waiter",) if unreadableTicket(box) else ()
             if reconnect:
                 names = list(BOOT_SERVICES)
                 if context.accounts.accountFor(box.ssid) is None:
                     names.append("wtv-register")
-                headers += serviceHeaders(context, names)
+                headers += serviceHeaders(context, names, inClear=inClear)
             else:
-                headers += serviceHeaders(context, BOOT_SERVICES, reset=True)
+                headers += serviceHeaders(context, BOOT_SERVICES, reset=True, inClear=inClear)
             headers.append(("wtv-boot-url", LOGIN + "?relogin=true"))
             if not reconnect:
                 headers.append(("wtv-visit", LOGIN + ("?relogin=true" if relogin else "?")))
