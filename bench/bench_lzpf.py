@@ -1,15 +1,16 @@
 """
-Throughput of the pure-Python LZPF codec (not a test).
+Throughput of the LZPF codecs, C accelerator and pure Python (not a test).
 
 Run from the repository root::
 
-    python bench/bench_lzpf.py            # MB/s and ratios
-    python bench/bench_lzpf.py --profile  # plus cProfile of compression
+    python bench/bench_lzpf.py            # MB/s, speed-up and ratios
+    python bench/bench_lzpf.py --profile  # plus cProfile of pure compression
 
 It times the 64 KiB HTML case of C{vectors/lzpf.json} (from
 C{../shared/vectors} beside the checkout, or C{$WTVSERV_VECTORS}) and a
-~4 KiB page built here, best of several runs, with zlib level 9 beside it
-for scale.
+~4 KiB page built here, best of several runs on one core, with zlib level 9
+beside it for scale. Without a built accelerator only the pure codec is
+timed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from wtvserv.crypto.lzpf import compress, decompress  # noqa: E402
+from wtvserv.crypto import _lzpf_python  # noqa: E402
+from wtvserv.crypto import lzpf  # noqa: E402
+
+CODECS = {"python": _lzpf_python}
+if lzpf.IMPLEMENTATION == "c":
+    CODECS["c"] = sys.modules["wtvserv.crypto._lzpf_c"]
 
 VECTORS = Path(os.environ.get(
     "WTVSERV_VECTORS", REPOSITORY.parent / "shared" / "vectors"))
@@ -87,24 +93,35 @@ def best_seconds(function, runs: int) -> float:
     return best
 
 
-def report(name: str, data: bytes, runs: int) -> None:
-    """Print throughput and ratio of LZPF (and zlib level 9) on C{data}."""
-    stream = compress(data)
-    assert decompress(stream, len(data)) == data
-    # Repeat small inputs so each timing lasts a few milliseconds.
-    repeat = max(1, 200_000 // len(data))
+def throughput(codec, data: bytes, runs: int) -> tuple[float, float]:
+    """@return: MB/s compressing and decompressing C{data} with C{codec}."""
+    stream = codec.compress(data)
+    assert codec.decompress(stream, len(data)) == data
+    # Repeat inputs so each timing lasts a few (C: tens of) milliseconds.
+    repeat = max(1, (200_000 if codec is _lzpf_python else 20_000_000) // len(data))
     megabytes = len(data) * repeat / 1e6
-    packed = best_seconds(lambda: [compress(data) for _ in range(repeat)], runs)
+    packed = best_seconds(lambda: [codec.compress(data) for _ in range(repeat)], runs)
     unpacked = best_seconds(
-        lambda: [decompress(stream, len(data)) for _ in range(repeat)], runs)
-    deflated = zlib.compress(data, 9)
+        lambda: [codec.decompress(stream, len(data)) for _ in range(repeat)], runs)
+    return megabytes / packed, megabytes / unpacked
+
+
+def report(name: str, data: bytes, runs: int) -> None:
+    """Print throughput of each codec and the ratio of LZPF (and zlib 9)."""
+    streams = {codec.compress(data) for codec in CODECS.values()}
+    assert len(streams) == 1, "the codecs disagree"
+    stream = streams.pop()
     print(f"{name}: {len(data)} bytes")
-    print(f"  LZPF compress   {megabytes / packed:7.2f} MB/s")
-    print(f"  LZPF decompress {megabytes / unpacked:7.2f} MB/s")
-    print(f"  LZPF ratio      {len(data) / len(stream):7.2f} "
-          f"({len(stream)} bytes)")
-    print(f"  zlib-9 ratio    {len(data) / len(deflated):7.2f} "
-          f"({len(deflated)} bytes)")
+    speeds = {label: throughput(codec, data, runs) for label, codec in CODECS.items()}
+    for label, (packing, unpacking) in speeds.items():
+        print(f"  {label:6} compress   {packing:8.2f} MB/s   decompress {unpacking:8.2f} MB/s")
+    if "c" in speeds:
+        (py_pack, py_unpack), (c_pack, c_unpack) = speeds["python"], speeds["c"]
+        print(f"  c / python       x{c_pack / py_pack:6.1f}                   "
+              f"x{c_unpack / py_unpack:6.1f}")
+    deflated = zlib.compress(data, 9)
+    print(f"  LZPF ratio       {len(data) / len(stream):7.2f} ({len(stream)} bytes)")
+    print(f"  zlib-9 ratio     {len(data) / len(deflated):7.2f} ({len(deflated)} bytes)")
 
 
 def main() -> None:
@@ -113,6 +130,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="also profile compression of the largest input")
     options = parser.parse_args()
+    print(f"LZPF codec in use: {lzpf.IMPLEMENTATION}"
+          + (f" ({lzpf.FALLBACK_REASON})" if lzpf.FALLBACK_REASON else ""))
     inputs = [("~4 KiB page", small_page())]
     html = vector_html()
     if html is None:
@@ -124,7 +143,7 @@ def main() -> None:
     if options.profile:
         data = inputs[0][1]
         profiler = cProfile.Profile()
-        profiler.runcall(lambda: [compress(data) for _ in range(10)])
+        profiler.runcall(lambda: [_lzpf_python.compress(data) for _ in range(10)])
         pstats.Stats(profiler).sort_stats("tottime").print_stats(8)
 
 

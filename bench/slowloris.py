@@ -55,7 +55,7 @@ ACCOUNT_BASE = 0x200000
 CONFIG = '[limits]\nexempt_addresses = ["127.0.0.1/32"]\n'
 SLOW_HEAD = b"GET wtv-1800:/preregister\r\nwtv-client-serial-number: 8112345600B0026b\r\n"
 HALF_POST = (b"POST wtv-log:/log\r\nwtv-client-serial-number: 8112345600B0026b\r\n"
-             b"Content-length: 1000000\r\n\r\n")
+             b"Content-length: 60000\r\n\r\n")   # within wtv-log's 64 KiB
 
 
 @dataclass

@@ -13,7 +13,7 @@ from base64 import b64decode
 from hashlib import sha256
 from pathlib import Path
 
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -126,7 +126,8 @@ class TestBox:
 
     def connect(self, service: str):
         factory = self.server.factories[service]
-        peer = IPv4Address("TCP", self.address, 5555)
+        kind = IPv6Address if ":" in self.address else IPv4Address
+        peer = kind("TCP", self.address, 5555)
         protocol = factory.buildProtocol(peer)
         transport = StringTransport(peerAddress=peer)
         protocol.makeConnection(transport)

@@ -6,6 +6,7 @@ end-to-end tests, the load generator and benchmarks.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -45,7 +46,8 @@ class RealServer:
     def __init__(self, dataDir: Path, services=SERVICES, extraArgs=(), env=None,
                  ports: dict[str, int] | None = None, python: str = sys.executable,
                  fromCheckout: bool = True, listening: tuple[str, ...] | None = None,
-                 config: str | None = LOOPBACK_EXEMPT) -> None:
+                 config: str | None = LOOPBACK_EXEMPT, interface: str | None = None,
+                 openFiles: int | None = None, checkout: Path = REPOSITORY) -> None:
         """
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
@@ -56,7 +58,17 @@ class RealServer:
         @param config: TOML written beside the data directory and passed
             with C{--config}; L{None} for none. Ignored when C{extraArgs}
             name a configuration file.
+        @param interface: listen there, given with C{--interface} and the
+            ports in the configuration, rather than one C{--listen} per
+            service on 127.0.0.1.
+        @param openFiles: the soft and hard C{RLIMIT_NOFILE} the process
+            starts with, when not the test's own.
+        @param checkout: the source tree run with C{fromCheckout} (another
+            commit's worktree, for a benchmark comparing the two).
         """
+        self.checkout = Path(checkout)
+        self.interface = interface
+        self.openFiles = openFiles
         self.python = python
         self.fromCheckout = fromCheckout
         self.dataDir = Path(dataDir)
@@ -69,6 +81,10 @@ class RealServer:
         self.env = env
         self.process: subprocess.Popen | None = None
         self.logPath = self.dataDir.parent / f"{self.dataDir.name}-twistd.log"
+        if interface is not None:
+            self.extraArgs += ["--interface", interface]
+            config = (config or "") + "".join(
+                f"[services.{name}]\nport = {port}\n" for name, port in self.ports.items())
         if config is not None and "--config" not in self.extraArgs:
             self.configPath = self.dataDir.parent / f"{self.dataDir.name}.toml"
             self.dataDir.parent.mkdir(parents=True, exist_ok=True)
@@ -78,22 +94,34 @@ class RealServer:
     def command(self) -> list[str]:
         args = [self.python, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
                 "--data", str(self.dataDir), "--host", "127.0.0.1"]
-        for name, port in self.ports.items():
-            args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]
+        if self.interface is None:
+            for name, port in self.ports.items():
+                args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]
         return args + self.extraArgs
+
+    def _workingDirectory(self) -> Path | None:
+        """Where twistd runs: C{python -c} imports from there first."""
+        if not self.fromCheckout:
+            return self.dataDir.parent
+        return None if self.checkout == REPOSITORY else self.checkout
+
+    def _limitOpenFiles(self) -> None:
+        """In the child, before twistd runs: start with C{openFiles} open files at most."""
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.openFiles, self.openFiles))
 
     def start(self, timeout: float = 20.0) -> RealServer:
         env = dict(os.environ if self.env is None else self.env)
         if self.fromCheckout:
             env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+                filter(None, [str(self.checkout), env.get("PYTHONPATH")]))
         else:
             env.pop("PYTHONPATH", None)
         self.dataDir.parent.mkdir(parents=True, exist_ok=True)
         self._logFile = open(self.logPath, "ab")
         self.process = subprocess.Popen(self.command(), stdout=self._logFile,
                                         stderr=subprocess.STDOUT, env=env,
-                                        cwd=None if self.fromCheckout else self.dataDir.parent)
+                                        cwd=self._workingDirectory(),
+                                        preexec_fn=self._limitOpenFiles if self.openFiles else None)
         deadline = time.monotonic() + timeout
         waiting = {self.ports[name] for name in self.listening}
         while waiting:

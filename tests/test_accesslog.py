@@ -74,6 +74,10 @@ def test_full_ssids_are_logged_when_the_operator_asks(tmp_path, events):
     ("wtv-x:/a?ticket=abc&PASS=1&key=2&q=ok", "wtv-x:/a?ticket=***&PASS=***&key=***&q=ok"),
     ("wtv-x:/\x1b[2J\nfake line", "wtv-x:/?[2J?fake?line"),
     ("wtv-x:/" + "a" * 500, "wtv-x:/" + "a" * 193 + "..."),
+    ("wtv-x:/a b\u00e9", "wtv-x:/a?b?"),
+    ("wtv-x:/a?q=ok&user=me", "wtv-x:/a?q=ok&user=me"),
+    ("wtv-x:/a?q=ok&my_Token=7&next=wtv-home:/home", "wtv-x:/a?q=ok&my_Token=***&next=wtv-home:/home"),
+    ("wtv-x:/a-wtv-token-12", "wtv-x:/a-wtv-token-12"),
 ])
 def test_urls_are_logged_with_secrets_hidden_and_control_characters_replaced(url, shown):
     assert loggableURL(url) == shown

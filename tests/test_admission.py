@@ -38,3 +38,12 @@ def test_exempt_addresses_skip_the_per_address_cap_but_not_bans():
     assert gate.admit("127.0.0.1") is None and gate.admit("127.0.0.1") is None
     assert gate.admit("127.0.0.9")[0] == 403
     assert "127.0.0.1" in exempt and "10.0.0.1" not in exempt and "junk" not in exempt
+
+
+def test_exempt_answers_stay_right_however_many_addresses_are_asked_about():
+    exempt = AddressSet(["10.0.0.0/8"])
+    for round in range(2):  # the second round is answered from what was remembered
+        for n in range(5000):
+            host = f"10.0.{n // 256}.{n % 256}" if n % 2 else f"192.0.{n // 256}.{n % 256}"
+            assert (host in exempt) == bool(n % 2), host
+    assert len(exempt._within) <= 4096

@@ -59,3 +59,14 @@ def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
     for row in rows:
         assert row["failures"] == "0" and row["logins"] == "10", row
         assert row["listen overflows"].isdigit() and row["p99 ms"], row
+
+
+def test_the_codec_crypto_and_login_benchmarks_run():
+    """bench_lzpf, bench_crypto and login_python run and print their figures."""
+    for script, args, expected in (
+            ("bench_lzpf.py", ["--runs", "1"], "LZPF ratio"),
+            ("bench_crypto.py", [], "RC4 throughput"),
+            ("login_python.py", ["--boxes", "3", "--repeat", "1"], "server Python per login")):
+        result = subprocess.run([sys.executable, str(REPOSITORY / "bench" / script), *args],
+                                capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+        assert result.returncode == 0 and expected in result.stdout, result.stdout + result.stderr

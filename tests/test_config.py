@@ -28,6 +28,9 @@ def test_no_file_gives_loopback_defaults():
     "[tickets]\nlifetime = -1\n",
     "[nonsense]\nx = 1\n",
     "[services.wtv-log]\nport = 'many'\n",
+    "[services.wtv-log]\nmax_body = 0\n",
+    "[services.wtv-log]\nmax_body = \"big\"\n",
+    "[limits]\nipv6_prefix = 129\n",
     "not toml at all [",
 ])
 def test_bad_files_raise_a_config_error_saying_why(tmp_path, text):

@@ -11,7 +11,7 @@ from wtvserv.bans import parseBans
 from wtvserv.protocol import Timeouts
 from wtvserv.ssid import SSIDPolicy
 
-TIMEOUTS = Timeouts(idle=300, header=30, body=30, minBodyRate=100)
+TIMEOUTS = Timeouts(idle=300, header=30, body=30, minBodyRate=100, request=600)
 
 
 def post(length: int) -> bytes:

@@ -162,6 +162,18 @@ def test_an_idle_connection_is_closed():
     assert transport.disconnecting
 
 
+def test_the_idle_time_counts_from_the_last_answer():
+    protocol, transport, clock = connect(RecordingService())
+    for _ in range(3):
+        clock.advance(Timeouts.idle - 1)
+        protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+        assert not transport.disconnecting
+    clock.advance(Timeouts.idle - 1)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting
+
+
 def test_a_handler_that_never_answers_gets_a_500_after_the_handler_timeout():
     protocol, transport, clock = connect(RecordingService([Deferred()]))
     protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")

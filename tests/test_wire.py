@@ -180,3 +180,17 @@ def test_an_error_response_carries_the_message_as_reason_and_body():
 def test_headers_with_fallback_prefer_their_own_values():
     merged = Headers([("A", "own")]).withFallback(Headers([("a", "block"), ("B", "b")]))
     assert (merged.get("a"), merged.get("b")) == ("own", "b")
+
+
+def test_merged_headers_look_up_as_the_same_headers_made_at_once():
+    """The merge reuses the fallback's lookup table; lookups must not tell."""
+    block = Headers([("X-One", "1"), ("x-two", "block"), ("X-ONE", "later"), ("Three", "3")])
+    block.get("three")  # its lookup table made before the merge, as a connection's is
+    own = Headers([("X-Two", "own"), ("x-two", "own again"), ("Four", "4")])
+    merged = own.withFallback(block)
+    same = Headers(list(own) + list(block))
+    for name in ("x-one", "X-TWO", "three", "four", "five"):
+        assert merged.get(name) == same.get(name), name
+    assert merged.getAll("x-two") == ["own", "own again", "block"] and len(merged) == 7
+    merged.add("Five", "5")
+    assert merged.get("five") == "5" and block.get("five") is None

@@ -26,12 +26,17 @@ _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 def loggableURL(url: str) -> str:
     """C{url} with secret-looking query values and login tokens hidden."""
     path, question, query = url.partition("?")
-    path = _TOKEN_IN_PATH.sub(r"\1***", path)
-    if query:
+    # Each substitution is skipped where it could not change a thing, as
+    # for most URLs: this runs for every request.
+    if "-wtv-token-" in path:
+        path = _TOKEN_IN_PATH.sub(r"\1***", path)
+    if query and _SECRET_NAMES.search(query):
         query = _QUERY_PAIR.sub(
             lambda m: f"{m.group(1)}=***" if _SECRET_NAMES.search(m.group(1)) else m.group(0),
             query)
-    text = _UNPRINTABLE.sub("?", path + question + query)
+    text = path + question + query
+    if not (text.isascii() and text.isprintable()) or " " in text:
+        text = _UNPRINTABLE.sub("?", text)
     return text if len(text) <= MAX_URL else text[:MAX_URL] + "..."
 
 

@@ -1,28 +1,14 @@
 """
 Who may hold a connection: one L{Admission} is shared by every service
-port of a process, so its caps count connections to all of them.
+port of a process, so its caps count connections to all of them. It counts
+by client key (L{wtvserv.clients}): an IPv6 /64 is one client.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from ipaddress import ip_address, ip_network
 
-
-class AddressSet:
-    """Addresses and CIDR ranges, e.g. those exempt from per-address caps."""
-
-    def __init__(self, entries: list[str] = ()) -> None:
-        self._networks = [ip_network(entry, strict=False) for entry in entries]
-
-    def __contains__(self, host: object) -> bool:
-        if not self._networks or not isinstance(host, str):
-            return False
-        try:
-            address = ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self._networks)
+from wtvserv.clients import AddressSet
 
 
 class Admission:
@@ -42,35 +28,35 @@ class Admission:
         self._byAddress: Counter[str] = Counter()
         self.refused = Counter()
 
-    def admit(self, host: str) -> tuple[int, str, str] | None:
+    def admit(self, key: str) -> tuple[int, str, str] | None:
         """
         @return: L{None} when the connection is admitted (and counted), else
             C{(status, message for the box, reason for the log)}.
         """
-        if self.bans.addressBanned(host):
+        if self.bans.addressBanned(key):
             return self._refuse("banned", 403, "This service is not available to you.",
                                 "address banned")
         if self.total >= self.maxConnections:
             return self._refuse("total", 503, "The service is busy. Please try again later.",
                                 "too many connections in all")
-        if self._byAddress[host] >= self.perAddress and host not in self.exempt:
+        if self._byAddress[key] >= self.perAddress and key not in self.exempt:
             return self._refuse("address", 503,
                                 "Too many connections from your address. Please try again later.",
                                 "too many connections from this address")
         self.total += 1
-        self._byAddress[host] += 1
+        self._byAddress[key] += 1
         return None
 
-    def release(self, host: str) -> None:
+    def release(self, key: str) -> None:
         self.total -= 1
-        left = self._byAddress[host] - 1
+        left = self._byAddress[key] - 1
         if left > 0:
-            self._byAddress[host] = left
+            self._byAddress[key] = left
         else:
-            del self._byAddress[host]
+            del self._byAddress[key]
 
-    def connectionsFrom(self, host: str) -> int:
-        return self._byAddress.get(host, 0)
+    def connectionsFrom(self, key: str) -> int:
+        return self._byAddress.get(key, 0)
 
     def _refuse(self, why: str, status: int, message: str, note: str):
         self.refused[why] += 1

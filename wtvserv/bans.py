@@ -12,17 +12,20 @@ It is a text file in the data directory, one entry per line::
 The running server notices a change within C{checkInterval} seconds, so
 bans are added and lifted without a restart, by hand or with
 C{wtvserv-ban}. A line that cannot be read is logged and skipped; the rest
-still apply.
+still apply. An IPv6 address stands for its group (a /64 by default), as
+every per-address limit counts it (L{wtvserv.clients}).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import ip_network
 from pathlib import Path
 
 from twisted.logger import Logger
+
+from wtvserv.clients import AddressSet, ClientKeys, unmapped
 
 log = Logger()
 KINDS = ("address", "ssid")
@@ -34,22 +37,17 @@ class BanEntryError(ValueError):
 
 @dataclass
 class Bans:
-    """One reading of the ban file."""
+    """
+    One reading of the ban file. Addresses are asked about by client key
+    (L{wtvserv.clients}): a ban on one IPv6 address bars its whole group,
+    and a ban on any part of a group bars the group.
+    """
 
-    addresses: set[str] = field(default_factory=set)
-    networks: list[IPv4Network | IPv6Network] = field(default_factory=list)
+    addresses: AddressSet = field(default_factory=AddressSet)
     ssids: set[str] = field(default_factory=set)
 
-    def addressBanned(self, host: str) -> bool:
-        if host in self.addresses:
-            return True
-        if not self.networks:
-            return False
-        try:
-            address = ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
+    def addressBanned(self, key: str) -> bool:
+        return self.addresses.touching(key)
 
     def ssidBanned(self, ssid: str) -> bool:
         return ssid.lower() in self.ssids
@@ -62,6 +60,7 @@ def parseEntry(kind: str, value: str) -> tuple[str, str]:
     @raise BanEntryError: C{kind} or C{value} is not valid.
     """
     if kind == "address":
+        value = unmapped(value)
         try:
             network = ip_network(value, strict=False)
         except ValueError:
@@ -75,8 +74,9 @@ def parseEntry(kind: str, value: str) -> tuple[str, str]:
     raise BanEntryError(f"{kind!r} is neither 'address' nor 'ssid'")
 
 
-def parseBans(text: str, source: str = "ban list") -> Bans:
-    bans = Bans()
+def parseBans(text: str, source: str = "ban list", keys: ClientKeys | None = None) -> Bans:
+    """@param keys: how client keys are made, so single IPv6 bans cover their group."""
+    addresses, ssids = [], set()
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -89,12 +89,10 @@ def parseBans(text: str, source: str = "ban list") -> Bans:
                      source=source, number=number, problem=problem)
             continue
         if kind == "ssid":
-            bans.ssids.add(value)
-        elif "/" in value:
-            bans.networks.append(ip_network(value))
+            ssids.add(value)
         else:
-            bans.addresses.add(value)
-    return bans
+            addresses.append(value)
+    return Bans(AddressSet(addresses, keys), ssids)
 
 
 class BanList:
@@ -104,8 +102,10 @@ class BanList:
     ban is asked about.
     """
 
-    def __init__(self, path: Path, clock, checkInterval: float = 2.0) -> None:
+    def __init__(self, path: Path, clock, checkInterval: float = 2.0,
+                 keys: ClientKeys | None = None) -> None:
         self.path = Path(path)
+        self._keys = keys
         self._clock = clock
         self._interval = checkInterval
         self._checked = float("-inf")
@@ -119,8 +119,8 @@ class BanList:
             self._reload()
         return self._bans
 
-    def addressBanned(self, host: str) -> bool:
-        return self.current().addressBanned(host)
+    def addressBanned(self, key: str) -> bool:
+        return self.current().addressBanned(key)
 
     def ssidBanned(self, ssid: str) -> bool:
         return self.current().ssidBanned(ssid)
@@ -139,7 +139,6 @@ class BanList:
             log.warn("cannot read the ban list {path}: {error}; keeping the last one",
                      path=str(self.path), error=error)
             return
-        self._stamp, self._bans = stamp, parseBans(text, str(self.path))
-        log.info("ban list loaded: {a} addresses, {n} ranges, {s} serial numbers",
-                 a=len(self._bans.addresses), n=len(self._bans.networks),
-                 s=len(self._bans.ssids))
+        self._stamp, self._bans = stamp, parseBans(text, str(self.path), self._keys)
+        log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
+                 a=len(self._bans.addresses), s=len(self._bans.ssids))

@@ -177,15 +177,25 @@ class CompressedCache:
         @return: what L{encode_body} returns for C{body}, from the cache
             when C{(key, encoding)} was encoded before.
         """
-        entry_key = (key, encoding)
-        entry = self._entries.get(entry_key)
+        entry = self.get(key, encoding)
         if entry is None:
-            wire, headers = encode_body(encoding, body)
-            entry = (wire, tuple(headers))
-            self._store(entry_key, entry)
-        else:
-            self._entries.move_to_end(entry_key)
+            entry = encode_body(encoding, body)
+            self.put(key, encoding, entry)
+        return entry
+
+    def get(self, key: object, encoding: str | None
+            ) -> tuple[bytes, list[tuple[str, str]]] | None:
+        """@return: the encoded body and headers cached for C{(key, encoding)}, or L{None}."""
+        entry = self._entries.get((key, encoding))
+        if entry is None:
+            return None
+        self._entries.move_to_end((key, encoding))
         return entry[0], list(entry[1])
+
+    def put(self, key: object, encoding: str | None,
+            encoded: tuple[bytes, list[tuple[str, str]]]) -> None:
+        """Keep what L{encode_body} gave for C{(key, encoding)}."""
+        self._store((key, encoding), (encoded[0], tuple(encoded[1])))
 
     def _store(self, entry_key: tuple[object, str | None],
                entry: tuple[bytes, tuple[tuple[str, str], ...]]) -> None:

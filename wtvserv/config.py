@@ -55,6 +55,7 @@ class ServiceConfig:
     port: int | None = None
     endpoint: str | None = None
     host: str | None = None
+    maxBody: int | None = None      # overrides what the service declares
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,7 +102,11 @@ class Config:
     bodyTimeout: float = 30.0
     minBodyRate: float = 500.0
     handlerTimeout: float = 60.0
-    maxBody: int = 1024 * 1024
+    requestTimeout: float = 120.0
+    writeTimeout: float = 60.0
+    # Bodies: for a service that declares no limit, and all arriving at once.
+    maxBody: int = 256 * 1024
+    bodyBudget: int = 16 * 1024 * 1024
     # Caps on connections and on what one address or SSID may do.
     maxConnections: int = 10_000
     connectionsPerAddress: int = 32
@@ -116,6 +121,8 @@ class Config:
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
+    # IPv6 clients count by network of this many bits (README).
+    ipv6Prefix: int = 64
     # Which serial numbers are accepted, and who is banned.
     validateSSIDs: bool = True
     exemptSSIDPrefixes: list[str] = field(default_factory=lambda: ["1SEGA", "MSTVSIMU"])
@@ -153,7 +160,11 @@ _SCALARS = {
     ("limits", "body_timeout"): ("bodyTimeout", float),
     ("limits", "min_body_rate"): ("minBodyRate", float),
     ("limits", "handler_timeout"): ("handlerTimeout", float),
+    ("limits", "request_timeout"): ("requestTimeout", float),
+    ("limits", "write_timeout"): ("writeTimeout", float),
     ("limits", "max_body"): ("maxBody", int),
+    ("limits", "body_budget"): ("bodyBudget", int),
+    ("limits", "ipv6_prefix"): ("ipv6Prefix", int),
     ("limits", "max_connections"): ("maxConnections", int),
     ("limits", "connections_per_address"): ("connectionsPerAddress", int),
     ("limits", "exempt_addresses"): ("exemptAddresses", list),
@@ -212,6 +223,8 @@ def loadConfig(path: Path | None) -> Config:
         except ValueError:
             raise ConfigError(f"[limits] exempt_addresses: {text!r} is not an address "
                               "or CIDR range") from None
+    if not 1 <= config.ipv6Prefix <= 128:
+        raise ConfigError("[limits] ipv6_prefix must be 1 to 128")
     return config
 
 
@@ -247,7 +260,10 @@ def _readServices(config: Config, services: Any) -> None:
                 service.port = value
             elif key in ("endpoint", "host") and isinstance(value, str):
                 setattr(service, key, value)
-            elif key in ("enabled", "port", "endpoint", "host"):
+            elif (key == "max_body" and isinstance(value, int) and not isinstance(value, bool)
+                  and value > 0):
+                service.maxBody = value
+            elif key in ("enabled", "port", "endpoint", "host", "max_body"):
                 raise ConfigError(f"[services.{name}] {key} has a value of the wrong type")
             else:
                 service.options[key] = value

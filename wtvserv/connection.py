@@ -24,6 +24,7 @@ from wtvserv.ssid import SSIDPolicy
 from wtvserv.tickets import ExpiredTicket, Ticket, TicketError
 from wtvserv.wire import (
     SECURE_ON,
+    BodyBudget,
     Headers,
     Limits,
     Request,
@@ -88,7 +89,11 @@ class BoxConnection:
 
     def __init__(self, tickets: ITicketAuthority, sessions: ISessionKeyRegistry,
                  ssidPolicy: SSIDPolicy, limits: Limits = Limits(), address: str = "",
-                 peer: str = "") -> None:
+                 peer: str = "", bodyBudget: BodyBudget | None = None) -> None:
+        """
+        @param address: the client key (L{wtvserv.clients}) requests carry.
+        @param bodyBudget: shared by every connection of the process.
+        """
         self.tickets = tickets
         self.sessions = sessions
         self.ssidPolicy = ssidPolicy
@@ -98,7 +103,7 @@ class BoxConnection:
         self.ticket: Ticket | None = None
         self._ticketError: TicketError | None = None
         self._identity = Headers()
-        self._parser = RequestParser(limits)
+        self._parser = RequestParser(limits, bodyBudget)
         self._streams: ServerStreams | None = None
         self._undecided: tuple[list[tuple[bytes, bytes]], int] | None = None
         self._held = b""
@@ -119,6 +124,10 @@ class BoxConnection:
     def bodyReceived(self) -> int | None:
         """Body bytes in so far of a request whose head is in, or L{None}."""
         return self._parser.bodyReceived
+
+    def close(self) -> None:
+        """The connection is gone: what it held of a body no longer counts."""
+        self._parser.close()
 
     def receive(self, data: bytes) -> None:
         """Take bytes the box sent: ciphertext once the connection is secure."""

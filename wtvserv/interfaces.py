@@ -250,9 +250,12 @@ class IWTVServicePlugin(IPlugin):
     package C{wtvserv.plugins}.
 
     A plugin may also have a C{homeLink} attribute, a C{(title, url)} pair
-    the home page links to, and a true C{replacesBuiltin} attribute to take
-    the place of the built-in service of the same name (without it, a
-    plugin claiming a built-in's name is ignored).
+    the home page links to, a C{maxBody} attribute, the largest request
+    body in bytes its service takes (C{[limits] max_body} when absent;
+    C{[services.NAME] max_body} overrides either), and a true
+    C{replacesBuiltin} attribute to take the place of the built-in service
+    of the same name (without it, a plugin claiming a built-in's name is
+    ignored).
     """
 
     name = Attribute(

@@ -2,8 +2,9 @@
 WTVP over TCP: one L{WTVPProtocol} per box connection, one L{WTVPFactory}
 per service port.
 
-The protocol times requests, applies the limits and keeps requests in
-order; the factory's L{IWTVService} answers them. What a connection knows
+The protocol times requests, applies the limits, keeps requests in order
+and reads no faster than the box takes its answers; the factory's
+L{IWTVService} answers them. What a connection knows
 of its box (who it is, its ticket, SECURE ON encryption) lives in the
 sans-IO L{BoxConnection}, which the protocol only feeds bytes.
 """
@@ -14,21 +15,28 @@ from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
+from wtvserv.clients import ClientKeys, unmapped
 from wtvserv.connection import BoxConnection, Refusal
 from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
-from wtvserv.wire import Limits, Request, Response, errorResponse
+from wtvserv.wire import BodyBudget, Limits, Request, Response, errorResponse
 
 log = Logger()
+
+
+#: Pipelined requests answered in one go; the rest wait for the next turn
+#: of the reactor, so one connection cannot hold up the others.
+REQUESTS_PER_TURN = 32
 
 
 @dataclass(frozen=True)
@@ -41,28 +49,44 @@ class Timeouts:
     bytes that have actually arrived (as Apache's mod_reqtimeout does): a
     slow modem sending a long POST keeps earning time, while a connection
     that stalls or trickles (slowloris, a half-sent POST) is cut off
-    however large a Content-length it announced.
+    however large a Content-length it announced. Whatever it earns, a
+    request must be in within C{request} of its first byte.
+
+    A box must take what it is sent: once the transport's write buffer is
+    full (or the connection is closing), it gets C{write} seconds plus one
+    per C{minBodyRate} bytes still waiting, then the connection is aborted.
     """
 
     idle: float = 300.0         # no request in progress
     header: float = 30.0        # a request's first byte to the end of its head
     body: float = 30.0          # grace for the body ...
     minBodyRate: float = 500.0  # ... plus a second per this many bytes received
+    request: float = 120.0      # a request's first byte to its last, at most
     handler: float = 60.0       # a service working on one request
+    write: float = 60.0         # a box taking its answers (plus a second per minBodyRate)
 
     def requestDeadline(self, bodyReceived: int | None) -> float:
         """Seconds a request may take so far, given the body bytes received (if any)."""
         if bodyReceived is None:
-            return self.header
-        return self.header + self.body + bodyReceived / self.minBodyRate
+            return min(self.header, self.request)
+        return min(self.request, self.header + self.body + bodyReceived / self.minBodyRate)
+
+    def writeDeadline(self, waiting: int) -> float:
+        """Seconds a box may take to take C{waiting} bytes."""
+        return self.write + waiting / self.minBodyRate
 
 
+@implementer(IPushProducer)
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
-    is being handled, later bytes are buffered, not parsed. What the
-    connection knows of its box (identity, ticket, RC4 streams) is its
-    L{BoxConnection}; this class adds the timers, the limits and the service.
+    is being handled, nothing more is read. What the connection knows of
+    its box (identity, ticket, RC4 streams) is its L{BoxConnection}; this
+    class adds the timers, the limits and the service.
+
+    It is its transport's producer: while the transport's write buffer is
+    full (a box that does not read what it asked for), it stops reading
+    and answering, so unread answers never pile up in memory.
     """
 
     def __init__(self, factory: WTVPFactory) -> None:
@@ -70,22 +94,34 @@ class WTVPProtocol(Protocol):
         self.box: BoxConnection | None = None
         self._busy = False
         self._closing = False
+        self._writePaused = False   # the transport's write buffer is full
+        self._readPaused = False    # the transport was told to stop reading
+        self._producing = False     # registered as the transport's producer
+        self._lastWrite = 0
         self._peer = ""
+        self._host = ""
         self._address = ""
         self._admitted = False
         self._idleCall = None
         self._requestCall = None
+        self._continueCall = None
+        self._writeCall = None
         self._requestStarted = 0.0
 
     # Connection life
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
-        self._address = str(getattr(peer, "host", "?"))
-        self._peer = f"{self._address}:{getattr(peer, 'port', '?')}"
         factory = self.factory
+        self._host = unmapped(str(getattr(peer, "host", "?")))
+        self._address = factory.clientKeys.keyOf(self._host)
+        port = getattr(peer, "port", "?")
+        self._peer = f"[{self._host}]:{port}" if ":" in self._host else f"{self._host}:{port}"
         self.box = BoxConnection(factory.tickets, factory.sessions, factory.ssidPolicy,
-                                 factory.limits, self._address, self._peer)
+                                 factory.limits, self._address, self._peer,
+                                 factory.bodyBudget)
+        self.transport.registerProducer(self, True)
+        self._producing = True
         factory.connectionOpened(self)
         refusal = factory.admission.admit(self._address)
         if refusal is None and factory.overCapacity():
@@ -100,8 +136,9 @@ class WTVPProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:
         self._closing = True
-        self._cancel("_idleCall")
-        self._cancel("_requestCall")
+        for timer in ("_idleCall", "_requestCall", "_continueCall", "_writeCall"):
+            self._cancel(timer)
+        self.box.close()
         if self._admitted:
             self._admitted = False
             self.factory.admission.release(self._address)
@@ -114,11 +151,42 @@ class WTVPProtocol(Protocol):
         self._startRequestTimer()
         self._processNext()
 
+    # The transport's write buffer (IPushProducer)
+
+    def pauseProducing(self) -> None:
+        """The box is not taking its answers: read and answer nothing more for now."""
+        if self._writePaused:
+            return
+        self._writePaused = True
+        self._cancel("_idleCall")
+        self._armWriteTimer()
+        self._updateReading()
+
+    def resumeProducing(self) -> None:
+        """The box took everything it was sent: go on."""
+        if not self._writePaused:
+            return
+        self._writePaused = False
+        if self._closing:
+            return
+        self._cancel("_writeCall")
+        if not self._busy:
+            self._armIdle()
+        self._processNext()
+
+    def stopProducing(self) -> None:
+        """The connection is gone; L{connectionLost} cleans up."""
+
     # Parsing and dispatch
 
     def _processNext(self) -> None:
-        """Answer every whole request that is in, in order, until one has to wait."""
-        while not self._busy and not self._closing:
+        """
+        Answer the whole requests that are in, in order, until one has to
+        wait; after L{REQUESTS_PER_TURN}, go on at the reactor's next turn.
+        """
+        for _ in range(REQUESTS_PER_TURN):
+            if self._busy or self._closing or self._writePaused:
+                break
             try:
                 request = self.box.nextRequest()
             except Refusal as refusal:
@@ -129,20 +197,39 @@ class WTVPProtocol(Protocol):
                     self._startRequestTimer()
                 else:
                     self._cancel("_requestCall")
-                return
+                break
             request.started = self._requestStarted
             self._cancel("_requestCall")
             refused = self._refusedSSID(request)
             if refused is not None:
                 self._respond(request, *refused)
                 return
-            result = self._dispatch(request)
-            if isinstance(result, Deferred):
-                return
-            self._respond(request, result)
-            if not self._closing:
+            if self._answer(request) and not self._closing:
                 self._armIdle()
                 self._startRequestTimer()
+        else:
+            if not self._closing and self._continueCall is None:
+                self._continueCall = self.factory.clock.callLater(0, self._continue)
+        self._updateReading()
+
+    def _continue(self) -> None:
+        self._continueCall = None
+        self._processNext()
+
+    def _updateReading(self) -> None:
+        """
+        Read only what can be handled now: not while a service works, the
+        box leaves its answers unread, or pipelined requests wait their turn.
+        """
+        if self._closing:
+            return
+        hold = self._busy or self._writePaused or self._continueCall is not None
+        if hold != self._readPaused:
+            self._readPaused = hold
+            if hold:
+                self.transport.pauseProducing()
+            else:
+                self.transport.resumeProducing()
 
     def _refusedSSID(self, request: Request) -> tuple[Response, str] | None:
         """@return: the refusal, and why, for an SSID that is banned or malformed."""
@@ -152,30 +239,35 @@ class WTVPProtocol(Protocol):
         status, message, note = refusal
         return errorResponse(status, message, close=True), note
 
-    def _dispatch(self, request: Request) -> Response | Deferred:
+    def _answer(self, request: Request) -> bool:
         """
-        Hand C{request} to the service. @return: its response, or a
-        L{Deferred} that sends it when it comes (the connection is busy
-        until then).
+        Have the service answer C{request} and the factory encode the
+        answer, and send it. @return: whether it was sent now; if not, the
+        connection is busy until it is.
         """
         self._busy = True
-        self._cancel("_idleCall")
         try:
             result = self.factory.service.handle(request)
         except Exception:
             result = self._serviceFailed(Failure(), request)
-        if not isinstance(result, Deferred):
-            self._busy = False
-            return result
-        result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
-        result.addErrback(self._serviceFailed, request)
-        result.addCallback(self._finish, request)
-        return result
+        if isinstance(result, Deferred):
+            result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
+            result.addCallback(lambda response: self.factory.encode(request, response))
+        else:
+            result = self.factory.encode(request, result)
+        if isinstance(result, Deferred):
+            self._cancel("_idleCall")
+            result.addErrback(self._serviceFailed, request)
+            result.addCallback(self._finish, request)
+            return False
+        self._busy = False
+        self._respond(request, result)
+        return True
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
         log.failure("{service}: handler failed on {path}", failure,
                     service=self.factory.serviceName, path=request.path,
-                    client=self._address, ssid=request.loggedSSID)
+                    client=self._host, ssid=request.loggedSSID)
         return errorResponse(
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
@@ -193,9 +285,9 @@ class WTVPProtocol(Protocol):
     # Writing
 
     def _respond(self, request: Request | None, response: Response, note: str = "") -> None:
-        if request is not None:
-            response = self.factory.encode(request, response)
+        """Send C{response} (already encoded) to the box, and log it."""
         data = self.box.frame(response, request)
+        self._lastWrite = len(data)
         self.transport.write(data)
         now = self.factory.clock.seconds()
         ssid = method = url = "-"
@@ -203,34 +295,69 @@ class WTVPProtocol(Protocol):
         if request is not None:
             ssid, method, url = request.loggedSSID, request.method, request.url
             started = request.started or now
-        logResponse(self.factory.serviceName, self._address, ssid, method, url,
+        logResponse(self.factory.serviceName, self._host, ssid, method, url,
                     response.status, now - started, len(response.body),
                     note or (response.reason if response.status >= 400 else ""))
         if response.close:
-            self._closing = True
-            self.transport.loseConnection()
+            self._close()
 
     def _fail(self, status: int, message: str, note: str) -> None:
         """Answer an unservable request with a WTVP error and hang up."""
         self._respond(None, errorResponse(status, message, close=True), note=note)
 
+    def _close(self) -> None:
+        """Hang up once the box has taken what it was sent, or abort when it does not."""
+        if self._closing:
+            return
+        self._closing = True
+        for timer in ("_idleCall", "_requestCall", "_continueCall"):
+            self._cancel(timer)
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        if self._writeCall is None:
+            self._armWriteTimer()
+
     # Timers
 
     def _armIdle(self) -> None:
-        self._cancel("_idleCall")
+        if self._idleCall is not None and self._idleCall.active():
+            # Pushing a pending timer later costs the reactor nothing now,
+            # a new one a heap push and the old one's removal: this runs
+            # after every request.
+            self._idleCall.reset(self.factory.timeouts.idle)
+            return
         self._idleCall = self.factory.clock.callLater(self.factory.timeouts.idle, self._idleTimedOut)
 
     def _idleTimedOut(self) -> None:
         self._idleCall = None
-        if not self._busy:
+        if not self._busy and not self._writePaused:
             self._closing = True
-            self.transport.loseConnection()
+            self.transport.abortConnection()
+
+    def _armWriteTimer(self) -> None:
+        """
+        Give the box time to take what waits for it: at most the
+        transport's buffer plus the last answer (the buffer was not full
+        before that answer).
+        """
+        waiting = getattr(self.transport, "bufferSize", 65536) + self._lastWrite
+        self._writeCall = self.factory.clock.callLater(
+            self.factory.timeouts.writeDeadline(waiting), self._writeTimedOut)
+
+    def _writeTimedOut(self) -> None:
+        self._writeCall = None
+        log.info("{service}: {client} did not take its answers in time; connection aborted",
+                 service=self.factory.serviceName, client=self._host)
+        self._closing = True
+        self.transport.abortConnection()
 
     def _startRequestTimer(self) -> None:
         """
         Time the request whose first bytes are waiting, if not already. A
-        timer that fires while a service works is dropped, and started
-        again here once the answer is sent.
+        timer that fires while a service works or the box's answers wait is
+        dropped, and started again once the connection goes on.
         """
         if self._requestCall is None and self.box.awaitingBytes:
             self._requestStarted = self.factory.clock.seconds()
@@ -239,7 +366,7 @@ class WTVPProtocol(Protocol):
 
     def _requestTimedOut(self) -> None:
         self._requestCall = None
-        if self._busy or self._closing:
+        if self._busy or self._closing or self._writePaused:
             return
         clock = self.factory.clock
         deadline = self._requestStarted + self.factory.timeouts.requestDeadline(
@@ -263,8 +390,6 @@ def _noEncoding(request: Request, response: Response) -> Response:
     return response
 
 
-
-
 class WTVPFactory(Factory):
     """
     Serves one wtv- service on one port. Every factory of a process shares
@@ -278,15 +403,22 @@ class WTVPFactory(Factory):
                  sessions: ISessionKeyRegistry, clock: IReactorTime,
                  limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
                  maxConnections: int = 10_000,
-                 encode: Callable[[Request, Response], Response] = _noEncoding,
+                 encode: Callable[[Request, Response], Response | Deferred] = _noEncoding,
                  admission: Admission | None = None,
                  ssidPolicy: SSIDPolicy | None = None,
+                 clientKeys: ClientKeys | None = None,
+                 bodyBudget: BodyBudget | None = None,
                  directory: ServiceDirectory | None = None) -> None:
         """
+        @param encode: compresses an answer, now or (a L{Deferred}) later.
         @param admission: who may connect, shared by the process's factories;
             by default one of this factory's own with no bans.
         @param ssidPolicy: which SSIDs are served; by default checked, with
             no bans.
+        @param clientKeys: how a client address is counted (IPv6 by /64).
+        @param bodyBudget: the body bytes all connections may hold while
+            bodies arrive, shared by the process's factories; by default
+            unshared and as large as the process-wide default.
         @param directory: the services boxes are told of, to send a box
             whose ticket is unreadable back to wtv-1800.
         """
@@ -301,6 +433,8 @@ class WTVPFactory(Factory):
         self.encode = encode
         self.admission = admission or Admission(Bans(), maxConnections)
         self.ssidPolicy = ssidPolicy or SSIDPolicy(Bans())
+        self.clientKeys = clientKeys or ClientKeys()
+        self.bodyBudget = bodyBudget or BodyBudget()
         self.directory = directory or ServiceDirectory()
         self.connections: set[WTVPProtocol] = set()
 

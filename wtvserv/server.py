@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Callable
 
 from twisted.application.service import MultiService
 from twisted.application.strports import service as endpointService
+from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.error import CannotListenError
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -22,11 +24,14 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
-from wtvserv.admission import AddressSet, Admission
+from wtvserv.admission import Admission
 from wtvserv.bans import BanList
+from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
+from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
+from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IServiceContext
 from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
 from wtvserv.protocol import Timeouts, WTVPFactory
@@ -34,7 +39,7 @@ from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.tickets import TicketAuthority, load_or_create_secret
-from wtvserv.wire import Limits
+from wtvserv.wire import BodyBudget, Limits
 
 log = Logger()
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
@@ -88,10 +93,22 @@ def endpointFor(config: Config, plugin) -> str:
         description = settings.endpoint
     else:
         port = settings.port if settings.port is not None else plugin.defaultPort
-        description = f"tcp:{port}:interface={config.interface}"
+        description = f"tcp:{port}:interface={quoteStringArgument(config.interface)}"
     if _TAKES_BACKLOG.match(description) and not _HAS_BACKLOG.search(description):
         description += f":backlog={config.listenBacklog}"
     return description
+
+
+def bodyLimitFor(config: Config, plugin) -> int:
+    """
+    The largest request body a service takes: the configuration's
+    C{[services.NAME] max_body}, else what the plugin declares
+    (C{maxBody}), else C{[limits] max_body}.
+    """
+    configured = config.service(plugin.name).maxBody
+    if configured is not None:
+        return configured
+    return getattr(plugin, "maxBody", None) or config.maxBody
 
 
 def advertisedEntry(config: Config, plugin) -> ServiceEntry:
@@ -139,8 +156,10 @@ class WTVServer(MultiService):
                                            max_users=config.maxUsersPerAccount)
         self.logs = SQLiteLogStore(dataDir / LOG_DB_NAME, per_ssid=config.logsPerSSID,
                                    total=config.logsTotal)
-        self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval)
-        exempt = AddressSet(config.exemptAddresses)
+        self.clientKeys = ClientKeys(config.ipv6Prefix)
+        self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
+                            self.clientKeys)
+        exempt = AddressSet(config.exemptAddresses, self.clientKeys)
         self.admission = Admission(self.bans, config.maxConnections,
                                    config.connectionsPerAddress, exempt)
         self.ssidPolicy = SSIDPolicy(self.bans, config.validateSSIDs,
@@ -148,15 +167,16 @@ class WTVServer(MultiService):
                                      fullInLogs=config.logFullSSIDs)
         self.timeouts = Timeouts(idle=config.idleTimeout, header=config.headerTimeout,
                                  body=config.bodyTimeout, minBodyRate=config.minBodyRate,
-                                 handler=config.handlerTimeout)
-        self.limits = Limits(body=config.maxBody)
+                                 request=config.requestTimeout, handler=config.handlerTimeout,
+                                 write=config.writeTimeout)
+        self.bodyBudget = BodyBudget(config.bodyBudget)
         enabled = [p for p in plugins if config.service(p.name).enabled]
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
                                       self.workers, exempt, tellyscripts, enabled)
-        self.encoder = BodyEncoder()
+        self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
             if runHere is None or plugin.name in runHere:
@@ -170,10 +190,12 @@ class WTVServer(MultiService):
                         "the other services carry on", name=plugin.name)
             return
         factory = WTVPFactory(service, self.tickets, self.sessions, self.reactor,
-                              limits=self.limits, timeouts=self.timeouts,
+                              limits=Limits(body=bodyLimitFor(self.config, plugin)),
+                              timeouts=self.timeouts,
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
-                              ssidPolicy=self.ssidPolicy, directory=self.directory)
+                              ssidPolicy=self.ssidPolicy, clientKeys=self.clientKeys,
+                              bodyBudget=self.bodyBudget, directory=self.directory)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)
@@ -183,6 +205,7 @@ class WTVServer(MultiService):
 
     def privilegedStartService(self) -> None:
         """Listen on every port; one that cannot be had stops the start, readably."""
+        self._fitConnectionsToOpenFiles()
         for listener in self:
             try:
                 listener.privilegedStartService()
@@ -192,7 +215,23 @@ class WTVServer(MultiService):
                 log.critical("{message}", message=message)
                 sys.exit(f"wtvserv: {message}")
 
+    def _fitConnectionsToOpenFiles(self) -> None:
+        """Raise the open files limit, and keep the connection caps below it."""
+        soft, hard = raiseOpenFileLimit()
+        wanted = self.config.maxConnections
+        fits = connectionsThatFit(wanted, soft)
+        self.admission.maxConnections = fits
+        for factory in self.factories.values():
+            factory.maxConnections = min(factory.maxConnections, fits)
+        log.info("open files: soft limit {soft}, hard limit {hard}; max_connections {fits}",
+                 soft=_limitText(soft), hard=_limitText(hard), fits=fits)
+        if fits < wanted:
+            log.warn("max_connections lowered from {wanted} to {fits} to stay below the "
+                     "open files limit of {soft}; raise the hard limit (ulimit -Hn) for more",
+                     wanted=wanted, fits=fits, soft=soft)
+
     def startService(self) -> None:
+        _logLZPFCodec()
         if isinstance(self.workers, ThreadPool):
             self.workers.start()
         super().startService()
@@ -211,3 +250,16 @@ class WTVServer(MultiService):
         self.logs.close()
         return passthrough
 
+
+def _limitText(limit: int) -> str:
+    return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
+
+
+def _logLZPFCodec() -> None:
+    """Say once, at start, whether LZPF runs in C or in pure Python, and why."""
+    if lzpf.FALLBACK_REASON is None:
+        log.info("LZPF compression: C accelerator")
+    else:
+        log.warn("LZPF compression: pure Python, some 100 times slower "
+                 "(the C accelerator is not built: {reason})",
+                 reason=lzpf.FALLBACK_REASON)

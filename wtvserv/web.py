@@ -121,7 +121,10 @@ class Box:
 
     @property
     def address(self) -> str:
-        """The client's IP address, as the connection saw it."""
+        """
+        The client as per-address limits count it: its IPv4 address, or
+        its IPv6 /64 written as a network (L{wtvserv.clients}).
+        """
         return self.request.address
 
     @property

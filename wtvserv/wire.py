@@ -37,6 +37,30 @@ class Limits:
     body: int = 1024 * 1024
 
 
+class BodyBudget:
+    """
+    The body bytes every connection of a process together may be waiting
+    for. A request's announced C{Content-length} is reserved when its head
+    is in, before a byte of the body is kept, and given back once the body
+    is whole or the connection is gone; a head that does not fit gets
+    C{503}. So stalled uploads cannot fill memory however many there are.
+    """
+
+    def __init__(self, limit: int = 16 * 1024 * 1024) -> None:
+        self.limit = limit
+        self.reserved = 0
+
+    def reserve(self, length: int) -> bool:
+        """@return: whether C{length} more bytes fit (and are now reserved)."""
+        if self.reserved + length > self.limit:
+            return False
+        self.reserved += length
+        return True
+
+    def release(self, length: int) -> None:
+        self.reserved -= length
+
+
 class WireError(Exception):
     """
     A request that cannot be served: answer C{status message} and close.
@@ -61,12 +85,16 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """@return: the first value of C{name}, or C{default}."""
+        return self._firstValues().get(name.lower(), default)
+
+    def _firstValues(self) -> dict[str, str]:
+        """@return: the first value of each lower-cased name, made once."""
         if self._first is None:
             first: dict[str, str] = {}
             for key, value in self._items:
                 first.setdefault(key.lower(), value)
             self._first = first
-        return self._first.get(name.lower(), default)
+        return self._first
 
     def getAll(self, name: str) -> list[str]:
         """@return: every value of C{name}, in order."""
@@ -95,16 +123,22 @@ class Headers:
             C{fallback} (the SECURE ON block) follow, so a lookup prefers
             the request's own value.
         """
-        return Headers(self._items + fallback._items)
+        merged = Headers(self._items + fallback._items)
+        # The fallback is a connection's, asked for every request: reuse
+        # its lookup table rather than lower-case its names again.
+        merged._first = {**fallback._firstValues(), **self._firstValues()}
+        return merged
 
 
 @dataclass
 class Request:
     """
     One parsed request. C{secure}, C{ticket}, C{peer} (C{host:port}),
-    C{address} (the host alone), C{loggedSSID} (the SSID as logs may show
-    it) and C{started} (when its first byte came) are filled in by the
-    connection that received it. C{path}, C{query} and C{form} are worked
+    C{address} (the client key every per-address limit counts: the IPv4
+    address, or the IPv6 network such as C{2001:db8:1:2::/64}; see
+    L{wtvserv.clients}), C{loggedSSID} (the SSID as logs may show it) and
+    C{started} (when its first byte came) are filled in by the connection
+    that received it. C{path}, C{query} and C{form} are worked
     out once, on first use (after the body has arrived).
     """
 
@@ -249,8 +283,10 @@ class RequestParser:
     L{feed} with each read, then L{next} until it returns L{None}.
     """
 
-    def __init__(self, limits: Limits = Limits()) -> None:
+    def __init__(self, limits: Limits = Limits(), budget: BodyBudget | None = None) -> None:
+        """@param budget: where a body's length is reserved while it arrives."""
         self.limits = limits
+        self._budget = budget if budget is not None else BodyBudget(limits.body)
         self._buffer = bytearray()
         self._scanned = 0
         self._pending: tuple[Request, int] | None = None
@@ -273,8 +309,17 @@ class RequestParser:
         data = bytes(self._buffer)
         self._buffer.clear()
         self._scanned = 0
-        self._pending = None
+        self._abandonBody()
         return data
+
+    def close(self) -> None:
+        """The stream is gone: give back the budget of a body still arriving."""
+        self._abandonBody()
+
+    def _abandonBody(self) -> None:
+        if self._pending is not None:
+            self._budget.release(self._pending[1])
+            self._pending = None
 
     def next(self) -> Request | None:
         """
@@ -288,15 +333,18 @@ class RequestParser:
                 return None
             headEnd, bodyStart = end
             request = self._parseHead(bytes(self._buffer[:headEnd]))
+            length = self._bodyLength(request)
+            if not self._budget.reserve(length):
+                raise WireError(503, "The service is busy. Please try again later.")
             del self._buffer[:bodyStart]
             self._scanned = 0
-            self._pending = (request, self._bodyLength(request))
+            self._pending = (request, length)
         request, length = self._pending
         if len(self._buffer) < length:
             return None
         request.body = bytes(self._buffer[:length])
         del self._buffer[:length]
-        self._pending = None
+        self._abandonBody()
         return request
 
     def _skipBlankLines(self) -> None:

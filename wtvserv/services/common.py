@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from email.utils import formatdate
-from functools import wraps
+from functools import lru_cache, wraps
 
 from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
@@ -23,7 +23,13 @@ def clockHeaders(context: IServiceContext) -> list[tuple[str, str]]:
     zone = context.config.timezone
     return [("wtv-client-time-zone", zone),
             ("wtv-client-time-dst-rule", zone.split()[0]),
-            ("wtv-client-date", formatdate(context.reactor.seconds(), usegmt=True))]
+            ("wtv-client-date", _httpDate(int(context.reactor.seconds())))]
+
+
+@lru_cache(maxsize=1)
+def _httpDate(second: int) -> str:
+    """The date of a whole second (all the header shows), made once per second."""
+    return formatdate(second, usegmt=True)
 
 
 def localeHeaders(context: IServiceContext) -> list[tuple[str, str]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from twisted.logger import Logger
 
 from wtvserv.accounts import (
+    MAX_HUMAN_NAME_LENGTH,
+    MAX_USERNAME_LENGTH,
     AccountError,
     AccountExists,
     check_human_name,
@@ -28,6 +30,20 @@ NAME = "wtv-register"
 NEXT = "wtv-head-waiter:/login?new_registration=1"
 MIN_PASSWORD_LENGTH = 4
 AGREED = ("yes", "on", "true", "1")
+#: The longest value each field shown again can hold; the rest of a longer
+#: one is cut before it is echoed, so no answer is larger than its form.
+ECHOED_LENGTHS = {"subscriber_name": MAX_HUMAN_NAME_LENGTH,
+                  "subscriber_username": MAX_USERNAME_LENGTH,
+                  "subscriber_password": MAX_PASSWORD_LENGTH,
+                  "subscriber_password_again": MAX_PASSWORD_LENGTH,
+                  "subscriber_contact": 64, "subscriber_contact_method": 16,
+                  "agreement": 8, "registering": 8}
+
+
+def echoed(fields: dict[str, str]) -> dict[str, str]:
+    """@return: the fields a page shows again, each cut to its longest."""
+    return {name: fields[name][:length] for name, length in ECHOED_LENGTHS.items()
+            if name in fields}
 
 
 class Registration:
@@ -60,7 +76,7 @@ class Registration:
         return self._refuse(box) or html(pages.registrationSplash())
 
     def form(self, box: Box):
-        return self._refuse(box) or html(pages.registrationForm(box.form))
+        return self._refuse(box) or html(pages.registrationForm(echoed(box.form)))
 
     def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
         """
@@ -91,7 +107,7 @@ class Registration:
         checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
-        return html(pages.registrationReview(box.form),
+        return html(pages.registrationReview(echoed(box.form)),
                     headers=[("wtv-noback-all", f"{NAME}:")])
 
     def validate(self, box: Box):
@@ -99,7 +115,7 @@ class Registration:
         if refusal is not None:
             return refusal
         if box.form.get("Change") or box.form.get("change"):
-            return html(pages.registrationForm(box.form))
+            return html(pages.registrationForm(echoed(box.form)))
         checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
@@ -147,7 +163,7 @@ class Registration:
         return Response(status=300, reason="Moved", headers=headers, close=True)
 
     def _again(self, fields: dict[str, str], problem: str) -> Response:
-        return html(pages.registrationForm(fields, problem))
+        return html(pages.registrationForm(echoed(fields), problem))
 
 
 def _passwordProblem(password: str, again: str | None) -> str | None:

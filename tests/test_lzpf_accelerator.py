@@ -1,0 +1,278 @@
+"""
+The C accelerator of LZPF against the pure-Python codec: equal streams,
+equal results and equal errors on any input; its build (warnings, an
+install without a compiler) and which codec a process uses.
+
+C{tests/test_lzpf.py} runs the known-answer tests on both codecs.
+"""
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.realserver import REPOSITORY, RealServer
+from tests.test_lzpf import html_like, long_html_like, runs
+from wtvserv.box import Box, make_profile, make_ssid
+from wtvserv.crypto import _lzpf_python as pure
+from wtvserv.crypto import lzpf
+
+try:
+    from wtvserv.crypto import _lzpf_c as native
+except ImportError:
+    native = None
+
+needs_native = pytest.mark.skipif(
+    native is None and not os.environ.get("WTVSERV_REQUIRE_LZPF_C"),
+    reason="the C accelerator is not built")
+DIFFERENTIAL = settings(max_examples=300, deadline=None)
+SOURCE = REPOSITORY / "wtvserv" / "crypto" / "_lzpf_c.c"
+
+
+def outcome(function, *args):
+    """@return: what C{function(*args)} returned, or the type and text of
+    what it raised."""
+    try:
+        return "returned", function(*args)
+    except Exception as error:
+        return "raised", type(error), str(error)
+
+
+def same_decoding(stream, expected):
+    """Both codecs' C{decode} and C{decompress} agree on C{stream}."""
+    for name in ("decode", "decompress"):
+        assert (outcome(getattr(native, name), stream, expected)
+                == outcome(getattr(pure, name), stream, expected)), name
+
+
+@st.composite
+def damaged_streams(draw):
+    """
+    @return: C{(stream, expected length)}: a real stream, then cut, bits
+        flipped, bytes spliced in or added, and the length maybe off.
+    """
+    data = draw(st.one_of(st.binary(max_size=600), html_like(), runs()))
+    stream = bytearray(pure.compress(data))
+    for _ in range(draw(st.integers(0, 3))):
+        bit = draw(st.integers(0, len(stream) * 8 - 1))
+        stream[bit // 8] ^= 0x80 >> (bit % 8)
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(stream)))
+        stream = stream[:cut] + draw(st.binary(max_size=8)) + stream[cut + draw(st.integers(0, 3)):]
+    stream += draw(st.binary(max_size=4))
+    expected = len(data) + draw(st.sampled_from([0, 0, 0, 1, -1, 2, 300, -300]))
+    return bytes(stream), max(expected, 0)
+
+
+@needs_native
+@DIFFERENTIAL
+@given(st.one_of(st.binary(max_size=4000), html_like(), runs()))
+def test_both_codecs_compress_to_the_same_stream(data):
+    assert native.compress(data) == pure.compress(data)
+
+
+@needs_native
+@settings(max_examples=20, deadline=None)
+@given(long_html_like())
+def test_both_codecs_agree_across_the_window(data):
+    stream = native.compress(data)
+    assert stream == pure.compress(data)
+    same_decoding(stream, len(data))
+
+
+@needs_native
+@DIFFERENTIAL
+@given(st.binary(max_size=2000), st.integers(0, 100_000))
+def test_both_codecs_say_the_same_about_garbage(garbage, expected):
+    same_decoding(garbage, expected)
+
+
+@needs_native
+@DIFFERENTIAL
+@given(damaged_streams())
+def test_both_codecs_say_the_same_about_damaged_streams(case):
+    same_decoding(*case)
+
+
+@needs_native
+def test_every_cut_with_any_tail_is_judged_alike():
+    """
+    Every prefix of a few streams, followed by bits that read as a match,
+    a literal or nothing, with the right length and lengths one off: which
+    check comes first must be the same too.
+    """
+    for data in (b"abcabcabcabc", b"<p>" + b"-" * 400 + b"</p>", b"hello, hello world"):
+        stream = pure.compress(data)
+        for cut in range(len(stream)):
+            for tail in (b"", b"\xff", b"\x80", b"\x7f", b"\x00"):
+                for expected in (len(data) - 1, len(data), len(data) + 1):
+                    same_decoding(stream[:cut] + tail, expected)
+
+
+@needs_native
+def test_odd_expected_lengths_are_treated_alike():
+    stream = pure.compress(b"hello hello hello")
+    for expected in (-1, -2**70, 2**70, 0, 16, 18):
+        same_decoding(stream, expected)
+
+
+@needs_native
+def test_any_bytes_like_input_is_accepted():
+    data = b"<p>bytes-like</p>" * 20
+    stream = pure.compress(data)
+    for wrap in (bytearray, memoryview):
+        assert native.compress(wrap(data)) == stream
+        assert native.decode(wrap(stream), len(data)) == (data, len(stream))
+    with pytest.raises(TypeError):
+        native.compress("text")
+
+
+@needs_native
+def test_large_inputs_are_coded_in_several_threads_at_once():
+    """Large inputs are worked on without the GIL; results stay exact."""
+    pages = [(b"<tr><td>row %d</td></tr>\n" % n) * 4000 + bytes([n]) for n in range(4)]
+    streams = [pure.compress(page) for page in pages]
+    failures = []
+
+    def work(index):
+        for _ in range(5):
+            if native.compress(pages[index]) != streams[index]:
+                failures.append(f"compress {index}")
+            if native.decompress(streams[index], len(pages[index])) != pages[index]:
+                failures.append(f"decompress {index}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pages[0]) >= 65536 and failures == []
+
+
+@needs_native
+def test_errors_leak_neither_memory_nor_references():
+    data = b"<html><body>" + b"<p>lost?</p>" * 3000
+    stream = native.compress(data)
+    bad = [stream[:len(stream) // 2], stream[:-2] + b"\x01\x00", b"\xff" * 4000]
+
+    def fail_many():
+        for _ in range(300):
+            for damaged in bad:
+                with pytest.raises(lzpf.LZPFError):
+                    native.decompress(damaged, len(data))
+            with pytest.raises(lzpf.LZPFError):
+                native.decompress(stream + b"\0", len(data))
+            with pytest.raises(ValueError):
+                native.decode(stream, -1)
+
+    fail_many()  # warm up caches, exceptions' first messages
+    references = [sys.getrefcount(damaged) for damaged in bad]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fail_many()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert [sys.getrefcount(damaged) for damaged in bad] == references
+    assert grown < 64 * 1024, grown  # one lost output would be 36 KB, 1500 lost 54 MB
+
+
+@needs_native
+def test_the_process_uses_the_c_codec_where_it_is_built():
+    assert lzpf.IMPLEMENTATION == "c" and lzpf.FALLBACK_REASON is None
+    assert lzpf.compress is native.compress and lzpf.decode is native.decode
+
+
+def compiler():
+    """@return: the C compiler Python was built with, if it is on PATH."""
+    command = (sysconfig.get_config_var("CC") or "cc").split()
+    return command if shutil.which(command[0]) else None
+
+
+@pytest.mark.skipif(compiler() is None, reason="no C compiler")
+def test_the_extension_compiles_without_warnings(tmp_path):
+    include = sysconfig.get_paths()["include"]
+    result = subprocess.run(
+        [*compiler(), "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{include}",
+         "-c", str(SOURCE), "-o", str(tmp_path / "lzpf.o")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def copy_of_the_checkout(target: Path) -> Path:
+    """@return: a copy of this checkout's source, without anything built."""
+    shutil.copytree(REPOSITORY, target, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "*.so", "__pycache__", ".hypothesis",
+        ".pytest_cache", "wtvserv-data", "_trial_temp"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def without_compiler(tmp_path_factory):
+    """
+    A new virtual environment where pip installed wtvserv with the C
+    compiler made unusable (C{CC=/bin/false}). Its dependencies are this
+    environment's: a path file, added after the install so that pip never
+    sees (or touches) what is installed here, puts our site-packages after
+    its own. Only the build backend is downloaded.
+
+    @return: its python and pip's verbose output.
+    """
+    base = tmp_path_factory.mktemp("no-compiler")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CC"] = "/bin/false"
+    result = subprocess.run(
+        [python, "-m", "pip", "install", "-v", "--no-deps",
+         str(copy_of_the_checkout(base / "src"))],
+        capture_output=True, text=True, timeout=600, env=env, cwd=base)
+    assert result.returncode == 0, result.stdout + result.stderr
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    Path(own, "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, result.stdout + result.stderr
+
+
+def test_without_a_compiler_the_install_works_and_falls_back(without_compiler, tmp_path):
+    python, output = without_compiler
+    assert re.search(r"building .*_lzpf_c.* failed", output), output
+    found = subprocess.run(
+        [python, "-c", "from wtvserv.crypto import lzpf; print(lzpf.__file__); "
+                       "print(lzpf.IMPLEMENTATION); print(lzpf.FALLBACK_REASON)"],
+        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
+    assert not found[0].startswith(str(REPOSITORY))
+    assert found[1] == "python" and "_lzpf_c" in found[2]
+
+
+def test_without_a_compiler_the_server_says_so_once_and_serves_lzpf(without_compiler, tmp_path):
+    python, _ = without_compiler
+    server = RealServer(tmp_path / "data", python=str(python), fromCheckout=False).start()
+    seen = []
+
+    async def classic_box_signs_up():
+        profile = make_profile("classic", ssid=make_ssid(61), username="fallback")
+        async with Box("127.0.0.1", server.ports["wtv-1800"], profile, log=seen.append) as box:
+            return await box.power_on()
+
+    try:
+        home = asyncio.run(classic_box_signs_up())
+    finally:
+        server.stop()
+    assert home.status == 200 and home.encrypted
+    assert any("(lzpf, encrypted)" in line for line in seen), seen  # the sign-up page
+    lines = [line for line in server.log.splitlines() if "LZPF compression" in line]
+    assert len(lines) == 1, server.log
+    assert "pure Python" in lines[0] and "_lzpf_c" in lines[0]
