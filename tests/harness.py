@@ -61,19 +61,19 @@ def countingRandom():
     return random
 
 
-def makeServer(dataDir: Path, **settings) -> tuple[WTVServer, TestReactor]:
+def makeServer(dataDir: Path, plugins=(), **settings) -> tuple[WTVServer, TestReactor]:
+    """The built-in services and the services of C{plugins}, with C{settings}."""
     reactor = TestReactor()
     reactor.advance(946684800)  # 2000-01-01
     config = Config(dataDir=Path(dataDir), **settings)
-    plugins, _ = discoverPlugins()
-    return WTVServer(config, reactor, plugins, random=countingRandom(),
-                     workers=ImmediateThreads()), reactor
+    return WTVServer(config, reactor, [*discoverPlugins()[0], *plugins],
+                     random=countingRandom(), workers=ImmediateThreads()), reactor
 
 
 @contextmanager
-def inProcessServer(dataDir: Path, **settings):
+def inProcessServer(dataDir: Path, plugins=(), **settings):
     """L{makeServer}, its C{reactor} the test's clock, its stores closed after."""
-    server, reactor = makeServer(dataDir, **settings)
+    server, reactor = makeServer(dataDir, plugins, **settings)
     server.reactor = reactor
     try:
         yield server

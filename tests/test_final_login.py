@@ -6,73 +6,70 @@ the bad-disk notice.
 """
 
 from base64 import b64decode
-from pathlib import Path
+from contextlib import ExitStack
+from itertools import count
 from xml.etree import ElementTree
 
 import pytest
 from zope.interface import implementer
 
-from tests.harness import SSID, ImmediateThreads, TestBox, TestReactor, countingRandom
+from tests.harness import SSID, TestBox, inProcessServer
 from wtvserv.box.forms import parse_page
 from wtvserv.config import Config
-from wtvserv.discovery import discoverPlugins
 from wtvserv.interfaces import IFlashUpgrade, ILoginHeaders, IWTVServicePlugin
-from wtvserv.server import WTVServer
 from wtvserv.web import WTVService
 
 CHECK = "wtv-head-waiter:/check-tellyscript?next-url="
 
 
-@implementer(IWTVServicePlugin, ILoginHeaders)
-class MailPlugin:
-    name, defaultPort, flags, connections, description = "wtv-mail", 1650, 0, None, "mail"
+@implementer(IWTVServicePlugin)
+class EmptyPlugin:
+    """A service with no pages, for what its plugin adds to the login."""
+
+    flags, connections, description = 0, None, "a test plugin"
 
     def makeService(self, context):
         return WTVService(self.name, context)
+
+
+@implementer(ILoginHeaders)
+class MailPlugin(EmptyPlugin):
+    name, defaultPort = "wtv-mail", 1650
 
     def loginHeaders(self, box, user, reconnect):
         return [("wtv-mail-url", f"wtv-mail:/listmail?user={user.username}"),
                 ("wtv-visit", "wtv-mail:/hijack")]
 
 
-@implementer(IWTVServicePlugin, ILoginHeaders)
-class BrokenPlugin:
-    name, defaultPort, flags, connections, description = "wtv-broken", 1651, 0, None, "bug"
-
-    def makeService(self, context):
-        return WTVService(self.name, context)
+@implementer(ILoginHeaders)
+class BrokenPlugin(EmptyPlugin):
+    name, defaultPort = "wtv-broken", 1651
 
     def loginHeaders(self, box, user, reconnect):
         raise RuntimeError("plugin bug")
 
 
-@implementer(IWTVServicePlugin, IFlashUpgrade)
-class FlashPlugin:
-    name, defaultPort, flags, connections, description = "wtv-flashrom", 1618, 0x40, None, "ROMs"
-
-    def makeService(self, context):
-        return WTVService(self.name, context)
+@implementer(IFlashUpgrade)
+class FlashPlugin(EmptyPlugin):
+    name, defaultPort = "wtv-flashrom", 1618
 
     def upgradeURL(self, box):
         return "wtv-flashrom:/willie"
 
 
-def serverWith(dataDir: Path, plugins=(), **settings):
-    reactor = TestReactor()
-    reactor.advance(946684800)
-    config = Config(dataDir=dataDir, **settings)
-    server = WTVServer(config, reactor, [*discoverPlugins()[0], *plugins],
-                       random=countingRandom(), workers=ImmediateThreads())
-    server.reactor = reactor
-    return server
+@pytest.fixture
+def server(tmp_path):
+    with inProcessServer(tmp_path / "data") as server:
+        yield server
 
 
 @pytest.fixture
-def server(tmp_path):
-    server = serverWith(tmp_path / "data")
-    yield server
-    server.accounts.close()
-    server.logs.close()
+def serverWith(tmp_path):
+    """Make in-process servers with more plugins or settings, closed after the test."""
+    folders = (tmp_path / f"data{n}" for n in count())
+    with ExitStack() as stack:
+        yield lambda plugins=(), **settings: stack.enter_context(
+            inProcessServer(next(folders), plugins, **settings))
 
 
 def finalOf(box: TestBox):
@@ -139,31 +136,30 @@ def test_the_final_response_shows_the_splash_that_refreshes_to_check_tellyscript
     assert box.request(target, secure=True).get("wtv-visit") == "wtv-home:/home"
 
 
-def test_a_configured_name_server_is_sent(tmp_path):
-    server = serverWith(tmp_path / "data", nameServer="10.0.0.53")
+def test_a_configured_name_server_is_sent(serverWith):
+    server = serverWith(nameServer="10.0.0.53")
     server.accounts.createAccount(SSID, "Ann", "ann", None)
     assert finalOf(TestBox(server)).get("wtv-name-server") == "10.0.0.53"
 
 
-def test_plugins_add_their_login_headers_but_not_the_head_waiters(tmp_path):
-    server = serverWith(tmp_path / "data", plugins=[MailPlugin(), BrokenPlugin()])
+def test_plugins_add_their_login_headers_but_not_the_head_waiters(serverWith):
+    server = serverWith([MailPlugin(), BrokenPlugin()])
     server.accounts.createAccount(SSID, "Ann", "ann", None)
     final = finalOf(TestBox(server))
     assert final.get("wtv-mail-url") == "wtv-mail:/listmail?user=ann"
     assert "wtv-mail:/hijack" not in final.getAll("wtv-visit")
 
 
-def test_a_disabled_plugin_adds_nothing(tmp_path):
+def test_a_disabled_plugin_adds_nothing(serverWith):
     disabled = Config().service("wtv-mail")
     disabled.enabled = False
-    server = serverWith(tmp_path / "data", plugins=[MailPlugin()],
-                        services={"wtv-mail": disabled})
+    server = serverWith([MailPlugin()], services={"wtv-mail": disabled})
     server.accounts.createAccount(SSID, "Ann", "ann", None)
     assert finalOf(TestBox(server)).get("wtv-mail-url") is None
 
 
-def test_a_box_in_its_minibrowser_is_taken_to_the_flash_upgrade(tmp_path):
-    server = serverWith(tmp_path / "data", plugins=[FlashPlugin()])
+def test_a_box_in_its_minibrowser_is_taken_to_the_flash_upgrade(serverWith):
+    server = serverWith([FlashPlugin()])
     server.accounts.createAccount(SSID, "Ann", "ann", None)
     upgrading = TestBox(server, identity={"wtv-need-upgrade": "true"})
     target = refreshOf(finalOf(upgrading))
