@@ -210,13 +210,16 @@ class HeadWaiter:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
                 return ticket
+            if box.secure and not _badDisk(box):
+                return self.decide(box, ticket)
+            account = self.accounts.accountFor(box.ssid)
+            if account is not None:
+                # What a registered box is shown next has a body (choose-user,
+                # password, the final splash): never in clear.
+                return self._continueSecurely(box, _settled(ticket, account))
             if _badDisk(box):
                 return self._continueSecurely(box, ticket)
-            response = self.decide(box, ticket)
-            if box.secure:
-                return response
-            if response.body:
-                return self._continueSecurely(box, response.ticket)
+            response = self._unregistered(box, ticket)
             response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
         if box.ticket is not None:
@@ -266,16 +269,14 @@ class HeadWaiter:
         account = self.accounts.accountFor(box.ssid)
         if account is None:
             return self._unregistered(box, ticket)
-        if ticket.user_id is None or account.user(ticket.user_id) is None:
-            if len(account.users) > 1:
-                unchosen = replace(ticket, user_id=None, password_ok=False)
-                page = html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")])
-                return page.withTicket(unchosen)
-            ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
+        ticket = _settled(ticket, account)
+        if ticket.user_id is None:
+            page = html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")])
+            return page.withTicket(ticket)
         user = account.user(ticket.user_id)
-        if user.has_password and not ticket.password_ok:
+        if not ticket.password_ok:
             return html(pages.password(user)).withTicket(ticket)
-        return self._final(box, replace(ticket, password_ok=True), account, user)
+        return self._final(box, ticket, account, user)
 
     def _chooseUser(self, box: Box) -> Response:
         account = self.accounts.accountFor(box.ssid)
@@ -423,6 +424,21 @@ def _carry(box: Box) -> str:
     query = box.query
     return "&".join(f"{name}={query[name]}" for name in CARRIED
                     if query.get(name) in ("true", "1"))
+
+
+def _settled(ticket: Ticket, account) -> Ticket:
+    """
+    C{ticket} as far as its box is logged in to C{account}: the user chosen
+    when there is only one (none while several wait to be chosen), the
+    password taken as checked for a user without one.
+    """
+    if ticket.user_id is None or account.user(ticket.user_id) is None:
+        if len(account.users) > 1:
+            return replace(ticket, user_id=None, password_ok=False)
+        ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
+    if not account.user(ticket.user_id).has_password:
+        ticket = replace(ticket, password_ok=True)
+    return ticket
 
 
 def _badDisk(box: Box) -> bool:
