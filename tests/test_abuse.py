@@ -123,13 +123,70 @@ def test_exempt_addresses_are_not_limited(tmp_path):
         server.logs.close()
 
 
-def test_a_password_lockout_counts_per_ssid_whatever_the_address(server):
-    server.accounts.createAccount(SSID, "Ann", "annpw", hash_password("secret1"))
-    for n in range(5):
-        box = TestBox(server, SSID, f"192.0.2.{n}")
-        box.login()
-        answer = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess")
-    assert "Too many" in answer.reason
-    box = TestBox(server, SSID, "192.0.2.77")
-    box.request("wtv-1800:/preregister")
-    assert box.request("wtv-head-waiter:/login?").status == 403
+def guessPassword(server, address, password=b"guess", ssid=SSID):
+    box = TestBox(server, ssid, address)
+    box.login()
+    return box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=" + password,
+                       secure=True)
+
+
+def test_a_strangers_wrong_passwords_lock_out_the_stranger_not_the_box(tmp_path):
+    """Issue 12, item 10: failures counted per SSID let anyone lock a box out."""
+    with inProcessServer(tmp_path / "data") as server:
+        server.accounts.createAccount(SSID, "Ann", "annpw", hash_password("secret1"))
+        attempts = server.config.loginAttempts
+        answers = [guessPassword(server, STRANGER).reason for _ in range(attempts)]
+        assert answers[:-1] == ["The password you entered was incorrect. "
+                                "Please retype it and try again."] * (attempts - 1)
+        assert "Too many" in answers[-1]
+        assert "Too many" in guessPassword(server, STRANGER, b"secret1").reason
+        assert guessPassword(server, "192.0.2.1", b"secret1").status == 200, "the owner logs in"
+
+
+def test_wrong_passwords_from_many_addresses_reach_a_higher_bound_per_ssid(tmp_path):
+    with inProcessServer(tmp_path / "data", loginFailuresPerSSID=8) as server:
+        server.accounts.createAccount(SSID, "Ann", "annpw", hash_password("secret1"))
+        for n in range(7):
+            assert "incorrect" in guessPassword(server, f"192.0.2.{n}").reason
+        assert "Too many" in guessPassword(server, "192.0.2.7").reason
+        refused = guessPassword(server, "192.0.2.77", b"secret1")
+        assert refused.status == 403 and "Please wait 10 minutes" in refused.reason
+
+
+def test_strangers_between_a_boxs_preregister_and_its_login_break_none_of_its_logins(tmp_path):
+    """Issue 12, item 11: four strangers made 9-10 of a box's 10 logins fail."""
+    with inProcessServer(tmp_path / "data") as server:
+        box = TestBox(server, SSID, "192.0.2.1")
+        strangers = [TestBox(server, SSID, f"198.51.100.{n}") for n in range(4)]
+        results = []
+        for _ in range(10):
+            box.request("wtv-1800:/preregister")
+            for stranger in strangers:
+                stranger.request("wtv-1800:/preregister")
+                stranger.request("wtv-head-waiter:/login?")
+            login = box.request("wtv-head-waiter:/login?")
+            for stranger in strangers:
+                stranger.request("wtv-1800:/preregister")
+            results.append(box.request(login.get("wtv-visit"), box.answer()).status)
+        assert results == [200] * 10
+
+
+def test_an_origin_without_its_own_challenge_goes_back_to_preregister_uncounted(server):
+    box = TestBox(server, SSID, STRANGER)
+    other = TestBox(server, SSID, "192.0.2.1")
+    other.request("wtv-1800:/preregister")
+    other.request("wtv-head-waiter:/login?")
+    answers = [box.request("wtv-head-waiter:/ValidateLogin?initial_login=true",
+                           {"wtv-challenge-response": "AAAA" * 24}) for _ in range(6)]
+    assert {a.get("wtv-visit") for a in answers} == {"wtv-1800:/preregister?relogin=true"}
+    assert loggedIn(server, address=STRANGER).request("wtv-home:/home", secure=True).status == 200
+
+
+def test_pre_registrations_per_address_are_limited(tmp_path):
+    with inProcessServer(tmp_path / "data", preregistersPerAddress=3) as server:
+        box = TestBox(server, SSID, STRANGER)
+        answers = [box.request("wtv-1800:/preregister") for _ in range(4)]
+        assert [a.status for a in answers] == [200, 200, 200, 403]
+        assert answers[-1].reason == ("Too many logins from your connection. "
+                                      "Please wait 10 minutes and try again.")
+        assert TestBox(server).request("wtv-1800:/preregister").status == 200

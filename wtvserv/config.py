@@ -86,6 +86,9 @@ class Config:
     maxConnections: int = 10_000
     connectionsPerAddress: int = 32
     loginFailuresPerAddress: int = 20
+    loginFailuresPerSSID: int = 50
+    preregistersPerAddress: int = 120
+    passwordQueue: int = 32
     loginsPerAddress: int = 120
     loginWindow: float = 600.0
     registrationsPerAddress: int = 10
@@ -135,6 +138,9 @@ _SCALARS = {
     ("limits", "exempt_addresses"): ("exemptAddresses", list),
     ("login", "failures_per_address"): ("loginFailuresPerAddress", int),
     ("login", "logins_per_address"): ("loginsPerAddress", int),
+    ("login", "failures_per_ssid"): ("loginFailuresPerSSID", int),
+    ("login", "preregisters_per_address"): ("preregistersPerAddress", int),
+    ("login", "password_queue"): ("passwordQueue", int),
     ("login", "window"): ("loginWindow", float),
     ("register", "per_address"): ("registrationsPerAddress", int),
     ("register", "window"): ("registrationWindow", float),

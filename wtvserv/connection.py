@@ -249,8 +249,8 @@ class BoxConnection:
         if presented and self.ticket is not None:
             candidates.append((self.ticket.key1, self.ticket.key2))
         sessions = self.sessions
-        pending = [(c.key1, c.key2) for c in sessions.pendingChallenges(ssid, self.address)]
-        for keys in (*pending, sessions.sessionKeys(ssid)):
+        pending = sessions.pendingChallenge(ssid, self.address)
+        for keys in (pending and (pending.key1, pending.key2), sessions.sessionKeys(ssid)):
             if keys and keys not in candidates:
                 candidates.append(keys)
         if not candidates:

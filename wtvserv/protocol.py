@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -75,6 +75,7 @@ class WTVPProtocol(Protocol):
         self._idleCall = None
         self._requestCall = None
         self._requestStarted = 0.0
+        self._answering: Deferred | None = None
 
     # Connection life
 
@@ -101,6 +102,9 @@ class WTVPProtocol(Protocol):
         self._closing = True
         self._cancel("_idleCall")
         self._cancel("_requestCall")
+        if self._answering is not None:
+            # Nobody is left to answer: drop the work (e.g. a queued password check).
+            self._answering.cancel()
         if self._admitted:
             self._admitted = False
             self.factory.admission.release(self._address)
@@ -166,21 +170,29 @@ class WTVPProtocol(Protocol):
         if not isinstance(result, Deferred):
             self._busy = False
             return result
+        self._answering = result
         result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
         result.addErrback(self._serviceFailed, request)
         result.addCallback(self._finish, request)
         return result
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
-        log.failure("{service}: handler failed on {path}", failure,
-                    service=self.factory.serviceName, path=request.path,
-                    client=self._address, ssid=request.loggedSSID)
+        if failure.check(CancelledError, TimeoutError):
+            why = "the box hung up" if self._closing else "it took too long"
+            log.warn("{service}: {path} dropped unanswered: {why}",
+                     service=self.factory.serviceName, path=request.path, why=why,
+                     client=self._address, ssid=request.loggedSSID)
+        else:
+            log.failure("{service}: handler failed on {path}", failure,
+                        service=self.factory.serviceName, path=request.path,
+                        client=self._address, ssid=request.loggedSSID)
         return errorResponse(
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
     def _finish(self, response: Response, request: Request) -> None:
         """An answer that took its time: send it, then go on with what waited."""
         self._busy = False
+        self._answering = None
         if self._closing:
             return
         self._respond(request, response)

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from base64 import b64encode
 
+from twisted.logger import Logger
+
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import clockHeaders, requireSSID, serviceHeaders
-from wtvserv.web import Box, Response, WTVService
+from wtvserv.throttle import SlidingWindow, minutesText
+from wtvserv.web import Box, Response, WTVService, error
+
+log = Logger()
 
 LOGIN = "wtv-head-waiter:/login"
 BOOT_SERVICES = ["wtv-1800", "wtv-head-waiter", "wtv-star", "wtv-flashrom"]
@@ -18,10 +23,20 @@ BOOT_SERVICES = ["wtv-1800", "wtv-head-waiter", "wtv-star", "wtv-flashrom"]
 
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
+    config = context.config
+    offers = SlidingWindow(context.reactor, config.preregistersPerAddress, config.loginWindow,
+                           exempt=context.exemptFromLimits)
 
     @service.route("/preregister", login=False)
     @requireSSID
     def preregister(box: Box) -> Response:
+        if offers.exceeded(box.address):
+            log.warn("{client}: pre-registration refused, too many from this address",
+                     client=box.address)
+            wait = minutesText(offers.retryAfter(box.address))
+            return error(403, f"Too many logins from your connection. Please wait {wait} "
+                              "and try again.")
+        offers.record(box.address)
         key = context.random(8)
         # Only offered: the box proves it holds the key by answering the
         # challenge, so a stranger claiming this SSID replaces nothing.
