@@ -45,7 +45,7 @@ def test_a_stranger_claiming_a_logged_in_ssid_cannot_throw_the_box_out(server):
     stranger.request("wtv-head-waiter:/relogin?relogin=true")      # no ticket: forgets nothing
     assert server.sessions.sessionKeys(SSID) == proven
     assert box.request("wtv-home:/home", secure=True).status == 200
-    assert box.request("wtv-head-waiter:/reconnect").get("wtv-user-name")
+    assert box.request("wtv-head-waiter:/reconnect", secure=True).get("wtv-user-name")
 
 
 def test_a_stranger_pre_registering_between_a_boxs_steps_does_not_break_its_login(server):

@@ -741,7 +741,7 @@ def scryptHash(password: str) -> str:
 SSID_1, SSID_3 = make_ssid(1), make_ssid(3)
 
 BROKEN_ACCOUNTS = {
-    "account without users": ("INSERT INTO accounts VALUES (?, 1)", (make_ssid(2),)),
+    "account without users": ("INSERT INTO accounts (ssid, created) VALUES (?, 1)", (make_ssid(2),)),
     "user without account": (
         "INSERT INTO users VALUES (?, 0, 'crash2', 'crash2', 'Crash Box 2', NULL, 1)", (make_ssid(2),)),
     "no primary user": ("UPDATE users SET user_id = 1 WHERE ssid = ?", (SSID_1,)),

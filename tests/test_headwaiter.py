@@ -172,9 +172,11 @@ def test_a_password_user_is_asked_and_a_wrong_password_refused(server):
     box = TestBox(server)
     page = box.login()
     assert b'name="password"' in page.body and page.get("wtv-ticket")
-    wrong = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=nope")
+    wrong = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=nope",
+                        secure=True)
     assert wrong.status == 403 and "incorrect" in wrong.reason
-    right = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    right = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                        secure=True)
     assert right.status == 200 and right.get("wtv-visit").startswith("wtv-head-waiter:/login-stage-two")
     final = box.request(right.get("wtv-visit"), secure=True)
     assert final.get("wtv-human-name") == "Ann"
@@ -194,27 +196,33 @@ def test_two_users_choose_then_log_in(server):
     box = TestBox(server)
     choose = box.login()
     assert b"ValidateLogin?user_id=1&amp;user_login=true" in choose.body
-    chosen = box.request("wtv-head-waiter:/ValidateLogin?user_id=1&user_login=true")
+    chosen = box.request("wtv-head-waiter:/ValidateLogin?user_id=1&user_login=true", secure=True)
     final = box.request(chosen.get("wtv-visit"), secure=True)
     assert final.get("wtv-human-name") == "Bob"
     assert b"Hello, Bob!" in box.request("wtv-home:/home", secure=True).body
 
 
-def test_relogin_forgets_the_session_and_goes_to_wtv_1800(server):
+def test_relogin_logs_out_and_goes_to_wtv_1800(server):
+    """Issue 12, item 15: a ticket kept working after /relogin."""
     register(server)
     box = TestBox(server)
     box.login()
-    response = box.request("wtv-head-waiter:/relogin?relogin=true")
+    assert box.request("wtv-home:/home", secure=True).status == 200
+    response = box.request("wtv-head-waiter:/relogin?relogin=true", secure=True)
     assert response.getAll("wtv-service")[0] == "reset"
     assert response.get("wtv-visit") == "wtv-1800:/preregister?relogin=true"
-    assert server.sessions.currentKey(SSID) is None
+    assert server.sessions.sessionKeys(SSID) is None
+    assert box.request("wtv-home:/home", secure=True, fresh=True).status == 300, \
+        "the old ticket no longer logs the box in"
+    assert box.login().status == 200
+    assert box.request("wtv-home:/home", secure=True, fresh=True).status == 200
 
 
 def test_reconnect_resumes_on_the_ticket_without_a_visit(server):
     register(server)
     box = TestBox(server)
     box.login()
-    response = box.request("wtv-head-waiter:/reconnect")
+    response = box.request("wtv-head-waiter:/reconnect", secure=True)
     assert response.status == 200
     assert response.get("wtv-human-name") == "Ann"
     assert response.get("wtv-visit") is None
@@ -263,18 +271,22 @@ def test_password_guessing_is_limited_over_time_not_per_login(server):
     box.login()
     attempts = server.config.loginAttempts
     for _ in range(attempts - 1):
-        assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin",
+        assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin", secure=True,
                                           body=b"user_id=0&password=guess").reason
-    last = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess")
+    last = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess",
+                       secure=True)
     assert last.status == 403 and "Please wait 10 minutes" in last.reason
-    refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                          secure=True)
     assert refused.status == 403 and "Too many" in refused.reason
     box.login()
-    again = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    again = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                        secure=True)
     assert "Too many" in again.reason, "starting over does not reset the count"
     server.reactor.advance(601)
     box.login()
-    allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                          secure=True)
     assert allowed.status == 200
 
 

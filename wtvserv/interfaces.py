@@ -136,7 +136,35 @@ class IAccountStore(Interface):
         """
 
     def setPasswordHash(ssid: str, userId: int, passwordHash: str | None) -> None:
-        """Replace (or with L{None}, remove) a user's password hash."""
+        """Replace (or with L{None}, remove) a user's password hash; bumps the generation."""
+
+    def removeUser(ssid: str, userId: int) -> None:
+        """Remove a user other than user 0; bumps the generation."""
+
+    def deleteAccount(ssid: str) -> None:
+        """Delete the account of C{ssid}; bumps the generation."""
+
+    def transferAccount(ssid: str, newSSID: str) -> None:
+        """Move an account to another box; bumps the generations of both SSIDs."""
+
+    def generationOf(ssid: str) -> int:
+        """
+        @return: the generation of C{ssid}: tickets carry the one they were
+            issued under, and count only while it is current. Each change
+            above bumps it in the same transaction.
+        """
+
+    def bumpGeneration(ssid: str) -> None:
+        """Make the tickets issued so far for C{ssid} stale (logging out)."""
+
+    def confirm(ssid: str) -> None:
+        """Note that the account of C{ssid} has completed a login."""
+
+    def expireUnconfirmed(olderThan: float) -> list[str]:
+        """
+        Delete the accounts created more than C{olderThan} seconds ago that
+        never completed a login. @return: their SSIDs.
+        """
 
     def userCount() -> int:
         """@return: the number of users in the store."""

@@ -101,10 +101,11 @@ class Headers:
 @dataclass
 class Request:
     """
-    One parsed request. C{secure}, C{ticket}, C{peer} (C{host:port}),
-    C{address} (the host alone), C{loggedSSID} (the SSID as logs may show
-    it) and C{started} (when its first byte came) are filled in by the
-    connection that received it. C{path}, C{query} and C{form} are worked
+    One parsed request. C{secure}, C{ticket}, C{keysProven} (whether the
+    connection is encrypted with the ticket's own keys), C{peer}
+    (C{host:port}), C{address} (the host alone), C{loggedSSID} (the SSID as
+    logs may show it) and C{started} (when its first byte came) are filled
+    in by the connection that received it. C{path}, C{query} and C{form} are worked
     out once, on first use (after the body has arrived).
     """
 
@@ -115,6 +116,7 @@ class Request:
     secure: bool = False
     ticket: object = None
     ticketError: object = None
+    keysProven: bool = False
     peer: str = ""
     address: str = ""
     loggedSSID: str = "-"

@@ -223,7 +223,8 @@ class HeadWaiter:
             return self._wrongAnswer(box)
         self.sessions.challengeAnswered(box.ssid, answered, box.address)
         return Ticket(ssid=box.ssid, key1=answered.key1, key2=answered.key2,
-                      des_key=answered.new_key)
+                      des_key=answered.new_key,
+                      generation=self.accounts.generationOf(box.ssid))
 
     def _wrongAnswer(self, box: Box) -> Response:
         """
@@ -265,8 +266,8 @@ class HeadWaiter:
                 return self._continueSecurely(box, response.ticket)
             response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
-        if box.ticket is not None:
-            return self.decide(box, box.ticket)
+        if box.provenTicket is not None:
+            return self.decide(box, box.provenTicket)
         return self._noLogin(box)
 
     def validateLogin(self, box: Box):
@@ -279,13 +280,13 @@ class HeadWaiter:
             if isinstance(ticket, Response):
                 return ticket
             return self._continueSecurely(box, ticket)
-        if box.ticket is None:
+        if box.provenTicket is None:
             return self._noLogin(box)
         if "password" in box.form:
             return self._checkPassword(box)
         if box.form.get("user_login") == "true":
             return self._chooseUser(box)
-        return self.decide(box, box.ticket)
+        return self.decide(box, box.provenTicket)
 
     def _continueSecurely(self, box: Box, ticket: Ticket) -> Response:
         """
@@ -324,11 +325,11 @@ class HeadWaiter:
         userId = _integer(box.form.get("user_id"))
         if account is None or userId is None or account.user(userId) is None:
             return error(400, "That user could not be found. Please choose again.")
-        ticket = replace(box.ticket, user_id=userId, password_ok=False)
+        ticket = replace(box.provenTicket, user_id=userId, password_ok=False)
         return visit(f"{STAGE_TWO}?{_carry(box)}").withTicket(ticket)
 
     def _checkPassword(self, box: Box):
-        ticket = box.ticket
+        ticket = box.provenTicket
         account = self.accounts.accountFor(box.ssid)
         user = account.user(ticket.user_id) if account and ticket.user_id is not None else None
         if user is None:
@@ -405,29 +406,37 @@ class HeadWaiter:
             headers.append(("wtv-visit", f"{NAME}:/check-tellyscript?next-url={HOME}&dummy=0x{dummy}"))
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
+        if account.confirmed is None:
+            self.accounts.confirm(box.ssid)
         return Response(headers=headers, ticket=ticket)
 
     # After login
 
     def reconnect(self, box: Box) -> Response:
-        """A box that redialled resumes on its ticket, without a new challenge."""
-        ticket = box.ticket
-        account = self.accounts.accountFor(box.ssid)
-        user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
-        if user is None or not ticket.password_ok:
+        """
+        A box that redialled resumes on its ticket, without a new challenge,
+        on a connection encrypted with the ticket's keys.
+        """
+        user = box.user
+        if user is None:
             if box.request.ticketError is not None:
                 return error(403, box.request.ticketError.message)
             return visit(f"{NAME}:/login?relogin=true")
-        return self._final(box, ticket, account, user, reconnect=True)
+        return self._final(box, box.provenTicket, box.account, user, reconnect=True)
 
     def relogin(self, box: Box) -> Response:
         """
-        Send the box through wtv-1800 again. Its session is forgotten only
-        when it proves who it is with a valid ticket: a stranger naming its
-        SSID must not log it out.
+        Send the box through wtv-1800 again. A logged-in box logs out: its
+        session is forgotten and its tickets go stale (the account's
+        generation is bumped). Only a box logged in on its ticket's own keys
+        does that: a stranger naming its SSID, even with a ticket of its own
+        from answering a challenge, must not log it out.
         """
-        if box.ssid and box.ticket is not None:
+        if box.ssid and box.user is not None:
             self.sessions.forget(box.ssid)
+            self.accounts.bumpGeneration(box.ssid)
+            log.info("{ssid} at {client}: user {user} logged out",
+                     ssid=box.loggedSSID, client=box.address, user=box.user.user_id)
         query = "reconnect=true" if box.query.get("reconnect") == "true" else "relogin=true"
         return self._backToPreregistration(query)
 
