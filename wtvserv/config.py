@@ -93,6 +93,8 @@ class Config:
     loginWindow: float = 600.0
     registrationsPerAddress: int = 10
     registrationWindow: float = 3600.0
+    registrationsTotal: int = 100
+    unconfirmedGrace: float = 24 * 3600.0
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
@@ -144,6 +146,8 @@ _SCALARS = {
     ("login", "window"): ("loginWindow", float),
     ("register", "per_address"): ("registrationsPerAddress", int),
     ("register", "window"): ("registrationWindow", float),
+    ("register", "total"): ("registrationsTotal", int),
+    ("register", "unconfirmed_grace"): ("unconfirmedGrace", float),
     ("logs", "per_address"): ("logsPerAddress", int),
     ("logs", "window"): ("logWindow", float),
     ("ssids", "validate"): ("validateSSIDs", bool),
