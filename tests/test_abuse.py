@@ -5,6 +5,7 @@ logins, sign-ups and reports. Every refusal is a WTVP status the box shows.
 """
 
 import pytest
+from twisted.logger import formatEvent
 
 from tests.harness import SSID, TestBox, inProcessServer, makeServer
 from wtvserv.passwords import hash_password
@@ -190,3 +191,30 @@ def test_pre_registrations_per_address_are_limited(tmp_path):
         assert answers[-1].reason == ("Too many logins from your connection. "
                                       "Please wait 10 minutes and try again.")
         assert TestBox(server).request("wtv-1800:/preregister").status == 200
+
+
+def test_a_strangers_reports_under_a_boxs_ssid_leave_the_boxs_own(tmp_path):
+    """Issue 12, item 17: 50 reports under a victim's SSID removed all of its own."""
+    with inProcessServer(tmp_path / "data", logsPerSSID=3) as server:
+        box = loggedIn(server)
+        for n in range(3):
+            assert box.request("wtv-log:/log", body=b"own %d" % n, secure=True).status == 200
+        stranger = TestBox(server, SSID, STRANGER)
+        for _ in range(50):
+            stranger.request("wtv-log:/log", body=b"forged")
+        kept = server.logs.list(ssid=SSID)
+        own = [server.logs.get(e.id).body for e in kept if e.sender is None]
+        assert sorted(own) == [b"own 0", b"own 1", b"own 2"]
+        assert {e.sender for e in kept if e.sender is not None} == {STRANGER}
+
+
+def test_a_reports_kind_reaches_the_log_cleaned(tmp_path, events):
+    """Issue 12, item 17: type= reached the server log raw (CR, ESC, NUL)."""
+    with inProcessServer(tmp_path / "data") as server:
+        box = TestBox(server)
+        answer = box.request("wtv-log:/log?type=x%0d%1b[2K%00fake%20line", body=b"r")
+        assert answer.status == 200
+        [entry] = server.logs.list()
+    [stored] = [formatEvent(e) for e in events if "stored" in e.get("log_format", "")]
+    assert "x---2k-fake-line" in stored and entry.kind == "x---2k-fake-line"
+    assert not any(c in stored for c in "\r\n\x1b\x00")

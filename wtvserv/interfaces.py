@@ -174,10 +174,14 @@ class IAccountStore(Interface):
 
 
 class ILogStore(Interface):
-    """What boxes report through C{wtv-log}, bounded per SSID and in total."""
+    """What boxes report through C{wtv-log}, bounded per source and in total."""
 
-    def add(ssid: str, kind: str, fields: dict[str, str], body: bytes) -> int:
-        """Store one report. @return: its id."""
+    def add(ssid: str, kind: str, fields: dict[str, str], body: bytes,
+            sender: str | None = None) -> int:
+        """
+        Store one report: from the holder of C{ssid}'s ticket (C{sender}
+        L{None}) or from the address C{sender}. @return: its id.
+        """
 
     def list(ssid: str | None = None, limit: int = 100) -> list[Any]:
         """@return: summaries of the newest reports, newest first."""
