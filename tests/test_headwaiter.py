@@ -4,6 +4,7 @@ wtv-home against real SQLite stores, driven by a small test box.
 """
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -228,10 +229,20 @@ def test_reconnect_resumes_on_the_ticket_without_a_visit(server):
     assert response.get("wtv-visit") is None
 
 
-def test_check_tellyscript_refuses_foreign_next_urls(server):
+@pytest.mark.parametrize("target", [
+    "http://evil/", "client:ResetNVAndPowerOff", "client:poweroff",
+    "client:ConfirmConnectSetup?foo=bar", "wtv-nosuchservice:/x", "wtv-home", "WTV-HOME:/home"])
+def test_check_tellyscript_refuses_foreign_next_urls(server, target):
+    """Issue 12, item 16: client: URLs came back as a wtv-visit from a trusted service."""
     box = TestBox(server)
-    response = box.request("wtv-head-waiter:/check-tellyscript?next-url=http://evil/")
+    response = box.request(f"wtv-head-waiter:/check-tellyscript?next-url={quote(target)}")
     assert response.get("wtv-visit") == "wtv-home:/home"
+
+
+def test_check_tellyscript_goes_on_to_an_enabled_services_page(server):
+    box = TestBox(server)
+    response = box.request("wtv-head-waiter:/check-tellyscript?next-url=wtv-log:/log%3Fa%3Db")
+    assert response.get("wtv-visit") == "wtv-log:/log?a=b"
 
 
 def test_a_log_post_is_stored_with_ssid_and_kind(server):

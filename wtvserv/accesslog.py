@@ -12,6 +12,7 @@ secret are replaced by C{***}. URLs are cut at L{MAX_URL} characters.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
 
@@ -28,11 +29,17 @@ def loggableURL(url: str) -> str:
     path, question, query = url.partition("?")
     path = _TOKEN_IN_PATH.sub(r"\1***", path)
     if query:
-        query = _QUERY_PAIR.sub(
-            lambda m: f"{m.group(1)}=***" if _SECRET_NAMES.search(m.group(1)) else m.group(0),
-            query)
+        query = _QUERY_PAIR.sub(_maskSecret, query)
     text = _UNPRINTABLE.sub("?", path + question + query)
     return text if len(text) <= MAX_URL else text[:MAX_URL] + "..."
+
+
+def _maskSecret(pair: re.Match) -> str:
+    """A C{name=value} pair, its value hidden when the name (as forms decode it) looks secret."""
+    name = pair.group(1)
+    if _SECRET_NAMES.search(unquote_plus(name, encoding="latin-1")):
+        return f"{name}=***"
+    return pair.group(0)
 
 
 def logResponse(service: str, client: str, ssid: str, method: str, url: str,

@@ -462,8 +462,13 @@ def _integer(text: str | None) -> int | None:
 
 
 def _isServiceURL(url: str, context: IServiceContext) -> bool:
-    scheme = url.partition(":")[0]
-    return scheme == "client" or scheme in context.directory
+    """
+    Whether C{url} is a page of an enabled service. No C{client:} URL: a
+    box obeys those without asking (C{client:ResetNVAndPowerOff} erases
+    it), and the login sends none through here.
+    """
+    scheme, colon, path = url.partition(":")
+    return bool(colon) and path.startswith("/") and scheme in context.directory
 
 
 def makeService(context: IServiceContext) -> WTVService:
