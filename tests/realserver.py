@@ -45,20 +45,21 @@ class RealServer:
     def __init__(self, dataDir: Path, services=SERVICES, extraArgs=(), env=None,
                  ports: dict[str, int] | None = None, python: str = sys.executable,
                  fromCheckout: bool = True, listening: tuple[str, ...] | None = None,
-                 config: str | None = LOOPBACK_EXEMPT) -> None:
+                 config: str | None = LOOPBACK_EXEMPT, checkout: Path = REPOSITORY) -> None:
         """
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
         @param python: the interpreter to run twistd with.
-        @param fromCheckout: put this checkout first on C{PYTHONPATH}; when
-            false, the process runs from the data directory's parent and
-            sees only what is installed for C{python}.
+        @param fromCheckout: put C{checkout} (this one by default) first on
+            C{PYTHONPATH}; when false, the process runs from the data
+            directory's parent and sees only what is installed for C{python}.
         @param config: TOML written beside the data directory and passed
             with C{--config}; L{None} for none. Ignored when C{extraArgs}
             name a configuration file.
         """
         self.python = python
         self.fromCheckout = fromCheckout
+        self.checkout = Path(checkout)
         self.dataDir = Path(dataDir)
         self.services = tuple(services)
         self.ports = ports or dict(zip(self.services, freePorts(len(self.services))))
@@ -86,14 +87,14 @@ class RealServer:
         env = dict(os.environ if self.env is None else self.env)
         if self.fromCheckout:
             env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
+                filter(None, [str(self.checkout), env.get("PYTHONPATH")]))
         else:
             env.pop("PYTHONPATH", None)
         self.dataDir.parent.mkdir(parents=True, exist_ok=True)
         self._logFile = open(self.logPath, "ab")
         self.process = subprocess.Popen(self.command(), stdout=self._logFile,
                                         stderr=subprocess.STDOUT, env=env,
-                                        cwd=None if self.fromCheckout else self.dataDir.parent)
+                                        cwd=self.checkout if self.fromCheckout else self.dataDir.parent)
         deadline = time.monotonic() + timeout
         waiting = {self.ports[name] for name in self.listening}
         while waiting:

@@ -59,3 +59,15 @@ def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
     for row in rows:
         assert row["failures"] == "0" and row["logins"] == "10", row
         assert row["listen overflows"].isdigit() and row["p99 ms"], row
+
+
+def test_password_flood_runs_and_the_honest_box_logs_in_meanwhile():
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "password_flood.py"), "--guesses", "20",
+         "--victims", "2", "--addresses", "2", "--seconds", "1"],
+        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "honest password logins, under flood: " in result.stdout
+    assert ", 0 failed;" in result.stdout.split("under flood: ")[1].split("\n")[0]
+    assert "20 guesses at 2 victims from 2 addresses" in result.stdout
+    assert "tracebacks in the server log: 0" in result.stdout
