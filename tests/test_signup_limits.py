@@ -84,3 +84,12 @@ def test_an_account_that_never_logs_in_expires_after_the_grace(tmp_path, events)
         assert server.accounts.accountFor(ssidNumber(2)) is not None
         assert not server.accounts.usernameTaken("al0001")
     assert any("did not complete a login" in e.get("log_format", "") for e in events)
+
+
+def test_a_sweep_that_cannot_reach_the_store_waits_for_the_next(tmp_path, events):
+    with inProcessServer(tmp_path / "data", unconfirmedGrace=600) as server:
+        server.accounts.close()         # as while the server shuts down
+        server.reactor.advance(60)
+        server.reactor.advance(60)
+    swept = [e for e in events if "not swept" in e.get("log_format", "")]
+    assert len(swept) == 2 and not [e for e in events if e.get("log_failure")]

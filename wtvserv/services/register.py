@@ -13,6 +13,8 @@ completes a login within C{[register] unconfirmed_grace} is deleted.
 
 from __future__ import annotations
 
+import sqlite3
+
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -74,7 +76,11 @@ class Registration:
     def expireUnconfirmed(self) -> None:
         """Delete the accounts that never completed a login within the grace period."""
         grace = self.context.config.unconfirmedGrace
-        expired = self.context.accounts.expireUnconfirmed(grace)
+        try:
+            expired = self.context.accounts.expireUnconfirmed(grace)
+        except sqlite3.Error as problem:    # busy or closing: the next sweep tries again
+            log.warn("unconfirmed accounts not swept: {problem}", problem=problem)
+            return
         if expired:
             log.info("deleted {n} accounts that did not complete a login within {grace:.0f} s "
                      "of signing up", n=len(expired), grace=grace)
