@@ -99,11 +99,17 @@ class Box:
     """
 
     def __init__(self, request: Request, context: IServiceContext,
-                 token: str | None = None) -> None:
+                 token: str | None = None, plainTickets: bool = False) -> None:
+        """
+        @param plainTickets: whether the service takes a ticket on a plain
+            connection (its boxes are told not to encrypt: flag 0x1).
+        """
         self.request = request
         self.context = context
         self.token = token
+        self.plainTickets = plainTickets
         self._account: Any = False
+        self._ticket: Any = False
 
     @property
     def ssid(self) -> str | None:
@@ -146,12 +152,32 @@ class Box:
     def ticket(self):
         """
         The verified ticket of the request, or L{None}; never one issued to
-        another SSID than the one the request is answered for.
+        another SSID than the one the request is answered for, nor one of an
+        older account generation (deleted, transferred, password changed,
+        logged out). It may have come in clear: see L{provenTicket}.
         """
-        ticket = self.request.ticket
-        if ticket is None or ticket.ssid != self.ssid:
-            return None
-        return ticket
+        if self._ticket is False:
+            ticket = self.request.ticket
+            if ticket is not None and (ticket.ssid != self.ssid
+                                       or ticket.generation != self._generation()):
+                ticket = None
+            self._ticket = ticket
+        return self._ticket
+
+    def _generation(self) -> int:
+        account = self.account
+        return account.generation if account else self.context.accounts.generationOf(self.ssid)
+
+    @property
+    def provenTicket(self):
+        """
+        L{ticket}, if the box showed it holds the ticket's keys: the request
+        came on a connection encrypted with them (or the service takes plain
+        tickets). A ticket alone, copied from a C{SECURE ON} block, is none.
+        """
+        if self.request.keysProven or self.plainTickets:
+            return self.ticket
+        return None
 
     @property
     def account(self):
@@ -163,8 +189,8 @@ class Box:
 
     @property
     def user(self):
-        """The logged-in user, or L{None}."""
-        ticket = self.ticket
+        """The logged-in user (of a L{provenTicket}), or L{None}."""
+        ticket = self.provenTicket
         if ticket is None or ticket.user_id is None or not ticket.password_ok:
             return None
         account = self.account
@@ -229,7 +255,7 @@ class WTVService:
             # The box's own bytes are never repeated back: only our name.
             return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
-        box = Box(request, self.context, token)
+        box = Box(request, self.context, token, self._takesPlainTickets())
         route = self._routes.get(path)
         if route is None:
             found = self._serveStatic(box)
@@ -244,6 +270,10 @@ class WTVService:
         if isinstance(result, Deferred):
             return result.addCallback(_asResponse)
         return _asResponse(result)
+
+    def _takesPlainTickets(self) -> bool:
+        entry = self.context.directory.get(self.name)
+        return entry is not None and not entry.encrypts
 
     def _notLoggedIn(self, box: Box) -> Response:
         problem = box.request.ticketError
