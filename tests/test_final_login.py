@@ -69,7 +69,7 @@ def serverWith(tmp_path):
     folders = (tmp_path / f"data{n}" for n in count())
     with ExitStack() as stack:
         yield lambda plugins=(), **settings: stack.enter_context(
-            inProcessServer(next(folders), plugins, **settings))
+            inProcessServer(next(folders), plugins=plugins, **settings))
 
 
 def finalOf(box: TestBox):

@@ -67,7 +67,6 @@ def rememberKeys(sessions, ssid=SSID, key1=K1, key2=K2):
     challenge = type(challenge)(challenge.challenge_id, challenge.data, key1, key2,
                                 challenge.new_key, challenge.challenge_b64,
                                 challenge.expected_response_b64)
-    sessions.setCurrentKey(ssid, b"12345678")
     sessions.setPendingChallenge(ssid, challenge)
     sessions.challengeAnswered(ssid, challenge)
 
@@ -333,7 +332,7 @@ def test_a_box_already_using_a_new_challenges_keys_is_understood():
     from tests.harness import countingRandom
     from wtvserv.crypto.challenge import issue_challenge
     challenge = issue_challenge(b"d" * 8, countingRandom())
-    protocol.factory.sessions.setPendingChallenge(SSID, challenge)
+    protocol.factory.sessions.setPendingChallenge(SSID, challenge, "127.0.0.1")
     box = BoxStreams(challenge.key1, challenge.key2, 6)
     data = secureOn(6, old) + box.encrypt(b"GET wtv-test:/stage-two\r\n\r\n")
     for index in range(len(data)):

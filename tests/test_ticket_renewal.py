@@ -115,3 +115,15 @@ def test_an_expired_ticket_keeps_the_head_waiter_encrypted(server):
     prereg = box.request(RELOGIN, fresh=True)
     assert not any("flags" in s for s in prereg.getAll("wtv-service")
                    if s.startswith("name=wtv-head-waiter "))
+
+
+def test_a_renewed_ticket_keeps_its_generation_and_a_stale_one_is_not_renewed(server):
+    server.accounts.bumpGeneration(SSID)
+    box = loggedIn(server)
+    server.reactor.advance(13 * HOUR)
+    renewed = server.tickets.verify(home(box).get("wtv-ticket"), SSID)
+    assert renewed.generation == server.accounts.generationOf(SSID) > 0
+    server.accounts.bumpGeneration(SSID)          # logged out elsewhere, say
+    server.reactor.advance(13 * HOUR)
+    stale = home(box, fresh=True)
+    assert stale.get("wtv-ticket") is None and b"Hello" not in stale.body

@@ -111,6 +111,9 @@ class Config:
     maxConnections: int = 10_000
     connectionsPerAddress: int = 32
     loginFailuresPerAddress: int = 20
+    loginFailuresPerSSID: int = 50
+    preregistersPerAddress: int = 120
+    passwordQueue: int = 32
     loginsPerAddress: int = 120
     loginWindow: float = 600.0
     # The DNS server a logged-in box is told to use (wtv-name-server); by
@@ -118,6 +121,8 @@ class Config:
     nameServer: str | None = None
     registrationsPerAddress: int = 10
     registrationWindow: float = 3600.0
+    registrationsTotal: int = 100
+    unconfirmedGrace: float = 24 * 3600.0
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
@@ -170,10 +175,15 @@ _SCALARS = {
     ("limits", "exempt_addresses"): ("exemptAddresses", list),
     ("login", "failures_per_address"): ("loginFailuresPerAddress", int),
     ("login", "logins_per_address"): ("loginsPerAddress", int),
+    ("login", "failures_per_ssid"): ("loginFailuresPerSSID", int),
+    ("login", "preregisters_per_address"): ("preregistersPerAddress", int),
+    ("login", "password_queue"): ("passwordQueue", int),
     ("login", "window"): ("loginWindow", float),
     ("login", "name_server"): ("nameServer", str),
     ("register", "per_address"): ("registrationsPerAddress", int),
     ("register", "window"): ("registrationWindow", float),
+    ("register", "total"): ("registrationsTotal", int),
+    ("register", "unconfirmed_grace"): ("unconfirmedGrace", float),
     ("logs", "per_address"): ("logsPerAddress", int),
     ("logs", "window"): ("logWindow", float),
     ("ssids", "validate"): ("validateSSIDs", bool),

@@ -8,6 +8,11 @@ block of an encrypted one; later requests carry only per-request headers
 and are answered for that box. A request that names another SSID is refused
 and the connection closed: a ticket earned by one box never serves another.
 
+A ticket travels in clear in every C{SECURE ON} block, so holding one proves
+nothing; a connection encrypted with the ticket's own keys does (or one on
+which the server issued it, to a box that had just proved itself there).
+Each request says which (C{Request.keysProven}).
+
 L{BoxConnection} keeps that identity, the connection's ticket, and its RC4
 streams with the choice of keys they start from; L{WTVPProtocol} feeds it
 the bytes it reads and writes what it returns.
@@ -105,6 +110,8 @@ class BoxConnection:
         self._identity = Headers()
         self._parser = RequestParser(limits, bodyBudget)
         self._streams: ServerStreams | None = None
+        self._streamKeys: tuple[bytes, bytes] | None = None
+        self._issuedHere: Ticket | None = None
         self._undecided: tuple[list[tuple[bytes, bytes]], int] | None = None
         self._held = b""
 
@@ -212,6 +219,7 @@ class BoxConnection:
         if ownTicket and self.ssid:
             try:
                 request.ticket = self.tickets.verify(ownTicket, self.ssid)
+                request.keysProven = self._proves(request.ticket)
             except TicketError as error:
                 request.ticketError = error
             return
@@ -221,6 +229,17 @@ class BoxConnection:
             request.ticketError = self._ticketError
         elif self.ticket is not None and self.ticket.ssid == self.ssid:
             request.ticket = self.ticket
+            request.keysProven = self._proves(self.ticket)
+
+    def _proves(self, ticket: Ticket) -> bool:
+        """
+        Whether this connection shows its box holds C{ticket}'s keys: it is
+        encrypted with them, or the ticket was issued on it (the box had
+        just answered a challenge on a connection it encrypts).
+        """
+        if self._streams is None:
+            return False
+        return ticket == self._issuedHere or self._streamKeys == (ticket.key1, ticket.key2)
 
     def _followIncarnation(self, text: str | None) -> None:
         """A new incarnation inside an encrypted request re-keys both streams."""
@@ -261,6 +280,7 @@ class BoxConnection:
         candidates = self._candidateKeys(ssid, bool(ticketText))
         if self._streams is not None:
             self._streams = ServerStreams(*candidates[0], incarnation)
+            self._streamKeys = candidates[0]
             return
         self._undecided = (candidates, incarnation)
         self._chooseKeys(self._parser.takeBuffered())
@@ -271,8 +291,8 @@ class BoxConnection:
         if presented and self.ticket is not None:
             candidates.append((self.ticket.key1, self.ticket.key2))
         sessions = self.sessions
-        pending = [(c.key1, c.key2) for c in sessions.pendingChallenges(ssid, self.address)]
-        for keys in (*pending, sessions.sessionKeys(ssid)):
+        pending = sessions.pendingChallenge(ssid, self.address)
+        for keys in (pending and (pending.key1, pending.key2), sessions.sessionKeys(ssid)):
             if keys and keys not in candidates:
                 candidates.append(keys)
         if not candidates:
@@ -300,9 +320,10 @@ class BoxConnection:
         else:
             # None fits: decrypt with the likeliest keys, and let the
             # parser refuse what comes out.
-            streams = ServerStreams(*candidates[0], incarnation)
+            keys = candidates[0]
+            streams = ServerStreams(*keys, incarnation)
             start = streams.decrypt(held[:4])
-        self._streams = streams
+        self._streams, self._streamKeys = streams, keys
         self._parser.feed(start + streams.decrypt(held[4:]))
 
     # Responses out
@@ -325,6 +346,7 @@ class BoxConnection:
                                           "Please try again.", close=True)
         if response.ticket is not None:
             text, self.ticket = self.tickets.seal(response.ticket)
+            self._issuedHere = self.ticket if self._streams is not None else None
             self._ticketError = None
             core.append(("wtv-ticket", text))
         body = response.body

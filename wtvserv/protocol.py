@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -107,6 +107,7 @@ class WTVPProtocol(Protocol):
         self._continueCall = None
         self._writeCall = None
         self._requestStarted = 0.0
+        self._answering: Deferred | None = None
 
     # Connection life
 
@@ -138,6 +139,9 @@ class WTVPProtocol(Protocol):
         self._closing = True
         for timer in ("_idleCall", "_requestCall", "_continueCall", "_writeCall"):
             self._cancel(timer)
+        if self._answering is not None:
+            # Nobody is left to answer: drop the work (e.g. a queued password check).
+            self._answering.cancel()
         self.box.close()
         if self._admitted:
             self._admitted = False
@@ -257,6 +261,7 @@ class WTVPProtocol(Protocol):
             result = self.factory.encode(request, result)
         if isinstance(result, Deferred):
             self._cancel("_idleCall")
+            self._answering = result
             result.addErrback(self._serviceFailed, request)
             result.addCallback(self._finish, request)
             return False
@@ -265,15 +270,22 @@ class WTVPProtocol(Protocol):
         return True
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
-        log.failure("{service}: handler failed on {path}", failure,
-                    service=self.factory.serviceName, path=request.path,
-                    client=self._host, ssid=request.loggedSSID)
+        if failure.check(CancelledError, TimeoutError):
+            why = "the box hung up" if self._closing else "it took too long"
+            log.warn("{service}: {path} dropped unanswered: {why}",
+                     service=self.factory.serviceName, path=request.path, why=why,
+                     client=self._host, ssid=request.loggedSSID)
+        else:
+            log.failure("{service}: handler failed on {path}", failure,
+                        service=self.factory.serviceName, path=request.path,
+                        client=self._host, ssid=request.loggedSSID)
         return errorResponse(
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
     def _finish(self, response: Response, request: Request) -> None:
         """An answer that took its time: send it, then go on with what waited."""
         self._busy = False
+        self._answering = None
         if self._closing:
             return
         self._respond(request, response)

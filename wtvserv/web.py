@@ -109,11 +109,17 @@ class Box:
     """
 
     def __init__(self, request: Request, context: IServiceContext,
-                 token: str | None = None) -> None:
+                 token: str | None = None, plainTickets: bool = False) -> None:
+        """
+        @param plainTickets: whether the service takes a ticket on a plain
+            connection (its boxes are told not to encrypt: flag 0x1).
+        """
         self.request = request
         self.context = context
         self.token = token
+        self.plainTickets = plainTickets
         self._account: Any = False
+        self._ticket: Any = False
 
     @property
     def ssid(self) -> str | None:
@@ -156,12 +162,32 @@ class Box:
     def ticket(self):
         """
         The verified ticket of the request, or L{None}; never one issued to
-        another SSID than the one the request is answered for.
+        another SSID than the one the request is answered for, nor one of an
+        older account generation (deleted, transferred, password changed,
+        logged out). It may have come in clear: see L{provenTicket}.
         """
-        ticket = self.request.ticket
-        if ticket is None or ticket.ssid != self.ssid:
-            return None
-        return ticket
+        if self._ticket is False:
+            ticket = self.request.ticket
+            if ticket is not None and (ticket.ssid != self.ssid
+                                       or ticket.generation != self._generation()):
+                ticket = None
+            self._ticket = ticket
+        return self._ticket
+
+    def _generation(self) -> int:
+        account = self.account
+        return account.generation if account else self.context.accounts.generationOf(self.ssid)
+
+    @property
+    def provenTicket(self):
+        """
+        L{ticket}, if the box showed it holds the ticket's keys: the request
+        came on a connection encrypted with them (or the service takes plain
+        tickets). A ticket alone, copied from a C{SECURE ON} block, is none.
+        """
+        if self.request.keysProven or self.plainTickets:
+            return self.ticket
+        return None
 
     @property
     def account(self):
@@ -173,8 +199,8 @@ class Box:
 
     @property
     def user(self):
-        """The logged-in user, or L{None}."""
-        ticket = self.ticket
+        """The logged-in user (of a L{provenTicket}), or L{None}."""
+        ticket = self.provenTicket
         if ticket is None or ticket.user_id is None or not ticket.password_ok:
             return None
         account = self.account
@@ -239,7 +265,7 @@ class WTVService:
             # The box's own bytes are never repeated back: only our name.
             return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
-        box = Box(request, self.context, token)
+        box = Box(request, self.context, token, self._takesPlainTickets())
         result = self._answer(box, path)
         if isinstance(result, Deferred):
             return result.addCallback(self._renewing, box)
@@ -262,16 +288,21 @@ class WTVService:
         """
         C{result} as a response; one to a logged-in box whose ticket is past
         half its life also carries the ticket issued afresh (same contents,
-        new expiry), so a box left on keeps its login. Only a ticket the box
-        proved on this encrypted connection is renewed: a copied ticket
-        replayed in clear stays as old as it is.
+        new expiry, the same account generation), so a box left on keeps its
+        login. Only a ticket of the current generation that the box proved
+        on a connection encrypted with its keys is renewed: a copied ticket,
+        replayed in clear or in a SECURE ON block, stays as old as it is.
         """
         response = _asResponse(result)
-        ticket = box.ticket
-        if (response.ticket is None and ticket is not None and box.secure and box.loggedIn
-                and self.context.tickets.needsRenewal(ticket)):
+        ticket = box.provenTicket
+        if (response.ticket is None and ticket is not None and box.request.keysProven
+                and box.loggedIn and self.context.tickets.needsRenewal(ticket)):
             response.ticket = ticket
         return response
+
+    def _takesPlainTickets(self) -> bool:
+        entry = self.context.directory.get(self.name)
+        return entry is not None and not entry.encrypts
 
     def _notLoggedIn(self, box: Box) -> Response:
         problem = box.request.ticketError

@@ -41,6 +41,7 @@ from wtvserv.services.loginheaders import (
 from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.tickets import Ticket
 from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, visit
+from wtvserv.workqueue import QueueFull, WorkQueue
 
 log = Logger()
 
@@ -57,30 +58,46 @@ BAD_DISK = "wtv-my-disk-sucks-sucks-sucks"
 
 class LoginGuard:
     """
-    Failed logins (wrong challenge answers and wrong passwords) counted per
-    SSID and per client address, and logins per address, over one sliding
-    window. Anyone who knows an SSID can answer its challenge (the initial
-    key travels in clear), so guessing is limited over time, not per login.
+    Failed logins and logins, counted over one sliding window.
+
+    Anyone who knows an SSID can answer its challenge (the initial key
+    travels in clear), so a wrong answer proves nothing about the box and
+    counts only against the address that sent it. Wrong passwords count per
+    (SSID, address), so a stranger's guesses lock out the stranger, and per
+    SSID with a much higher bound, against guessing from many addresses.
+    Each password check is counted before it runs (and refunded when it was
+    right), and each SSID and address has at most one check in flight, so
+    simultaneous guesses cannot slip past a limit.
     """
 
     def __init__(self, context: IServiceContext) -> None:
         config, clock = context.config, context.reactor
-        exempt = context.exemptFromLimits
-        self.bySSID = SlidingWindow(clock, config.loginAttempts, config.loginWindow)
-        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, config.loginWindow,
+        self.exempt = exempt = context.exemptFromLimits
+        window = config.loginWindow
+        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, window,
                                        exempt=exempt)
-        self.logins = SlidingWindow(clock, config.loginsPerAddress, config.loginWindow,
-                                    exempt=exempt)
+        self.byBox = SlidingWindow(clock, config.loginAttempts, window)
+        self.bySSID = SlidingWindow(clock, config.loginFailuresPerSSID, window)
+        self.logins = SlidingWindow(clock, config.loginsPerAddress, window, exempt=exempt)
+        self._checking: set[str] = set()
 
-    def lockout(self, box: Box) -> Response | None:
-        """@return: the refusal a locked-out box is told, or L{None}."""
-        wait = max(self.bySSID.retryAfter(box.ssid), self.byAddress.retryAfter(box.address))
+    def _refusal(self, box: Box, wait: float) -> Response | None:
         if not wait:
             return None
         log.warn("{ssid} at {client}: login refused, too many failures",
                  ssid=box.loggedSSID, client=box.address)
         return error(403, "Too many failed login attempts. "
                           f"Please wait {minutesText(wait)} and try again.")
+
+    def challengeLockout(self, box: Box) -> Response | None:
+        """@return: the refusal an address with too many failures is told, or L{None}."""
+        return self._refusal(box, self.byAddress.retryAfter(box.address))
+
+    def passwordLockout(self, box: Box) -> Response | None:
+        """@return: the refusal of a password check over a limit, or L{None}."""
+        return self._refusal(box, max(self.byAddress.retryAfter(box.address),
+                                      self.byBox.retryAfter(_boxKey(box)),
+                                      self.bySSID.retryAfter(box.ssid)))
 
     def loginStarted(self, box: Box) -> Response | None:
         """Count a challenge sent; @return: a refusal when the address has had too many."""
@@ -92,13 +109,55 @@ class LoginGuard:
         self.logins.record(box.address)
         return None
 
-    def failed(self, box: Box) -> int:
-        """Count a failure. @return: the SSID's failures within the window."""
-        self.byAddress.record(box.address)
-        return self.bySSID.record(box.ssid)
+    def wrongAnswer(self, box: Box) -> int:
+        """Count a wrong challenge answer. @return: the address's failures in the window."""
+        return self.byAddress.record(box.address)
 
-    def succeeded(self, box: Box) -> None:
-        self.bySSID.clear(box.ssid)
+    def _inFlight(self, box: Box) -> list[str]:
+        keys = [f"ssid {box.ssid}"]
+        if not self.exempt(box.address):
+            keys.append(f"address {box.address}")
+        return keys
+
+    def startCheck(self, box: Box) -> Response | None:
+        """
+        Reserve a password check: count it as a failure now and mark the
+        SSID and address busy. @return: the refusal when it may not run.
+        """
+        if any(key in self._checking for key in self._inFlight(box)):
+            log.warn("{ssid} at {client}: password refused, a check is in flight",
+                     ssid=box.loggedSSID, client=box.address)
+            return error(403, "Your password is being checked. "
+                              "Please wait a moment and try again.")
+        refusal = self.passwordLockout(box)
+        if refusal is not None:
+            return refusal
+        self._checking.update(self._inFlight(box))
+        self.byAddress.record(box.address)
+        self.byBox.record(_boxKey(box))
+        self.bySSID.record(box.ssid)
+        return None
+
+    def checkEnded(self, box: Box, right: bool = False, ran: bool = True) -> None:
+        """
+        The check of L{startCheck} is over: it was C{right}, or wrong, or
+        (not C{ran}) never made, and so refunded too.
+        """
+        self._checking.difference_update(self._inFlight(box))
+        if right or not ran:
+            self.byAddress.refund(box.address)
+            self.bySSID.refund(box.ssid)
+        if right:
+            self.byBox.clear(_boxKey(box))
+        elif not ran:
+            self.byBox.refund(_boxKey(box))
+
+    def passwordFailures(self, box: Box) -> int:
+        return self.byBox.count(_boxKey(box))
+
+
+def _boxKey(box: Box) -> str:
+    return f"{box.ssid} {box.address}"
 
 
 class HeadWaiter:
@@ -110,17 +169,17 @@ class HeadWaiter:
         self.accounts = context.accounts
         self._tokenKey = context.random(32)
         self.guard = LoginGuard(context)
+        self.checks = WorkQueue(context.inWorkerThread, context.config.passwordQueue)
 
     # /login and the challenge
 
     def login(self, box: Box) -> Response:
-        refusal = self.guard.lockout(box) or self.guard.loginStarted(box)
+        refusal = self.guard.challengeLockout(box) or self.guard.loginStarted(box)
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
         if key is None and box.ticket is not None:
             key = box.ticket.des_key
-            self.sessions.setCurrentKey(box.ssid, key)
         if key is None:
             log.info("{ssid} asked to log in with no key known; sent to wtv-1800",
                      ssid=box.loggedSSID)
@@ -165,30 +224,31 @@ class HeadWaiter:
         """
         if box.token is not None and not self._tokenValid(box.ssid, box.token):
             return error(403, "Your login took too long. Please connect again.")
-        refusal = self.guard.lockout(box)
+        refusal = self.guard.challengeLockout(box)
         if refusal is not None:
             return refusal
-        pending = self.sessions.pendingChallenges(box.ssid, box.address)
-        if not pending:
-            return self._backToPreregistration("relogin=true")
-        answer = box.header("wtv-challenge-response")
-        answered = next((c for c in pending if response_matches(c, answer)), None)
+        answered = self.sessions.pendingChallenge(box.ssid, box.address)
         if answered is None:
+            # Nothing was asked of this origin (or it expired): no failure.
+            return self._backToPreregistration("relogin=true")
+        if not response_matches(answered, box.header("wtv-challenge-response")):
             return self._wrongAnswer(box)
-        self.sessions.challengeAnswered(box.ssid, answered)
+        self.sessions.challengeAnswered(box.ssid, answered, box.address)
         return Ticket(ssid=box.ssid, key1=answered.key1, key2=answered.key2,
-                      des_key=answered.new_key)
+                      des_key=answered.new_key,
+                      generation=self.accounts.generationOf(box.ssid))
 
     def _wrongAnswer(self, box: Box) -> Response:
         """
-        Count the failure and send a fresh challenge, or the lockout once
-        there were too many. Nothing the box already proved is dropped: a
-        stranger's wrong answers cannot log out the box they pretend to be.
+        Count the failure against the address and send a fresh challenge, or
+        the lockout once there were too many. Nothing the box already proved
+        is dropped and the SSID is not locked: a stranger's wrong answers
+        cannot log out, nor lock out, the box they pretend to be.
         """
-        failures = self.guard.failed(box)
-        log.warn("{ssid} at {client}: wrong challenge response ({n} in the window)",
-                 ssid=box.loggedSSID, client=box.address, n=failures)
-        refusal = self.guard.lockout(box)
+        failures = self.guard.wrongAnswer(box)
+        log.warn("{ssid} at {client}: wrong challenge response ({n} from the address "
+                 "in the window)", ssid=box.loggedSSID, client=box.address, n=failures)
+        refusal = self.guard.challengeLockout(box)
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
@@ -222,8 +282,8 @@ class HeadWaiter:
             response = self._unregistered(box, ticket)
             response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
-        if box.ticket is not None:
-            return self.decide(box, box.ticket)
+        if box.provenTicket is not None:
+            return self.decide(box, box.provenTicket)
         return self._noLogin(box)
 
     def validateLogin(self, box: Box):
@@ -236,13 +296,13 @@ class HeadWaiter:
             if isinstance(ticket, Response):
                 return ticket
             return self._continueSecurely(box, ticket)
-        if box.ticket is None:
+        if box.provenTicket is None:
             return self._noLogin(box)
         if "password" in box.form:
             return self._checkPassword(box)
         if box.form.get("user_login") == "true":
             return self._chooseUser(box)
-        return self.decide(box, box.ticket)
+        return self.decide(box, box.provenTicket)
 
     def _continueSecurely(self, box: Box, ticket: Ticket) -> Response:
         """
@@ -283,11 +343,11 @@ class HeadWaiter:
         userId = _integer(box.form.get("user_id"))
         if account is None or userId is None or account.user(userId) is None:
             return error(400, "That user could not be found. Please choose again.")
-        ticket = replace(box.ticket, user_id=userId, password_ok=False)
+        ticket = replace(box.provenTicket, user_id=userId, password_ok=False)
         return visit(f"{STAGE_TWO}?{_carry(box)}").withTicket(ticket)
 
     def _checkPassword(self, box: Box):
-        ticket = box.ticket
+        ticket = box.provenTicket
         account = self.accounts.accountFor(box.ssid)
         user = account.user(ticket.user_id) if account and ticket.user_id is not None else None
         if user is None:
@@ -295,23 +355,33 @@ class HeadWaiter:
         typed = box.form.get("password", "")
         if not typed:
             return error(403, "Please enter your password and try again.")
-        refusal = self.guard.lockout(box)
-        if refusal is not None:
-            return refusal
         if not user.has_password:
             return visit(f"{STAGE_TWO}?").withTicket(replace(ticket, password_ok=True))
-        checking = self.context.inWorkerThread(verify_password, typed, user.password_hash)
-        return checking.addCallback(self._passwordChecked, box, ticket)
+        refusal = self.guard.startCheck(box)
+        if refusal is not None:
+            return refusal
+        try:
+            checking = self.checks.submit(verify_password, typed, user.password_hash)
+        except QueueFull:
+            self.guard.checkEnded(box, ran=False)
+            log.warn("{ssid} at {client}: password check refused, {n} checks waiting",
+                     ssid=box.loggedSSID, client=box.address, n=len(self.checks))
+            return error(503, "The service is busy. Please try again in a minute.")
+        return checking.addBoth(self._passwordChecked, box, ticket)
 
-    def _passwordChecked(self, right: bool, box: Box, ticket: Ticket) -> Response:
+    def _passwordChecked(self, right, box: Box, ticket: Ticket):
+        """The check is over: C{right} is its answer, or a Failure (e.g. cancelled)."""
+        if not isinstance(right, bool):
+            self.guard.checkEnded(box)
+            return right
+        self.guard.checkEnded(box, right)
         if right:
-            self.guard.succeeded(box)
             return Response(close=True, ticket=replace(ticket, password_ok=True),
                             headers=[("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
-        failures = self.guard.failed(box)
-        log.warn("{ssid} at {client}: wrong password for user {user} ({n} in the window)",
-                 ssid=box.loggedSSID, client=box.address, user=ticket.user_id, n=failures)
-        return self.guard.lockout(box) or error(
+        log.warn("{ssid} at {client}: wrong password for user {user} ({n} from the address "
+                 "in the window)", ssid=box.loggedSSID, client=box.address,
+                 user=ticket.user_id, n=self.guard.passwordFailures(box))
+        return self.guard.passwordLockout(box) or error(
             403, "The password you entered was incorrect. Please retype it and try again.")
 
     # The responses at the end of stage two
@@ -363,6 +433,8 @@ class HeadWaiter:
                     *featureSwitches(context), *_openISP(box)]
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
+        if account.confirmed is None:
+            self.accounts.confirm(box.ssid)
         if reconnect:
             return Response(headers=headers, ticket=ticket)
         target = upgradeURL(context, box) or HOME
@@ -374,24 +446,30 @@ class HeadWaiter:
     # After login
 
     def reconnect(self, box: Box) -> Response:
-        """A box that redialled resumes on its ticket, without a new challenge."""
-        ticket = box.ticket
-        account = self.accounts.accountFor(box.ssid)
-        user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
-        if user is None or not ticket.password_ok:
+        """
+        A box that redialled resumes on its ticket, without a new challenge,
+        on a connection encrypted with the ticket's keys.
+        """
+        user = box.user
+        if user is None:
             if box.request.ticketError is not None:
                 return loginAgain(self.context)
             return visit(f"{NAME}:/login?relogin=true")
-        return self._final(box, ticket, account, user, reconnect=True)
+        return self._final(box, box.provenTicket, box.account, user, reconnect=True)
 
     def relogin(self, box: Box) -> Response:
         """
-        Send the box through wtv-1800 again. Its session is forgotten only
-        when it proves who it is with a valid ticket: a stranger naming its
-        SSID must not log it out.
+        Send the box through wtv-1800 again. A logged-in box logs out: its
+        session is forgotten and its tickets go stale (the account's
+        generation is bumped). Only a box logged in on its ticket's own keys
+        does that: a stranger naming its SSID, even with a ticket of its own
+        from answering a challenge, must not log it out.
         """
-        if box.ssid and box.ticket is not None:
+        if box.ssid and box.user is not None:
             self.sessions.forget(box.ssid)
+            self.accounts.bumpGeneration(box.ssid)
+            log.info("{ssid} at {client}: user {user} logged out",
+                     ssid=box.loggedSSID, client=box.address, user=box.user.user_id)
         query = "reconnect=true" if box.query.get("reconnect") == "true" else "relogin=true"
         return self._backToPreregistration(query)
 
@@ -462,8 +540,13 @@ def _integer(text: str | None) -> int | None:
 
 
 def _isServiceURL(url: str, context: IServiceContext) -> bool:
-    scheme = url.partition(":")[0]
-    return scheme == "client" or scheme in context.directory
+    """
+    Whether C{url} is a page of an enabled service. No C{client:} URL: a
+    box obeys those without asking (C{client:ResetNVAndPowerOff} erases
+    it), and the login sends none through here.
+    """
+    scheme, colon, path = url.partition(":")
+    return bool(colon) and path.startswith("/") and scheme in context.directory
 
 
 def makeService(context: IServiceContext) -> WTVService:

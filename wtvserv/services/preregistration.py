@@ -17,10 +17,12 @@ from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import STAR, WILDCARD, clockHeaders, requireSSID, serviceHeaders
 from wtvserv.tellyscript.catalog import Script, flashMode, scriptNumber, wantsOpenISP
+from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.tickets import ExpiredTicket
-from wtvserv.web import Box, Response, WTVService
+from wtvserv.web import Box, Response, WTVService, error
 
 log = Logger()
+
 
 LOGIN = "wtv-head-waiter:/login"
 BOOT_SERVICES = ["wtv-1800", "wtv-head-waiter", "wtv-star", "wtv-flashrom"]
@@ -70,10 +72,20 @@ def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | No
 
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
+    config = context.config
+    offers = SlidingWindow(context.reactor, config.preregistersPerAddress, config.loginWindow,
+                           exempt=context.exemptFromLimits)
 
     @service.route("/preregister", login=False)
     @requireSSID
     def preregister(box: Box) -> Response:
+        if offers.exceeded(box.address):
+            log.warn("{client}: pre-registration refused, too many from this address",
+                     client=box.address)
+            wait = minutesText(offers.retryAfter(box.address))
+            return error(403, f"Too many logins from your connection. Please wait {wait} "
+                              "and try again.")
+        offers.record(box.address)
         key = context.random(8)
         # Only offered: the box proves it holds the key by answering the
         # challenge, so a stranger claiming this SSID replaces nothing.
