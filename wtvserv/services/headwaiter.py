@@ -22,9 +22,9 @@ from hashlib import sha256
 from twisted.logger import Logger
 
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
+from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
-from wtvserv.directory import backThroughLogin
 from wtvserv.services import pages
 from wtvserv.services.common import (
     clockHeaders,
@@ -273,12 +273,10 @@ class HeadWaiter:
             if box.secure and not _badDisk(box):
                 return self.decide(box, ticket)
             account = self.accounts.accountFor(box.ssid)
-            if account is not None:
-                # What a registered box is shown next has a body (choose-user,
-                # password, the final splash): never in clear.
-                return self._continueSecurely(box, _settled(ticket, account))
-            if _badDisk(box):
-                return self._continueSecurely(box, ticket)
+            if account is not None or _badDisk(box):
+                # What comes next has a body (choose-user, password, the final
+                # splash, the bad-disk notice): never in clear.
+                return self._continueSecurely(box, _settled(ticket, account) if account else ticket)
             response = self._unregistered(box, ticket)
             response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
