@@ -127,3 +127,31 @@ def test_a_newer_schema_is_refused_and_an_older_one_reported(backend):
         backend.open(ACCOUNT_SCHEMA)
     unmigrated = Migrations("logs", LOG_SCHEMA.steps)
     assert backend.open(unmigrated, migrate=False).schemaVersion() == 0
+
+
+def test_generations_transfers_and_expiry_work_alike(backend):
+    clock = [1000.0]
+    store = AccountStore(backend.open(ACCOUNT_SCHEMA), clock=lambda: clock[0])
+    store.createAccount(SSID, "Ann", "annie", None)
+    store.bumpGeneration(SSID)
+    store.bumpGeneration(SSID)
+    assert store.generationOf(SSID) == 2 == store.accountFor(SSID).generation
+    store.transferAccount(SSID, "8112345600B0027b")
+    assert store.accountFor(SSID) is None and store.generationOf(SSID) == 3
+    assert store.accountFor("8112345600B0027b").primary.username == "annie"
+    store.createAccount("8112345600B0028b", "Never", "never", None)
+    store.confirm("8112345600B0027b")
+    clock[0] += 3600
+    assert store.expireUnconfirmed(60) == ["8112345600B0028b"]
+    assert store.accountFor("8112345600B0028b") is None
+    assert not store.usernameTaken("never")
+
+
+def test_reports_count_against_their_sender(backend):
+    store = LogStore(backend.open(LOG_SCHEMA), per_ssid=2)
+    for n in range(3):
+        store.add(SSID, "log", {}, b"own")
+        store.add(SSID, "log", {}, b"stranger", sender="203.0.113.7")
+    kept = store.list(SSID)
+    assert len(kept) == 4
+    assert sorted(entry.sender or "" for entry in kept) == ["", "", "203.0.113.7", "203.0.113.7"]

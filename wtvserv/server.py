@@ -28,7 +28,7 @@ from wtvserv.bans import BanList, SharedBanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
 from wtvserv.crypto import lzpf
-from wtvserv.directory import ServiceDirectory, ServiceEntry
+from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext
@@ -66,6 +66,7 @@ class ServiceContext:
     workers: object = None
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
+    plugins: list = field(default_factory=list)
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -77,7 +78,7 @@ class ServiceContext:
         return address in self.exemptAddresses
 
     def dataDirectory(self, name: str) -> Path:
-        if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
+        if not isServiceName(name):
             raise ValueError(f"not a service name: {name!r}")
         folder = self.config.dataDir / "services" / name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -195,7 +196,7 @@ class WTVServer(MultiService):
                                       DeferredStore(self.logs, ILogStore, reactor,
                                                     self.storeThreads),
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt, tellyscripts)
+                                      self.workers, exempt, tellyscripts, enabled)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -215,7 +216,7 @@ class WTVServer(MultiService):
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
                               ssidPolicy=self.ssidPolicy, clientKeys=self.clientKeys,
-                              bodyBudget=self.bodyBudget)
+                              bodyBudget=self.bodyBudget, directory=self.directory)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)
