@@ -31,6 +31,8 @@ def test_no_file_gives_loopback_defaults():
     "[services.wtv-log]\nmax_body = 0\n",
     "[services.wtv-log]\nmax_body = \"big\"\n",
     "[limits]\nipv6_prefix = 129\n",
+    "[storage]\nurl = \"mysql://nope\"\n",
+    "[storage]\npool_size = 0\n",
     "not toml at all [",
 ])
 def test_bad_files_raise_a_config_error_saying_why(tmp_path, text):
@@ -129,3 +131,19 @@ def test_the_backlog_is_configurable(tmp_path):
     path.write_text("[server]\nlisten_backlog = 1024\n")
     from wtvserv.server import endpointFor
     assert endpointFor(loadConfig(path), _Plugin).endswith(":backlog=1024")
+
+
+def test_an_unreachable_database_stops_the_start_with_one_line(tmp_path):
+    """An operator's wrong [storage] url: one line, a non-zero exit, no traceback."""
+    import subprocess
+    import sys
+    config = tmp_path / "c.toml"
+    config.write_text('[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n')
+    result = subprocess.run(
+        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
+         "--pidfile=", "wtvserv", "--config", str(config), "--data", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=60, cwd=REPOSITORY)
+    assert result.returncode != 0
+    assert "wtvserv: cannot reach the database postgresql://ann:***@127.0.0.1:1/x" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "sekrit" not in result.stdout + result.stderr

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from wtvserv.bans import KINDS, BanEntryError, parseEntry
-from wtvserv.config import ConfigError, loadConfig
+from wtvserv.config import ConfigError, commandConfig
 
 EXIT_ERROR = 2
 DEFAULT_NAME = "bans.txt"
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.config:
         try:
-            config = loadConfig(Path(arguments.config))
+            config = commandConfig(arguments.config, None)
         except ConfigError as error:
             return _fail(str(error))
         if config.storageURL is not None:

@@ -249,6 +249,19 @@ def loadConfig(path: Path | None) -> Config:
     return config
 
 
+def commandConfig(configPath: str | None, dataDir: str | None) -> Config:
+    """
+    The configuration an operator command works on: the server's file, if
+    given, with C{--data} winning over its data directory.
+
+    @raise ConfigError: see L{loadConfig}.
+    """
+    config = loadConfig(Path(configPath) if configPath else None)
+    if dataDir:
+        config.dataDir = Path(dataDir)
+    return config
+
+
 def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
     try:
         attribute, kind = _SCALARS[(section, key)]

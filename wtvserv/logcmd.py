@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from wtvserv.config import ConfigError, loadConfig
+from wtvserv.config import ConfigError, commandConfig
 from wtvserv.logstore import LOG_DB_NAME, LogEntry, LogStore
 from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
 from wtvserv.store.stores import describe, openStores
@@ -36,11 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     arguments = _parser().parse_args(argv)
     try:
-        config = loadConfig(Path(arguments.config) if arguments.config else None)
+        config = commandConfig(arguments.config, arguments.data)
     except ConfigError as error:
         return _fail(str(error))
-    if arguments.data:
-        config.dataDir = Path(arguments.data)
     if config.storageURL is None:
         database = Path(config.dataDir) / LOG_DB_NAME
         if not Path(config.dataDir).is_dir():

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from wtvserv.bancmd import DEFAULT_NAME as DEFAULT_BAN_FILE
 from wtvserv.bans import parseBanEntries
-from wtvserv.config import Config, ConfigError, loadConfig
+from wtvserv.config import Config, ConfigError, commandConfig
 from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
 from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, TICKET_SECRET, SharedState
 from wtvserv.store.stores import (POSTGRESQL_SCHEMAS, SCHEMAS, SQLITE_FILES, describe,
@@ -36,11 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """@return: the exit status: 0, 1 when C{status} finds work to do, 2 on an error."""
     arguments = _parser().parse_args(argv)
     try:
-        config = loadConfig(Path(arguments.config) if arguments.config else None)
+        config = commandConfig(arguments.config, arguments.data)
     except ConfigError as error:
         return _fail(str(error))
-    if arguments.data:
-        config.dataDir = Path(arguments.data)
     try:
         return arguments.run(config, arguments)
     except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error, CopyRefused) as error:
