@@ -58,7 +58,8 @@ def test_loadgen_runs_two_processes_on_postgresql_and_reports_stalls():
     assert result.returncode == 0, result.stdout + result.stderr
     [[row]] = tables(result.stdout)
     assert row["failures"] == "0" and row["logins"] == "8", row
-    assert float(row["longest stall ms"]) >= 0 and float(row["database CPU ms/login"]) > 0, row
+    # A tiny run may use less than one clock tick of the database: only its presence is sure.
+    assert float(row["longest stall ms"]) >= 0 and float(row["database CPU ms/login"]) >= 0, row
     assert "storage: postgresql, 2 server process(es)" in result.stdout
 
 

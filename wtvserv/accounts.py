@@ -224,15 +224,19 @@ class AccountStore:
         self._conn.close()
 
     def accountFor(self, ssid: str) -> Account | None:
-        row = self._conn.execute(
-            "SELECT created, COALESCE(generation, 0), confirmed FROM accounts"
-            " LEFT JOIN generations USING (ssid) WHERE ssid = ?", (ssid,)).fetchone()
-        if row is None:
+        # One statement, so one snapshot (a transfer or deletion cannot fall
+        # between reading the account and its users) and one round trip.
+        rows = self._conn.execute(
+            "SELECT accounts.created, COALESCE(generations.generation, 0), accounts.confirmed,"
+            " users.user_id, users.username, users.human_name, users.password_hash,"
+            " users.created FROM accounts JOIN users ON users.ssid = accounts.ssid"
+            " LEFT JOIN generations ON generations.ssid = accounts.ssid"
+            " WHERE accounts.ssid = ? ORDER BY users.user_id", (ssid,)).fetchall()
+        if not rows:
             return None
-        users = self._conn.execute(
-            "SELECT user_id, username, human_name, password_hash, created"
-            " FROM users WHERE ssid = ? ORDER BY user_id", (ssid,))
-        return Account(ssid, row[0], tuple(User(*user) for user in users), row[1], row[2])
+        created, generation, confirmed = rows[0][:3]
+        return Account(ssid, created, tuple(User(*row[3:]) for row in rows), generation,
+                       confirmed)
 
     def generationOf(self, ssid: str) -> int:
         """@return: the generation of C{ssid}, with or without an account (0 at first)."""
