@@ -103,8 +103,7 @@ def inProcessServer(dataDir: Path, workers=None, plugins=(), **settings):
     try:
         yield server
     finally:
-        server.accounts.close()
-        server.logs.close()
+        server.stores.close()
 
 
 class Response:

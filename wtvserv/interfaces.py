@@ -180,6 +180,35 @@ class IAccountStore(Interface):
         """@return: whether any user has C{username} (case-insensitively)."""
 
 
+class ISharedState(Interface):
+    """
+    What the hosts of a PostgreSQL deployment share besides accounts and
+    logs (L{wtvserv.store.shared}). Each write is one transaction.
+    """
+
+    def secret(name: str, fresh: Any) -> bytes:
+        """@return: the secret C{name}, stored from C{fresh()} by the first host to ask."""
+
+    def bans() -> list[tuple[str, str, str]]:
+        """@return: every ban as C{(kind, value, note)}."""
+
+    def addBan(kind: str, value: str, note: str = "") -> bool:
+        """@return: whether the ban is new."""
+
+    def removeBan(kind: str, value: str) -> bool:
+        """@return: whether there was such a ban."""
+
+    def reserveFailures(limits: list[tuple[str, str, int]], window: float
+                        ) -> tuple[float, list[int]]:
+        """
+        Count a password check against C{(scope, key, limit)}s before it
+        runs. @return: C{(0, ids)}, or C{(seconds to wait, [])} when over a limit.
+        """
+
+    def refund(ids: list[int]) -> None:
+        """Take back the failures of a check that was right."""
+
+
 class ILogStore(Interface):
     """What boxes report through C{wtv-log}, bounded per source and in total."""
 
@@ -226,6 +255,9 @@ class IServiceContext(Interface):
     sessions = Attribute("The L{ISessionKeyRegistry}.")
     accounts = Attribute("The L{IAccountStore}.")
     logs = Attribute("The L{ILogStore}.")
+    shared = Attribute(
+        "The L{ISharedState} of a PostgreSQL deployment, or L{None} (SQLite). "
+        "Like the stores, its methods return Deferreds here.")
     reactor = Attribute("The reactor (time, threads, networking).")
     config = Attribute("The L{wtvserv.config.Config} of the process.")
     directory = Attribute(

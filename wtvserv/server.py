@@ -31,7 +31,7 @@ from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
-from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext
+from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext, ISharedState
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
@@ -67,6 +67,7 @@ class ServiceContext:
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
     plugins: list = field(default_factory=list)
+    shared: object = None
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -196,7 +197,10 @@ class WTVServer(MultiService):
                                       DeferredStore(self.logs, ILogStore, reactor,
                                                     self.storeThreads),
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt, tellyscripts, enabled)
+                                      self.workers, exempt, tellyscripts, enabled,
+                                      None if shared is None else
+                                      DeferredStore(shared, ISharedState, reactor,
+                                                    self.storeThreads))
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:

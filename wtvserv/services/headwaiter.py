@@ -71,6 +71,7 @@ class LoginGuard:
     """
 
     def __init__(self, context: IServiceContext) -> None:
+        self.context = context
         config, clock = context.config, context.reactor
         self.exempt = exempt = context.exemptFromLimits
         window = config.loginWindow
@@ -81,7 +82,7 @@ class LoginGuard:
         self.logins = SlidingWindow(clock, config.loginsPerAddress, window, exempt=exempt)
         self._checking: set[str] = set()
 
-    def _refusal(self, box: Box, wait: float) -> Response | None:
+    def refusal(self, box: Box, wait: float) -> Response | None:
         if not wait:
             return None
         log.warn("{ssid} at {client}: login refused, too many failures",
@@ -91,11 +92,11 @@ class LoginGuard:
 
     def challengeLockout(self, box: Box) -> Response | None:
         """@return: the refusal an address with too many failures is told, or L{None}."""
-        return self._refusal(box, self.byAddress.retryAfter(box.address))
+        return self.refusal(box, self.byAddress.retryAfter(box.address))
 
     def passwordLockout(self, box: Box) -> Response | None:
         """@return: the refusal of a password check over a limit, or L{None}."""
-        return self._refusal(box, max(self.byAddress.retryAfter(box.address),
+        return self.refusal(box, max(self.byAddress.retryAfter(box.address),
                                       self.byBox.retryAfter(_boxKey(box)),
                                       self.bySSID.retryAfter(box.ssid)))
 
@@ -151,6 +152,15 @@ class LoginGuard:
             self.byBox.clear(_boxKey(box))
         elif not ran:
             self.byBox.refund(_boxKey(box))
+
+    def sharedLimits(self, box: Box) -> list[tuple[str, str, int]]:
+        """The same limits on wrong passwords, as the shared database counts them."""
+        config = self.context.config
+        limits = [("box", _boxKey(box), config.loginAttempts),
+                  ("ssid", box.ssid, config.loginFailuresPerSSID)]
+        if not self.exempt(box.address):
+            limits.append(("address", box.address, config.loginFailuresPerAddress))
+        return limits
 
     def passwordFailures(self, box: Box) -> int:
         return self.byBox.count(_boxKey(box))
@@ -357,21 +367,60 @@ class HeadWaiter:
         refusal = self.guard.startCheck(box)
         if refusal is not None:
             return refusal
+        shared = self.context.shared
+        if shared is None:
+            return self._check(box, ticket, user, typed, [])
+        # Several hosts: the check is counted in the shared database too.
+        reserving = shared.reserveFailures(self.guard.sharedLimits(box),
+                                           self.context.config.loginWindow)
+        return reserving.addCallbacks(self._reserved, self._notReserved,
+                                      callbackArgs=(box, ticket, user, typed),
+                                      errbackArgs=(box,))
+
+    def _reserved(self, reserved: tuple[float, list[int]], box: Box, ticket: Ticket, user,
+                  typed: str):
+        wait, failures = reserved
+        if wait:
+            self.guard.checkEnded(box, ran=False)
+            return self.guard.refusal(box, wait)
+        return self._check(box, ticket, user, typed, failures)
+
+    def _notReserved(self, failure, box: Box):
+        self.guard.checkEnded(box, ran=False)
+        return failure
+
+    def _check(self, box: Box, ticket: Ticket, user, typed: str, failures: list[int]):
+        """
+        Check the password in the work queue.
+
+        @param failures: the shared database's count of this check (to
+            take back unless it was wrong).
+        """
         try:
             checking = self.checks.submit(verify_password, typed, user.password_hash)
         except QueueFull:
             self.guard.checkEnded(box, ran=False)
+            self._refund(failures)
             log.warn("{ssid} at {client}: password check refused, {n} checks waiting",
                      ssid=box.loggedSSID, client=box.address, n=len(self.checks))
             return error(503, "The service is busy. Please try again in a minute.")
-        return checking.addBoth(self._passwordChecked, box, ticket)
+        return checking.addBoth(self._passwordChecked, box, ticket, failures)
 
-    def _passwordChecked(self, right, box: Box, ticket: Ticket):
+    def _refund(self, failures: list[int]) -> None:
+        if failures:
+            self.context.shared.refund(failures).addErrback(
+                lambda failure: log.warn("a right password stays counted as wrong: {problem}",
+                                         problem=failure.getErrorMessage()))
+
+    def _passwordChecked(self, right, box: Box, ticket: Ticket, failures: list[int]):
         """The check is over: C{right} is its answer, or a Failure (e.g. cancelled)."""
         if not isinstance(right, bool):
             self.guard.checkEnded(box)
+            self._refund(failures)
             return right
         self.guard.checkEnded(box, right)
+        if right:
+            self._refund(failures)
         if right:
             return Response(close=True, ticket=replace(ticket, password_ok=True),
                             headers=[("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])

@@ -1,12 +1,16 @@
 """
 What the hosts of a PostgreSQL deployment share besides accounts and logs:
-the ticket secret and the ban list. (On one machine, SQLite's deployment
-shares them as files in the data directory: C{ticket-secret}, C{bans.txt}.)
+the ticket secret, the ban list and the count of wrong passwords. (On one
+machine, SQLite's deployment shares the first two as files in the data
+directory, C{ticket-secret} and C{bans.txt}, and counts in memory.)
 
 The ticket secret is created by whichever host starts first: every host
 offers a fresh one with C{INSERT ... ON CONFLICT DO NOTHING} and then uses
 the one that is stored, so all of them agree. Bans are rows, one per entry,
-unique by kind and value; the hosts read them all every few seconds.
+unique by kind and value; the hosts read them all every few seconds. A
+password check is counted as a failure before it runs, in a transaction
+holding the group's lock, and refunded when it was right: however many
+hosts check at once, no more than the limit of checks per window runs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from zope.interface import implementer
+
+from wtvserv.interfaces import ISharedState
 from wtvserv.store.database import transaction
 from wtvserv.store.migrations import Migrations
 
@@ -31,9 +38,19 @@ SCHEMA = Migrations("shared", (
                created INTEGER NOT NULL,
                PRIMARY KEY (kind, value))""",
     ),
+    (
+        # Wrong passwords, counted before each check runs (L{reserveFailures}).
+        """CREATE TABLE login_failures (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               scope TEXT NOT NULL,
+               key TEXT NOT NULL,
+               at REAL NOT NULL)""",
+        "CREATE INDEX login_failures_by_key ON login_failures (scope, key, at)",
+    ),
 ))
 
 
+@implementer(ISharedState)
 class SharedState:
     """The shared table group; methods synchronous, as the other stores'."""
 
@@ -70,3 +87,36 @@ class SharedState:
         with transaction(self._conn):
             return self._conn.execute("DELETE FROM bans WHERE kind = ? AND value = ?",
                                       (kind, value)).rowcount == 1
+
+    def reserveFailures(self, limits: list[tuple[str, str, int]], window: float
+                        ) -> tuple[float, list[int]]:
+        """
+        Count a password check as a failure of each C{(scope, key, limit)},
+        unless one of them has had C{limit} failures within C{window}
+        seconds already.
+
+        @return: C{(0, ids)} with the ids of the failures counted (to
+            L{refund} if the check was right), or C{(seconds, [])}: how long
+            until the first key that is over its limit may try again.
+        """
+        now = self._clock()
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - window,))
+            wait = 0.0
+            for scope, key, limit in limits:
+                row = self._conn.execute(
+                    "SELECT at FROM login_failures WHERE scope = ? AND key = ?"
+                    " ORDER BY at DESC LIMIT 1 OFFSET ?", (scope, key, limit - 1)).fetchone()
+                if row is not None:
+                    wait = max(wait, row[0] + window - now)
+            if wait > 0:
+                return wait, []
+            return 0.0, [self._conn.execute(
+                "INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?) RETURNING id",
+                (scope, key, now)).fetchone()[0] for scope, key, _ in limits]
+
+    def refund(self, ids: list[int]) -> None:
+        """Take back failures L{reserveFailures} counted for a check that was right."""
+        with transaction(self._conn):
+            for failure in ids:
+                self._conn.execute("DELETE FROM login_failures WHERE id = ?", (failure,))
