@@ -138,7 +138,8 @@ def test_an_unreachable_database_stops_the_start_with_one_line(tmp_path):
     import subprocess
     import sys
     config = tmp_path / "c.toml"
-    config.write_text('[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n')
+    config.write_text(
+        '[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n')
     result = subprocess.run(
         [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
          "--pidfile=", "wtvserv", "--config", str(config), "--data", str(tmp_path / "d")],

@@ -28,7 +28,6 @@ from zope.interface import implementer
 
 from wtvserv.interfaces import ILogStore
 from wtvserv.store.database import openDatabase, transaction
-from wtvserv.store.errors import IntegrityError
 from wtvserv.store.migrations import Migrations
 
 LOG_DB_NAME = "logs.sqlite3"

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from wtvserv.store.errors import IntegrityError, UnknownSchemaVersion
+from wtvserv.store.errors import IntegrityError
 from wtvserv.store.migrations import Migrations
 
 
@@ -34,7 +34,8 @@ class SQLiteDatabase:
         unless told not to.
 
         @param path: created readable by its owner only.
-        @raise UnknownSchemaVersion: the file is newer than C{migrations}.
+        @raise wtvserv.store.errors.UnknownSchemaVersion: the file is newer
+            than C{migrations}.
         """
         self.path = Path(path)
         self.migrations = migrations
