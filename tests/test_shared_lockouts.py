@@ -1,8 +1,9 @@
 """
-Wrong passwords count in the shared database (issue 15 item 3): a lockout
-earned through one host's headwaiter holds on another host's, as two real
-in-process servers on one real PostgreSQL database show, and a right
-password takes its count back.
+What the hosts share beyond accounts (issue 15 item 3), shown with two
+real in-process servers on one real PostgreSQL database: wrong passwords,
+so a lockout earned through one host's headwaiter holds on another's (and
+a right password takes its count back), and the initial keys wtv-1800
+offered, so the challenge can come from another host's headwaiter.
 """
 
 from __future__ import annotations
@@ -46,3 +47,20 @@ def test_a_right_password_takes_its_count_back(tmp_path, postgresURL):
         wrong = tryPassword(server, "wrong")
         assert wrong.status == 403 and not wrong.reason.startswith(LOCKED)
         assert shared.reserveFailures(key, 600)[0] > 0     # ... and a wrong one does
+
+
+def test_wtv_1800_on_one_host_and_the_headwaiter_on_another_work_together(tmp_path, postgresURL):
+    """The key one host's wtv-1800 offered is the one the other's headwaiter challenges with."""
+    with inProcessServer(tmp_path / "first", storageURL=postgresURL) as first, \
+            inProcessServer(tmp_path / "second", storageURL=postgresURL) as second:
+        first.accounts.createAccount(SSID, "Ann", "annpw", None)
+        box = TestBox(first, SSID)
+        assert box.request("wtv-1800:/preregister?scriptless-visit-reason=10&0").status == 200
+        box.server, box._connections = second, {}      # the headwaiter is on the other host
+        login = box.request("wtv-head-waiter:/login?")
+        assert login.get("wtv-challenge"), login.head
+        answered = box.request(login.get("wtv-visit"), box.answer())
+        assert answered.status == 200 and answered.get("wtv-ticket"), answered.head
+        # The shared offer outlives its answer: the box's newer ticket now names its key.
+        again = box.request("wtv-head-waiter:/login?new_registration=1")
+        assert again.get("wtv-challenge") and box.pendingResponse, again.head

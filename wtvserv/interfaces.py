@@ -208,6 +208,12 @@ class ISharedState(Interface):
     def refund(ids: list[int]) -> None:
         """Take back the failures of a check that was right."""
 
+    def offerKey(ssid: str, origin: str, key: bytes, lifetime: float, capacity: int) -> None:
+        """Record the initial key wtv-1800 handed C{origin} for C{ssid}."""
+
+    def offeredKey(ssid: str, origin: str, lifetime: float) -> tuple[bytes, float] | None:
+        """@return: the key last offered to C{origin} for C{ssid} and when, or L{None}."""
+
 
 class ILogStore(Interface):
     """What boxes report through C{wtv-log}, bounded per source and in total."""

@@ -159,7 +159,7 @@ class WTVServer(MultiService):
                                            capacity=config.sessionCapacity)
         # The synchronous stores: for start-up, commands and tests. Services
         # get them through DeferredStore, on the store threads.
-        self.stores = openStores(config)
+        self.stores = openStores(config, reactor.seconds)
         self.accounts = self.stores.accounts
         self.logs = self.stores.logs
         self.storeThreads = storeThreads or self.stores.threadPool()

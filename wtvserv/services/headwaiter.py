@@ -19,6 +19,7 @@ import hmac
 from dataclasses import replace
 from hashlib import sha256
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
@@ -182,11 +183,32 @@ class HeadWaiter:
 
     # /login and the challenge
 
-    def login(self, box: Box) -> Response:
+    def login(self, box: Box) -> Response | Deferred:
         refusal = self.guard.challengeLockout(box) or self.guard.loginStarted(box)
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
+        shared = self.context.shared
+        if key is None and shared is not None:
+            # Several hosts: wtv-1800 may have run on another.
+            finding = shared.offeredKey(box.ssid, box.address, self.context.config.sessionLifetime)
+            return finding.addCallback(self._offeredElsewhere, box)
+        return self._sendChallenge(box, key)
+
+    def _offeredElsewhere(self, offered: tuple[bytes, float] | None, box: Box) -> Response:
+        """
+        An offer from another host's wtv-1800 counts as this host's would,
+        unless the box's ticket is as new (tickets count whole seconds): a
+        local offer is gone once its challenge is answered, but the shared
+        one stays until it expires.
+        """
+        key = None
+        if offered is not None and (box.ticket is None or box.ticket.issued < int(offered[1])):
+            key = offered[0]
+            self.sessions.offerKey(box.ssid, key, box.address)
+        return self._sendChallenge(box, key)
+
+    def _sendChallenge(self, box: Box, key: bytes | None) -> Response:
         if key is None and box.ticket is not None:
             key = box.ticket.des_key
         if key is None:

@@ -114,10 +114,19 @@ def makeService(context: IServiceContext) -> WTVService:
         headers += clockHeaders(context)
         script = scriptToSend(context, box, flash)
         if script is None:
-            return Response(headers=headers)
-        log.info("{ssid} at {client}: sending {kind} {path}",
-                 ssid=box.loggedSSID, client=box.address, kind=script.contentType,
-                 path=script.path.name)
-        return Response(headers=headers, body=script.data, contentType=script.contentType)
+            response = Response(headers=headers)
+        else:
+            log.info("{ssid} at {client}: sending {kind} {path}",
+                     ssid=box.loggedSSID, client=box.address, kind=script.contentType,
+                     path=script.path.name)
+            response = Response(headers=headers, body=script.data,
+                                contentType=script.contentType)
+        if context.shared is None:
+            return response
+        # Several hosts: the headwaiter that gets the box may be another's.
+        sharing = context.shared.offerKey(box.ssid, box.address, key,
+                                          context.config.sessionLifetime,
+                                          context.config.sessionCapacity)
+        return sharing.addCallback(lambda _: response)
 
     return service

@@ -1,8 +1,9 @@
 """
 What the hosts of a PostgreSQL deployment share besides accounts and logs:
-the ticket secret, the ban list and the count of wrong passwords. (On one
-machine, SQLite's deployment shares the first two as files in the data
-directory, C{ticket-secret} and C{bans.txt}, and counts in memory.)
+the ticket secret, the ban list, the count of wrong passwords and the
+initial keys wtv-1800 offered. (On one machine, SQLite's deployment shares
+the first two as files in the data directory, C{ticket-secret} and
+C{bans.txt}, and keeps the others in memory.)
 
 The ticket secret is created by whichever host starts first: every host
 offers a fresh one with C{INSERT ... ON CONFLICT DO NOTHING} and then uses
@@ -46,6 +47,14 @@ SCHEMA = Migrations("shared", (
                key TEXT NOT NULL,
                at REAL NOT NULL)""",
         "CREATE INDEX login_failures_by_key ON login_failures (scope, key, at)",
+        # The initial keys wtv-1800 handed out, per SSID and client address.
+        """CREATE TABLE offered_keys (
+               ssid TEXT NOT NULL,
+               origin TEXT NOT NULL,
+               key BLOB NOT NULL,
+               at REAL NOT NULL,
+               PRIMARY KEY (ssid, origin))""",
+        "CREATE INDEX offered_keys_by_time ON offered_keys (at)",
     ),
 ))
 
@@ -120,3 +129,32 @@ class SharedState:
         with transaction(self._conn):
             for failure in ids:
                 self._conn.execute("DELETE FROM login_failures WHERE id = ?", (failure,))
+
+    def offerKey(self, ssid: str, origin: str, key: bytes, lifetime: float,
+                 capacity: int) -> None:
+        """
+        Record the initial key wtv-1800 handed C{origin} for C{ssid}, so the
+        headwaiter of any host can challenge with it. Offers older than
+        C{lifetime} seconds, and the oldest beyond C{capacity}, are dropped.
+        """
+        now = self._clock()
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO offered_keys (ssid, origin, key, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ssid, origin) DO UPDATE SET key = excluded.key, at = excluded.at",
+                (ssid, origin, bytes(key), now))
+            self._conn.execute("DELETE FROM offered_keys WHERE at <= ?", (now - lifetime,))
+            self._conn.execute(
+                "DELETE FROM offered_keys WHERE at < (SELECT at FROM offered_keys"
+                " ORDER BY at DESC LIMIT 1 OFFSET ?)", (capacity - 1,))
+
+    def offeredKey(self, ssid: str, origin: str, lifetime: float
+                   ) -> tuple[bytes, float] | None:
+        """
+        @return: the key last offered to C{origin} for C{ssid} within
+            C{lifetime} and when (POSIX time), or L{None}.
+        """
+        row = self._conn.execute(
+            "SELECT key, at FROM offered_keys WHERE ssid = ? AND origin = ? AND at > ?",
+            (ssid, origin, self._clock() - lifetime)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1])

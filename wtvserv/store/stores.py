@@ -6,8 +6,10 @@ directory.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from twisted.python.threadpool import ThreadPool
 
@@ -102,13 +104,17 @@ class Stores:
         self.databases.close()
 
 
-def openStores(config: Config) -> Stores:
-    """@raise wtvserv.store.errors.StorageUnavailable: see L{openDatabases}."""
+def openStores(config: Config, clock: Callable[[], float] = time.time) -> Stores:
+    """
+    @param clock: the time of the shared state (its windows and offers); the
+        server's reactor.
+    @raise wtvserv.store.errors.StorageUnavailable: see L{openDatabases}.
+    """
     databases = openDatabases(config)
     shared = databases.byComponent.get(SHARED_SCHEMA.component)
     return Stores(AccountStore(databases.byComponent["accounts"],
                                max_users=config.maxUsersPerAccount),
                   LogStore(databases.byComponent["logs"], per_ssid=config.logsPerSSID,
                            total=config.logsTotal),
-                  databases, None if shared is None else SharedState(shared))
+                  databases, None if shared is None else SharedState(shared, clock))
 
