@@ -26,7 +26,6 @@ from wtvserv.box import (
     make_ssid,
     read_response,
 )
-from wtvserv.box.__main__ import build_parser, main, run
 from wtvserv.box.forms import form_fields, parse_page, resolve, split_url, submission
 from wtvserv.box.headers import (
     identity_headers,
@@ -36,6 +35,8 @@ from wtvserv.box.headers import (
 )
 from wtvserv.box.messages import format_request, parse_service
 from wtvserv.box.navigator import PREREGISTER_URL
+from wtvserv.cli.aliases import box as main
+from wtvserv.cli.box import build_parser, run
 from wtvserv.crypto import lzpf
 from wtvserv.crypto.challenge import issue_challenge, response_matches
 from wtvserv.crypto.rc4 import BoxStreams, ServerStreams
@@ -1111,9 +1112,9 @@ def test_cli_reports_a_failure_with_a_non_zero_status(capsys):
     port = run_async(free_port())
     assert main([f"127.0.0.1:{port}", "--timeout", "2"]) == 1
     error = capsys.readouterr().err
-    assert "error: step 1: GET wtv-1800:/preregister" in error
+    assert "wtvserv: step 1: GET wtv-1800:/preregister" in error
 
 
 def test_cli_rejects_a_bad_address():
     with pytest.raises(SystemExit):
-        main(["localhost"])
+        main(["localhost:notaport"])

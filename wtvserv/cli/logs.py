@@ -1,8 +1,8 @@
 """
-C{wtvserv-logs}: read what boxes reported through C{wtv-log}.
+C{wtvserv logs} (alias C{wtvserv-logs}): read what boxes reported through C{wtv-log}.
 
-    wtvserv-logs --data DIR list [--ssid SSID] [--limit N]
-    wtvserv-logs --data DIR show ID
+    wtvserv logs --data DIR list [--ssid SSID] [--limit N]
+    wtvserv logs --data DIR show ID
 
 Everything a box sent is printed with non-printable characters escaped, so a
 report cannot play tricks on the operator's terminal.
@@ -12,82 +12,65 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Sequence
 
+from wtvserv.cli.common import CommandError, addDataOptions, settings
 from wtvserv.logstore import LOG_DB_NAME, LogEntry, SQLiteLogStore
 from wtvserv.sqlitedb import UnknownSchemaVersion
 
-EXIT_ERROR = 2
 HEX_DUMP_WIDTH = 16
 _TEXT_WHITESPACE = frozenset(b"\t\n\r")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """
-    @param argv: the arguments after the program name; C{sys.argv[1:]} when
-        L{None}.
-    @return: the exit status: 0, or 2 after printing a message to stderr.
-    """
-    arguments = _parser().parse_args(argv)
-    data = Path(arguments.data)
-    if not data.is_dir():
-        return _fail(f"no data directory at {data}")
-    database = data / LOG_DB_NAME
-    if not database.is_file():
-        return _fail(f"no log database at {database}")
-    try:
-        store = SQLiteLogStore(database)
-    except (UnknownSchemaVersion, sqlite3.Error) as error:
-        return _fail(f"cannot open {database}: {error}")
-    try:
-        return arguments.run(store, arguments)
-    finally:
-        store.close()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wtvserv-logs",
-        description="Read what boxes reported through wtv-log.")
-    parser.add_argument("--data", required=True, metavar="DIR",
-                        help=f"the data directory holding {LOG_DB_NAME}")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    listing = commands.add_parser("list",
-                                  help="one line per report, newest first")
+def addCommand(commands) -> None:
+    parser = commands.add_parser("logs", help="read what boxes reported",
+                                 description="Read what boxes reported through wtv-log.")
+    addDataOptions(parser)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="one line per report, newest first")
     listing.add_argument("--ssid", help="only the reports of this SSID")
     listing.add_argument("--limit", type=int, default=100,
                          help="at most this many reports (default 100)")
     listing.set_defaults(run=_list)
-    showing = commands.add_parser("show", help="one report, fields and body")
+    showing = actions.add_parser("show", help="one report, fields and body")
     showing.add_argument("id", type=int, metavar="ID")
     showing.set_defaults(run=_show)
-    return parser
 
 
-def _list(store: SQLiteLogStore, arguments: argparse.Namespace) -> int:
-    for entry in store.list(ssid=arguments.ssid, limit=arguments.limit):
-        print(summary_line(entry))
+def _store(arguments: argparse.Namespace) -> SQLiteLogStore:
+    database = settings(arguments).dataDir / LOG_DB_NAME
+    if not database.is_file():
+        raise CommandError(f"no log database at {database}")
+    try:
+        return SQLiteLogStore(database)
+    except (UnknownSchemaVersion, sqlite3.Error) as error:
+        raise CommandError(f"cannot open {database}: {error}") from None
+
+
+def _list(arguments: argparse.Namespace) -> int:
+    store = _store(arguments)
+    try:
+        for entry in store.list(ssid=arguments.ssid, limit=arguments.limit):
+            print(summary_line(entry))
+    finally:
+        store.close()
     return 0
 
 
-def _show(store: SQLiteLogStore, arguments: argparse.Namespace) -> int:
-    entry = store.get(arguments.id)
+def _show(arguments: argparse.Namespace) -> int:
+    store = _store(arguments)
+    try:
+        entry = store.get(arguments.id)
+    finally:
+        store.close()
     if entry is None:
-        return _fail(f"no report with id {arguments.id}")
+        raise CommandError(f"no report with id {arguments.id}")
     print(summary_line(entry))
     for name, value in entry.fields.items():
         print(f"{escape_text(name)}={escape_text(value)}")
     print()
     print(render_body(entry.body), end="")
     return 0
-
-
-def _fail(message: str) -> int:
-    print(f"wtvserv-logs: {message}", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def summary_line(entry: LogEntry) -> str:
@@ -152,6 +135,3 @@ def hex_dump(body: bytes) -> str:
         lines.append(f"{offset:08x}  {hex_part:<47}  |{ascii_part}|\n")
     return "".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
