@@ -23,21 +23,13 @@ from zope.interface import implementer
 
 from wtvserv.interfaces import IAccountStore
 from wtvserv.sqlitedb import open_database, transaction
+from wtvserv.usernames import DEFAULT_RULES, UsernameRules
 
 ACCOUNT_DB_NAME = "accounts.sqlite3"
 
 MIN_USERNAME_LENGTH = 3
 MAX_USERNAME_LENGTH = 16
 MAX_HUMAN_NAME_LENGTH = 32
-
-RESERVED_USERNAMES = frozenset({
-    "abuse", "admin", "administrator", "all", "anonymous", "billing",
-    "daemon", "everyone", "guest", "help", "helpdesk", "hostmaster", "info",
-    "mail", "mailer-daemon", "moderator", "msn", "msntv", "news", "no-reply",
-    "nobody", "noreply", "operator", "owner", "postmaster", "root",
-    "security", "service", "staff", "support", "sysadmin", "sysop", "system",
-    "webmaster", "webtv", "wtv", "wtvserv",
-})
 
 _USERNAME_CHARACTERS = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -132,9 +124,11 @@ class Account:
         return None
 
 
-def check_username(name: str) -> str:
+def check_username(name: str, rules: UsernameRules = DEFAULT_RULES) -> str:
     """
     @param name: a username as the user typed it.
+    @param rules: the reserved names and bad words (the operator's lists,
+        L{wtvserv.usernames}).
     @return: the name without surrounding blanks.
     @raise InvalidUsername: with a message saying what is wrong.
     """
@@ -154,9 +148,9 @@ def check_username(name: str) -> str:
             "User names can only contain letters, numbers, _ and -.")
     if not name[0].isalpha():
         raise InvalidUsername("User names must start with a letter.")
-    if name.lower() in RESERVED_USERNAMES:
-        raise InvalidUsername(
-            f'The user name "{name}" is reserved. Please choose another.')
+    problem = rules.problem(name)
+    if problem is not None:
+        raise InvalidUsername(problem)
     return name
 
 
@@ -186,13 +180,16 @@ class SQLiteAccountStore:
         missing; its folder must exist.
     @param max_users: the most users one account may have.
     @param clock: returns the current POSIX time.
+    @param usernameRules: returns the rules new user names must follow now.
     @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer schema than this code.
     """
 
     def __init__(self, path: Path, max_users: int = 6,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 usernameRules: Callable[[], UsernameRules] = lambda: DEFAULT_RULES) -> None:
         self._max_users = max_users
         self._clock = clock
+        self._rules = usernameRules
         self._conn = open_database(Path(path), MIGRATIONS)
 
     def close(self) -> None:
@@ -210,7 +207,7 @@ class SQLiteAccountStore:
 
     def createAccount(self, ssid: str, humanName: str, username: str,
                       passwordHash: str | None) -> Account:
-        username = check_username(username)
+        username = check_username(username, self._rules())
         humanName = check_human_name(humanName)
         now = self._now()
         with transaction(self._conn):
@@ -227,7 +224,7 @@ class SQLiteAccountStore:
 
     def addUser(self, ssid: str, humanName: str, username: str,
                 passwordHash: str | None) -> User:
-        username = check_username(username)
+        username = check_username(username, self._rules())
         humanName = check_human_name(humanName)
         now = self._now()
         with transaction(self._conn):

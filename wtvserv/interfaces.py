@@ -205,6 +205,12 @@ class IServiceContext(Interface):
     tellyscripts = Attribute(
         "The L{wtvserv.tellyscript.catalog.TellyScripts} the operator "
         "configured: which script a box should hold.")
+    switches = Attribute(
+        "The operator's L{wtvserv.switches.SwitchBoard}: C{current()} says "
+        "whether registration is open and maintenance on.")
+    usernames = Attribute(
+        "The operator's L{wtvserv.usernames.UsernameLists}: C{current()} "
+        "gives the reserved names and bad words new user names are checked against.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""

@@ -37,11 +37,15 @@ from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
+from wtvserv.switches import SWITCHES_FILE, SwitchBoard
 from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.tickets import TicketAuthority, load_or_create_secret
+from wtvserv.usernames import UsernameLists, installDefaults
 from wtvserv.wire import BodyBudget, Limits
 
 log = Logger()
+#: Services that keep answering under maintenance: boxes can still report.
+MAINTENANCE_EXEMPT = frozenset({"wtv-log"})
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
 _TAKES_BACKLOG = re.compile(r"^(tcp|tcp6|ssl|unix):")
 _HAS_BACKLOG = re.compile(r"(^|:)backlog=")
@@ -64,6 +68,8 @@ class ServiceContext:
     workers: object = None
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
+    switches: SwitchBoard | None = None
+    usernames: UsernameLists | None = None
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -151,13 +157,17 @@ class WTVServer(MultiService):
                                        lifetime=config.ticketLifetime, random=random)
         self.sessions = SessionKeyRegistry(reactor, lifetime=config.sessionLifetime,
                                            capacity=config.sessionCapacity)
+        installDefaults(dataDir)
+        self.usernames = UsernameLists(dataDir, reactor)
         self.accounts = SQLiteAccountStore(dataDir / ACCOUNT_DB_NAME,
-                                           max_users=config.maxUsersPerAccount)
+                                           max_users=config.maxUsersPerAccount,
+                                           usernameRules=self.usernames.current)
         self.logs = SQLiteLogStore(dataDir / LOG_DB_NAME, per_ssid=config.logsPerSSID,
                                    total=config.logsTotal)
         self.clientKeys = ClientKeys(config.ipv6Prefix)
         self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
                             self.clientKeys)
+        self.switches = SwitchBoard(dataDir / SWITCHES_FILE, reactor)
         exempt = AddressSet(config.exemptAddresses, self.clientKeys)
         self.admission = Admission(self.bans, config.maxConnections,
                                    config.connectionsPerAddress, exempt)
@@ -174,7 +184,8 @@ class WTVServer(MultiService):
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt, tellyscripts)
+                                      self.workers, exempt, tellyscripts, self.switches,
+                                      self.usernames)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -194,7 +205,9 @@ class WTVServer(MultiService):
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
                               ssidPolicy=self.ssidPolicy, clientKeys=self.clientKeys,
-                              bodyBudget=self.bodyBudget)
+                              bodyBudget=self.bodyBudget,
+                              maintenance=None if plugin.name in MAINTENANCE_EXEMPT
+                              else self.switches)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)

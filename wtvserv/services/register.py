@@ -27,6 +27,7 @@ from wtvserv.web import Box, Response, WTVService, error, html, relogin
 
 log = Logger()
 NAME = "wtv-register"
+CLOSED = "Sign-ups are closed for now. Please try again later."
 NEXT = "wtv-head-waiter:/login?new_registration=1"
 MIN_PASSWORD_LENGTH = 4
 AGREED = ("yes", "on", "true", "1")
@@ -70,6 +71,8 @@ class Registration:
             return relogin()
         if box.account is not None:
             return error(403, "This box already has an account. Please sign in instead.")
+        if not self.context.switches.current().registrationOpen:
+            return error(503, CLOSED)
         return None
 
     def splash(self, box: Box):
@@ -86,7 +89,8 @@ class Registration:
         """
         try:
             name = check_human_name(fields.get("subscriber_name", ""))
-            username = check_username(fields.get("subscriber_username", ""))
+            username = check_username(fields.get("subscriber_username", ""),
+                                      self.context.usernames.current())
         except AccountError as problem:
             return problem.message
         password = fields.get("subscriber_password", "")
@@ -124,7 +128,7 @@ class Registration:
             return refusal
         if self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
             log.warn("sign-up refused: the store holds its maximum of users")
-            return error(503, "Sign-ups are closed for now. Please try again later.")
+            return error(503, CLOSED)
         name, username, password = checked
         if not password:
             return self._create(None, box, name, username)
