@@ -211,6 +211,9 @@ class IServiceContext(Interface):
     usernames = Attribute(
         "The operator's L{wtvserv.usernames.UsernameLists}: C{current()} "
         "gives the reserved names and bad words new user names are checked against.")
+    activity = Attribute(
+        "The L{wtvserv.activity.Activity} of the process: a service records "
+        "C{LOGIN}s and C{SIGNUP}s there for C{wtvserv status}.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""

@@ -23,11 +23,14 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from wtvserv import __version__
 from wtvserv.accounts import ACCOUNT_DB_NAME, SQLiteAccountStore
+from wtvserv.activity import LOGIN, SIGNUP, Activity
 from wtvserv.admission import Admission
 from wtvserv.bans import BanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
+from wtvserv.control import MAX_CONNECTIONS, MAX_SOCKET_PATH, ControlFactory, socketName
 from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry
 from wtvserv.encoding import BodyEncoder
@@ -70,6 +73,7 @@ class ServiceContext:
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
     switches: SwitchBoard | None = None
     usernames: UsernameLists | None = None
+    activity: Activity | None = None
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -168,6 +172,8 @@ class WTVServer(MultiService):
         self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
                             self.clientKeys)
         self.switches = SwitchBoard(dataDir / SWITCHES_FILE, reactor)
+        self.activity = Activity(reactor)
+        self.started = reactor.seconds()
         exempt = AddressSet(config.exemptAddresses, self.clientKeys)
         self.admission = Admission(self.bans, config.maxConnections,
                                    config.connectionsPerAddress, exempt)
@@ -185,12 +191,51 @@ class WTVServer(MultiService):
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
                                       self.workers, exempt, tellyscripts, self.switches,
-                                      self.usernames)
+                                      self.usernames, self.activity)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
             if runHere is None or plugin.name in runHere:
                 self._addService(plugin)
+        self._addControlSocket(dataDir / socketName(runHere))
+
+    def _addControlSocket(self, path: Path) -> None:
+        """The socket C{wtvserv status} asks (L{wtvserv.control}), if its path fits."""
+        if len(str(path.absolute())) > MAX_SOCKET_PATH:
+            log.warn("no control socket (wtvserv status): the path {path} is longer than "
+                     "{n} bytes; use a data directory with a shorter path",
+                     path=str(path.absolute()), n=MAX_SOCKET_PATH)
+            return
+        description = f"unix:{quoteStringArgument(str(path))}:mode=600:lockfile=1"
+        listener = endpointService(f"{description}:backlog={MAX_CONNECTIONS}",
+                                   ControlFactory({"status": self.status}), reactor=self.reactor)
+        listener.setName("control socket")
+        listener.description = str(path)
+        listener.setServiceParent(self)
+
+    def status(self) -> dict:
+        """What C{wtvserv status} shows of this process."""
+        services, loggedIn = {}, set()
+        for name, factory in self.factories.items():
+            boxes = {protocol.box.ssid for protocol in factory.connections
+                     if protocol.box is not None and protocol.box.ssid}
+            loggedIn |= {protocol.box.ssid for protocol in factory.connections
+                         if protocol.box is not None and self._loggedIn(protocol.box)}
+            services[name] = {"connections": len(factory.connections), "boxes": len(boxes)}
+        switches = self.switches.current()
+        return {"version": __version__, "pid": os.getpid(),
+                "uptime": self.reactor.seconds() - self.started, "services": services,
+                "loggedIn": len(loggedIn),
+                "lastHour": {"logins": self.activity.count(LOGIN),
+                             "signups": self.activity.count(SIGNUP)},
+                "switches": {"maintenance": switches.maintenance, "message": switches.message,
+                             "registration": switches.word("registration")}}
+
+    def _loggedIn(self, box) -> bool:
+        """Whether a connection's box holds a ticket of a logged-in user, still valid."""
+        ticket = box.ticket
+        return (ticket is not None and ticket.user_id is not None and ticket.password_ok
+                and not self.tickets.expired(ticket))
 
     def _addService(self, plugin) -> None:
         try:

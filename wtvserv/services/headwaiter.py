@@ -18,6 +18,7 @@ from hashlib import sha256
 
 from twisted.logger import Logger
 
+from wtvserv.activity import LOGIN
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
@@ -336,6 +337,7 @@ class HeadWaiter:
             headers.append(("wtv-visit", f"{NAME}:/check-tellyscript?next-url={HOME}&dummy=0x{dummy}"))
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
+        self.context.activity.record(LOGIN)
         return Response(headers=headers, ticket=ticket)
 
     # After login

@@ -18,6 +18,7 @@ from wtvserv.accounts import (
     check_human_name,
     check_username,
 )
+from wtvserv.activity import SIGNUP
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
@@ -145,6 +146,7 @@ class Registration:
         self.signups.record(box.address)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
+        self.context.activity.record(SIGNUP)
         return html(pages.registered(account.primary),
                     headers=[("wtv-noback-all", f"{NAME}:"),
                              ("wtv-expire-all", "wtv-"),
