@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen  # noqa: E402
 from loadgen import Tally, one_login, percentile, profile_for, run_logins  # noqa: E402
 
-from tests.realserver import LOOPBACK_EXEMPT, RealServer  # noqa: E402
+from tests.realserver import RealServer  # noqa: E402
 
 #: SSID unit numbers of the burst's boxes.
 BURST_BASE = 0xB00000
@@ -101,7 +101,7 @@ async def measure(server: RealServer, backlog: int | None, boxes: int, rounds: i
 
 
 def run(base: Path, backlog: int | None, boxes: int, rounds: int) -> dict:
-    config = LOOPBACK_EXEMPT
+    config = loadgen.BENCH_CONFIG
     if backlog is not None:
         config += f"[server]\nlisten_backlog = {backlog}\n"
     server = RealServer(base / f"backlog-{backlog}" / "data", config=config).start()

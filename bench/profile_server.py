@@ -121,7 +121,7 @@ def record(options, base: Path) -> tuple[dict, Path]:
     """Warm up, then measure with py-spy attached. @return: the row and the
     raw profile."""
     raw = base / "server.raw"
-    server = RealServer(base / "data").start()
+    server = RealServer(base / "data", config=loadgen.BENCH_CONFIG).start()
     try:
         asyncio.run(warm_up(server.ports["wtv-1800"], options.mode, options.boxes,
                             options.seconds))

@@ -14,8 +14,10 @@ from hashlib import sha256
 from pathlib import Path
 
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from wtvserv.config import Config
 from wtvserv.crypto.challenge import answer_challenge
@@ -40,6 +42,28 @@ class ImmediateThreads:
             onResult(True, result)
 
 
+class HeldThreads(ImmediateThreads):
+    """
+    A thread pool that holds work until the test runs it, so requests can
+    be in flight together, as on a server whose threads are busy.
+    """
+
+    def __init__(self) -> None:
+        self.held: list[tuple] = []
+        self.ran = 0
+
+    def callInThreadWithCallback(self, onResult, function, *args, **kwargs):
+        self.held.append((onResult, function, args, kwargs))
+
+    def runAll(self) -> None:
+        """Run what is held, and what that lets in, until nothing is."""
+        while self.held:
+            held, self.held = self.held, []
+            for call in held:
+                self.ran += 1
+                super().callInThreadWithCallback(*call[:2], *call[2], **call[3])
+
+
 class TestReactor(Clock):
     """A L{Clock} that also delivers thread results at once."""
 
@@ -61,19 +85,19 @@ def countingRandom():
     return random
 
 
-def makeServer(dataDir: Path, **settings) -> tuple[WTVServer, TestReactor]:
+def makeServer(dataDir: Path, workers=None, plugins=(), **settings) -> tuple[WTVServer, TestReactor]:
+    """The built-in services and the services of C{plugins}, with C{settings}."""
     reactor = TestReactor()
     reactor.advance(946684800)  # 2000-01-01
     config = Config(dataDir=Path(dataDir), **settings)
-    plugins, _ = discoverPlugins()
-    return WTVServer(config, reactor, plugins, random=countingRandom(),
-                     workers=ImmediateThreads()), reactor
+    return WTVServer(config, reactor, [*discoverPlugins()[0], *plugins],
+                     random=countingRandom(), workers=workers or ImmediateThreads()), reactor
 
 
 @contextmanager
-def inProcessServer(dataDir: Path, **settings):
+def inProcessServer(dataDir: Path, workers=None, plugins=(), **settings):
     """L{makeServer}, its C{reactor} the test's clock, its stores closed after."""
-    server, reactor = makeServer(dataDir, **settings)
+    server, reactor = makeServer(dataDir, workers, plugins=plugins, **settings)
     server.reactor = reactor
     try:
         yield server
@@ -110,10 +134,13 @@ class TestBox:
     in its SECURE ON block, and later requests carry only their own.
     """
 
-    def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1") -> None:
+    def __init__(self, server: WTVServer, ssid: str = SSID, address: str = "127.0.0.1",
+                 identity: dict[str, str] | None = None) -> None:
+        """@param identity: identity headers to add to (or change in) L{IDENTITY}."""
         self.server = server
         self.ssid = ssid
         self.address = address
+        self.extraIdentity = identity or {}
         self.key: bytes | None = None
         self.keys: tuple[bytes, bytes] | None = None
         self.ticket: str | None = None
@@ -132,7 +159,8 @@ class TestBox:
 
     def identity(self, extra: dict[str, str] | None = None) -> str:
         """The once-per-connection headers, C{wtv-ticket} once the box has one."""
-        values = {**IDENTITY, "wtv-client-serial-number": self.ssid, **(extra or {})}
+        values = {**IDENTITY, "wtv-client-serial-number": self.ssid, **self.extraIdentity,
+                  **(extra or {})}
         if self.ticket and "wtv-ticket" not in values:
             values["wtv-ticket"] = self.ticket
         return _lines(values)
@@ -147,6 +175,16 @@ class TestBox:
         @param extra: this request's own headers.
         @param identity: identity headers to change, for a new connection.
         """
+        return self.receive(self.send(url, extra, body, secure, fresh, identity))
+
+    def receive(self, connection: _Connection) -> Response:
+        """The response the server has written on C{connection} since the last one."""
+        return self._read(connection.received(), connection.streams)
+
+    def send(self, url: str, extra: dict[str, str] | None = None, body: bytes = b"",
+             secure: bool = False, fresh: bool = False,
+             identity: dict[str, str] | None = None) -> _Connection:
+        """L{request} without reading the answer: @return: the connection to read it on."""
         service = url.partition(":")[0]
         extra = dict(extra or {})
         method = "POST" if body else "GET"
@@ -169,7 +207,7 @@ class TestBox:
                 data = block.encode() + data
         connection.used = True
         connection.protocol.dataReceived(data)
-        return self._read(connection.received(), connection.streams)
+        return connection
 
     def _open(self, service: str, secure: bool) -> _Connection:
         self.incarnation += 1
@@ -229,6 +267,11 @@ class _Connection:
         self.incarnation = incarnation
         self.used = False
         self._read = 0
+
+    def hangUp(self) -> None:
+        """The box drops the line."""
+        self.transport.loseConnection()
+        self.protocol.connectionLost(Failure(ConnectionDone()))
 
     def usable(self, secure: bool) -> bool:
         return not self.transport.disconnecting and (self.streams is not None) == secure

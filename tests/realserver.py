@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home")
+SERVICES = ("wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home", "wtv-star")
 TWISTD = "from twisted.scripts.twistd import run; run()"
 #: Every test box connects from 127.0.0.1, so by default the per-address
 #: caps and rates do not apply to loopback; tests of those limits pass
@@ -52,9 +52,9 @@ class RealServer:
         @param listening: the services this process runs (C{--run}); the
             others are only advertised. L{None}: all of them.
         @param python: the interpreter to run twistd with.
-        @param fromCheckout: put this checkout first on C{PYTHONPATH}; when
-            false, the process runs from the data directory's parent and
-            sees only what is installed for C{python}.
+        @param fromCheckout: put C{checkout} (this one by default) first on
+            C{PYTHONPATH}; when false, the process runs from the data
+            directory's parent and sees only what is installed for C{python}.
         @param config: TOML written beside the data directory and passed
             with C{--config}; L{None} for none. Ignored when C{extraArgs}
             name a configuration file.
@@ -71,6 +71,7 @@ class RealServer:
         self.openFiles = openFiles
         self.python = python
         self.fromCheckout = fromCheckout
+        self.checkout = Path(checkout)
         self.dataDir = Path(dataDir)
         self.services = tuple(services)
         self.ports = ports or dict(zip(self.services, freePorts(len(self.services))))

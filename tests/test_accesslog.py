@@ -73,6 +73,9 @@ def test_full_ssids_are_logged_when_the_operator_asks(tmp_path, events):
      "wtv-head-waiter:/login-stage-two-wtv-token-***?relogin=true"),
     ("wtv-x:/a?ticket=abc&PASS=1&key=2&q=ok", "wtv-x:/a?ticket=***&PASS=***&key=***&q=ok"),
     ("wtv-x:/\x1b[2J\nfake line", "wtv-x:/?[2J?fake?line"),
+    # Issue 12, item 18: the form decodes p%61ssword to password.
+    ("wtv-x:/a?p%61ssword=hunter22&x=1", "wtv-x:/a?p%61ssword=***&x=1"),
+    ("wtv-x:/a?%70%61%73%73=hunter22&my+key=k", "wtv-x:/a?%70%61%73%73=***&my+key=***"),
     ("wtv-x:/" + "a" * 500, "wtv-x:/" + "a" * 193 + "..."),
     ("wtv-x:/a b\u00e9", "wtv-x:/a?b?"),
     ("wtv-x:/a?q=ok&user=me", "wtv-x:/a?q=ok&user=me"),

@@ -87,7 +87,7 @@ def test_the_file_is_in_wal_mode_at_the_current_schema_version(store, path):
         mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     assert mode == "wal"
-    assert version == len(MIGRATIONS) == 1
+    assert version == len(MIGRATIONS) == 2
 
 
 def test_the_file_is_readable_by_its_owner_only(store, path):
@@ -174,7 +174,7 @@ def test_setting_the_password_of_an_unknown_user_is_no_such_account(store):
 def test_a_file_with_a_future_schema_version_is_refused(path):
     with sqlite3.connect(path) as connection:
         connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(UnknownSchemaVersion, match="schema version 2"):
+    with pytest.raises(UnknownSchemaVersion, match="schema version 3"):
         SQLiteAccountStore(path)
 
 
@@ -232,3 +232,82 @@ def test_bad_human_names_are_refused_with_a_readable_message(name, message):
     with pytest.raises(InvalidName) as raised:
         check_human_name(name)
     assert message in raised.value.message
+
+
+def test_every_change_that_ends_a_login_bumps_the_generation(store):
+    store.createAccount(SSID, "Ada", "ada", None)
+    store.addUser(SSID, "Byron", "byron", None)
+    seen = [store.accountFor(SSID).generation]
+    store.setPasswordHash(SSID, 0, "scrypt$new")
+    seen.append(store.generationOf(SSID))
+    store.removeUser(SSID, 1)
+    seen.append(store.generationOf(SSID))
+    store.bumpGeneration(SSID)
+    seen.append(store.accountFor(SSID).generation)
+    store.deleteAccount(SSID)
+    seen.append(store.generationOf(SSID))
+    assert seen == [0, 1, 2, 3, 4]
+    again = store.createAccount(SSID, "Eve", "eve", None)
+    assert again.generation == store.accountFor(SSID).generation == 4, \
+        "a new account of the SSID never has a generation an old ticket carries"
+
+
+def test_a_change_that_fails_bumps_nothing(store):
+    store.createAccount(SSID, "Ada", "ada", None)
+    for change in (lambda: store.setPasswordHash(SSID, 3, None),
+                   lambda: store.removeUser(SSID, 0), lambda: store.deleteAccount(OTHER_SSID),
+                   lambda: store.transferAccount(OTHER_SSID, SSID)):
+        with pytest.raises(NoSuchAccount):
+            change()
+    store.createAccount(OTHER_SSID, "Bo", "bob", None)
+    with pytest.raises(AccountExists):
+        store.transferAccount(SSID, OTHER_SSID)
+    assert (store.generationOf(SSID), store.generationOf(OTHER_SSID)) == (0, 0)
+    assert store.accountFor(SSID).primary.username == "ada"
+
+
+def test_a_transferred_account_moves_with_its_users(store):
+    store.createAccount(SSID, "Ada", "ada", "scrypt$a")
+    store.addUser(SSID, "Byron", "byron", None)
+    store.transferAccount(SSID, OTHER_SSID)
+    assert store.accountFor(SSID) is None
+    moved = store.accountFor(OTHER_SSID)
+    assert [u.username for u in moved.users] == ["ada", "byron"]
+    assert (store.generationOf(SSID), moved.generation) == (1, 1)
+
+
+def test_accounts_that_never_logged_in_expire_after_the_grace(path):
+    clock = FakeClock(1000)
+    store = SQLiteAccountStore(path, clock=clock)
+    try:
+        store.createAccount(SSID, "Ada", "ada", None)
+        store.createAccount(OTHER_SSID, "Bo", "bob", None)
+        store.confirm(OTHER_SSID)
+        clock.now = 5000
+        store.confirm(OTHER_SSID)
+        assert store.accountFor(OTHER_SSID).confirmed == 1000, "the first login counts"
+        assert store.expireUnconfirmed(4000) == []
+        assert store.expireUnconfirmed(3999) == [SSID]
+        assert store.accountFor(SSID) is None and store.generationOf(SSID) == 1
+        assert store.accountFor(OTHER_SSID) is not None
+        assert not store.usernameTaken("ada"), "the user name is free again"
+    finally:
+        store.close()
+
+
+def test_a_version_1_file_is_upgraded_and_its_accounts_count_as_confirmed(path):
+    connection = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        connection.execute(statement)
+    connection.execute("INSERT INTO accounts VALUES (?, 77)", (SSID,))
+    connection.execute("INSERT INTO users VALUES (?, 0, 'ada', 'ada', 'Ada', NULL, 77)", (SSID,))
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = SQLiteAccountStore(path)
+    try:
+        account = store.accountFor(SSID)
+        assert (account.primary.username, account.generation, account.confirmed) == ("ada", 0, 77)
+        assert store.expireUnconfirmed(0) == []
+    finally:
+        store.close()

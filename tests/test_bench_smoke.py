@@ -70,3 +70,15 @@ def test_the_codec_crypto_and_login_benchmarks_run():
         result = subprocess.run([sys.executable, str(REPOSITORY / "bench" / script), *args],
                                 capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
         assert result.returncode == 0 and expected in result.stdout, result.stdout + result.stderr
+
+
+def test_password_flood_runs_and_the_honest_box_logs_in_meanwhile():
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "password_flood.py"), "--guesses", "20",
+         "--victims", "2", "--addresses", "2", "--seconds", "1"],
+        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "honest password logins, under flood: " in result.stdout
+    assert ", 0 failed;" in result.stdout.split("under flood: ")[1].split("\n")[0]
+    assert "20 guesses at 2 victims from 2 addresses" in result.stdout
+    assert "tracebacks in the server log: 0" in result.stdout

@@ -89,12 +89,21 @@ def test_limits_ssid_and_ban_settings_are_read(tmp_path):
     "[ssids]\nvalidate = 'no'\n",
     "[limits]\nidle_timeout = 0\n",
     "[limits]\nmax_connections = true\n",
+    "[login]\nname_server = 'dns.example'\n",
+    "[login]\nname_server = '::1'\n",
 ])
 def test_bad_limit_settings_are_refused(tmp_path, text):
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ConfigError):
         loadConfig(path)
+
+
+def test_a_name_server_is_read(tmp_path):
+    path = tmp_path / "wtvserv.toml"
+    path.write_text("[login]\nname_server = '10.0.0.53'\n")
+    assert loadConfig(path).nameServer == "10.0.0.53"
+    assert loadConfig(None).nameServer is None
 
 
 class _Plugin:

@@ -4,10 +4,12 @@ wtv-home against real SQLite stores, driven by a small test box.
 """
 
 import re
+from urllib.parse import quote
 
 import pytest
 
 from tests.harness import SSID, TestBox, inProcessServer, makeServer
+from wtvserv.box.forms import parse_page
 from wtvserv.passwords import hash_password
 
 
@@ -20,6 +22,11 @@ def server(tmp_path):
 def register(server, name="Ann", username="ann", password=None, ssid=SSID):
     server.accounts.createAccount(ssid, name, username,
                                   hash_password(password) if password else None)
+
+
+def splashRefresh(response) -> str:
+    """The URL the META refresh of a response's page goes to."""
+    return parse_page(response.body.decode("latin-1")).refresh
 
 
 def test_preregister_hands_out_a_key_and_points_at_the_login(server):
@@ -67,11 +74,15 @@ def test_registration_creates_the_account_then_relogin_reaches_home(server):
     assert server.accounts.accountFor(SSID).primary.username == "annbox"
     login = box.request("wtv-head-waiter:/login?new_registration=1")
     assert login.get("wtv-visit").endswith("?new_registration=1")
-    final = box.request(login.get("wtv-visit"), box.answer())
-    assert final.getAll("wtv-visit")[0] == "client:closeallpanels"
-    assert final.getAll("wtv-visit")[-1].startswith(
-        "wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home&dummy=0x")
-    hop = box.request(final.getAll("wtv-visit")[-1])
+    answered = box.request(login.get("wtv-visit"), box.answer())
+    # The final response has a page, so it comes over SECURE ON.
+    assert answered.get("Connection") == "close" and answered.body == b""
+    assert answered.get("wtv-visit") == "wtv-head-waiter:/login-stage-two?new_registration=1"
+    final = box.request(answered.get("wtv-visit"), secure=True)
+    assert final.getAll("wtv-visit") == ["client:closeallpanels"]
+    splash = splashRefresh(final)
+    assert splash.startswith("wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home&dummy=0x")
+    hop = box.request(splash, secure=True)
     assert hop.get("wtv-visit") == "wtv-home:/home"
     home = box.request("wtv-home:/home", secure=True)
     assert home.status == 200
@@ -104,7 +115,7 @@ def test_the_final_response_lists_every_enabled_service(server):
     services = final.getAll("wtv-service")
     assert services[0] == "reset"
     names = {s.split()[0] for s in services[1:]}
-    assert names == {f"name={n}" for n in server.directory.names()}
+    assert names == {f"name={n}" for n in [*server.directory.names(), "wtv-*"]}
     assert final.get("wtv-human-name") == "Ann"
     assert final.get("wtv-relogin-url") == "wtv-head-waiter:/relogin?relogin=true"
 
@@ -126,7 +137,7 @@ def test_a_wrong_challenge_response_gets_403_and_a_fresh_challenge(server):
     box = TestBox(server)
     box.request("wtv-1800:/preregister")
     login = box.request("wtv-head-waiter:/login?")
-    box.key = server.sessions.currentKey(SSID)  # the box could not use that challenge
+    box.key = server.sessions.currentKey(SSID, box.address)  # the box could not use that challenge
     wrong = box.request(login.get("wtv-visit"), {"wtv-challenge-response": "AAAA" * 24})
     assert wrong.status == 403
     assert wrong.get("wtv-challenge") and not wrong.get("wtv-ticket")
@@ -134,19 +145,22 @@ def test_a_wrong_challenge_response_gets_403_and_a_fresh_challenge(server):
     assert final.status == 200 and final.get("wtv-ticket")
 
 
-def test_too_many_wrong_answers_lock_the_ssid_out_and_the_box_is_told(server):
-    box = TestBox(server)
+def test_too_many_wrong_answers_lock_the_address_out_not_the_ssid(server):
+    """Issue 12, item 10: five wrong answers from anyone locked the SSID out."""
+    box = TestBox(server, address="198.51.100.7")
     box.request("wtv-1800:/preregister")
     login = box.request("wtv-head-waiter:/login?")
     url = login.get("wtv-visit")
-    for attempt in range(server.config.loginAttempts):
+    limit = server.config.loginFailuresPerAddress
+    for attempt in range(limit):
         box.key = server.sessions.currentKey(SSID, box.address)
         wrong = box.request(url, {"wtv-challenge-response": "AAAA" * 24})
         assert wrong.status == 403
-        assert ("Too many" in wrong.reason) == (attempt == server.config.loginAttempts - 1)
+        assert ("Too many" in wrong.reason) == (attempt == limit - 1)
     assert wrong.reason == "Too many failed login attempts. Please wait 10 minutes and try again."
     box.request("wtv-1800:/preregister")
     assert "Too many" in box.request("wtv-head-waiter:/login?").reason
+    assert TestBox(server).login().status == 200, "the SSID is not locked for its box"
     server.reactor.advance(server.config.loginWindow + 1)
     assert box.login().status == 200
 
@@ -169,9 +183,11 @@ def test_a_password_user_is_asked_and_a_wrong_password_refused(server):
     box = TestBox(server)
     page = box.login()
     assert b'name="password"' in page.body and page.get("wtv-ticket")
-    wrong = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=nope")
+    wrong = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=nope",
+                        secure=True)
     assert wrong.status == 403 and "incorrect" in wrong.reason
-    right = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    right = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                        secure=True)
     assert right.status == 200 and right.get("wtv-visit").startswith("wtv-head-waiter:/login-stage-two")
     final = box.request(right.get("wtv-visit"), secure=True)
     assert final.get("wtv-human-name") == "Ann"
@@ -191,36 +207,52 @@ def test_two_users_choose_then_log_in(server):
     box = TestBox(server)
     choose = box.login()
     assert b"ValidateLogin?user_id=1&amp;user_login=true" in choose.body
-    chosen = box.request("wtv-head-waiter:/ValidateLogin?user_id=1&user_login=true")
+    chosen = box.request("wtv-head-waiter:/ValidateLogin?user_id=1&user_login=true", secure=True)
     final = box.request(chosen.get("wtv-visit"), secure=True)
     assert final.get("wtv-human-name") == "Bob"
     assert b"Hello, Bob!" in box.request("wtv-home:/home", secure=True).body
 
 
-def test_relogin_forgets_the_session_and_goes_to_wtv_1800(server):
+def test_relogin_logs_out_and_goes_to_wtv_1800(server):
+    """Issue 12, item 15: a ticket kept working after /relogin."""
     register(server)
     box = TestBox(server)
     box.login()
-    response = box.request("wtv-head-waiter:/relogin?relogin=true")
+    assert box.request("wtv-home:/home", secure=True).status == 200
+    response = box.request("wtv-head-waiter:/relogin?relogin=true", secure=True)
     assert response.getAll("wtv-service")[0] == "reset"
     assert response.get("wtv-visit") == "wtv-1800:/preregister?relogin=true"
-    assert server.sessions.currentKey(SSID) is None
+    assert server.sessions.sessionKeys(SSID) is None
+    assert box.request("wtv-home:/home", secure=True, fresh=True).status == 300, \
+        "the old ticket no longer logs the box in"
+    assert box.login().status == 200
+    assert box.request("wtv-home:/home", secure=True, fresh=True).status == 200
 
 
 def test_reconnect_resumes_on_the_ticket_without_a_visit(server):
     register(server)
     box = TestBox(server)
     box.login()
-    response = box.request("wtv-head-waiter:/reconnect")
+    response = box.request("wtv-head-waiter:/reconnect", secure=True)
     assert response.status == 200
     assert response.get("wtv-human-name") == "Ann"
     assert response.get("wtv-visit") is None
 
 
-def test_check_tellyscript_refuses_foreign_next_urls(server):
+@pytest.mark.parametrize("target", [
+    "http://evil/", "client:ResetNVAndPowerOff", "client:poweroff",
+    "client:ConfirmConnectSetup?foo=bar", "wtv-nosuchservice:/x", "wtv-home", "WTV-HOME:/home"])
+def test_check_tellyscript_refuses_foreign_next_urls(server, target):
+    """Issue 12, item 16: client: URLs came back as a wtv-visit from a trusted service."""
     box = TestBox(server)
-    response = box.request("wtv-head-waiter:/check-tellyscript?next-url=http://evil/")
+    response = box.request(f"wtv-head-waiter:/check-tellyscript?next-url={quote(target)}")
     assert response.get("wtv-visit") == "wtv-home:/home"
+
+
+def test_check_tellyscript_goes_on_to_an_enabled_services_page(server):
+    box = TestBox(server)
+    response = box.request("wtv-head-waiter:/check-tellyscript?next-url=wtv-log:/log%3Fa%3Db")
+    assert response.get("wtv-visit") == "wtv-log:/log?a=b"
 
 
 def test_a_log_post_is_stored_with_ssid_and_kind(server):
@@ -260,18 +292,22 @@ def test_password_guessing_is_limited_over_time_not_per_login(server):
     box.login()
     attempts = server.config.loginAttempts
     for _ in range(attempts - 1):
-        assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin",
+        assert "incorrect" in box.request("wtv-head-waiter:/ValidateLogin", secure=True,
                                           body=b"user_id=0&password=guess").reason
-    last = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess")
+    last = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=guess",
+                       secure=True)
     assert last.status == 403 and "Please wait 10 minutes" in last.reason
-    refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    refused = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                          secure=True)
     assert refused.status == 403 and "Too many" in refused.reason
-    box.request("wtv-1800:/preregister")
-    assert "Too many" in box.request("wtv-head-waiter:/login?").reason, \
-        "starting over does not reset the count"
+    box.login()
+    again = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                        secure=True)
+    assert "Too many" in again.reason, "starting over does not reset the count"
     server.reactor.advance(601)
     box.login()
-    allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1")
+    allowed = box.request("wtv-head-waiter:/ValidateLogin", body=b"user_id=0&password=secret1",
+                          secure=True)
     assert allowed.status == 200
 
 

@@ -101,7 +101,7 @@ def test_the_file_is_in_wal_mode_at_the_current_schema_version(store, path):
         mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     assert mode == "wal"
-    assert version == len(MIGRATIONS) == 1
+    assert version == len(MIGRATIONS) == 2
 
 
 def test_a_file_with_a_future_schema_version_is_refused(path):
@@ -201,3 +201,46 @@ def test_kinds_are_sanitised(kind, expected):
 def test_the_stored_kind_is_sanitised(store):
     log_id = store.add(SSID, "Crash Log!", {}, b"")
     assert store.get(log_id).kind == "crash-log-"
+
+
+def test_a_strangers_reports_under_an_ssid_push_out_only_the_strangers(path):
+    """Issue 12, item 17: 50 reports under a victim's SSID removed all of its own."""
+    store = open_store(path, per_ssid=3)
+    own = [store.add(SSID, "log", {}, b"mine") for _ in range(3)]
+    for _ in range(50):
+        store.add(SSID, "log", {}, b"forged", sender="198.51.100.9")
+    kept = store.list(ssid=SSID)
+    assert sorted(e.id for e in kept if e.sender is None) == own
+    assert [e.sender for e in kept if e.sender is not None] == ["198.51.100.9"] * 3
+    store.close()
+
+
+def test_a_flood_from_many_sources_leaves_a_quiet_boxs_reports(path):
+    """Issue 12, item 17: 10,320 reports from 172 addresses emptied everyone else's."""
+    store = open_store(path, per_ssid=5, total=20)
+    # Below its fair share (20 among 5 sources), a quiet box keeps every report.
+    quiet = [store.add(SSID, "log", {}, b"quiet") for _ in range(3)]
+    for n in range(200):
+        store.add(f"ssid{n % 40}", "log", {}, b"flood", sender=f"198.51.100.{n % 40}")
+    for n in range(200):                 # users of accounts of their own, too
+        store.add(f"fresh{n % 4}", "log", {}, b"flood")
+    assert [e.id for e in store.list(ssid=SSID)] == quiet[::-1]
+    assert len(store.list(limit=100)) == 40, "20 of each kind"
+    store.close()
+
+
+def test_a_version_1_file_is_upgraded_with_its_reports_as_their_ssids_own(path):
+    connection = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        connection.execute(statement)
+    connection.execute("INSERT INTO logs (time, ssid, kind, fields, length, truncated, body)"
+                       " VALUES (1, ?, 'log', '{}', 2, 0, x'6869')", (SSID,))
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = open_store(path, per_ssid=1)
+    [old] = store.list()
+    assert old.sender is None and store.get(old.id).body == b"hi"
+    store.add(SSID, "log", {}, b"new", sender="198.51.100.9")
+    assert store.get(old.id) is not None
+    store.close()

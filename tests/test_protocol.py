@@ -67,7 +67,6 @@ def rememberKeys(sessions, ssid=SSID, key1=K1, key2=K2):
     challenge = type(challenge)(challenge.challenge_id, challenge.data, key1, key2,
                                 challenge.new_key, challenge.challenge_b64,
                                 challenge.expected_response_b64)
-    sessions.setCurrentKey(ssid, b"12345678")
     sessions.setPendingChallenge(ssid, challenge)
     sessions.challengeAnswered(ssid, challenge)
 
@@ -264,7 +263,12 @@ def test_secure_on_without_keys_is_refused_with_403():
 
 
 @pytest.mark.parametrize("alter", ["forged", "altered", "other-ssid"])
-def test_secure_on_with_a_bad_ticket_is_refused_with_403(alter):
+def test_secure_on_with_a_bad_ticket_is_sent_back_through_login_unread(alter):
+    """
+    Another server's ticket, an altered one or another box's keys nothing:
+    what follows is never read, and the box is told, headers only, to go
+    through wtv-1800 again (a 403 left it stuck on its boot URL).
+    """
     clock = Clock()
     clock.advance(1_000_000)
     tickets = TicketAuthority(b"k" * 32, clock, lifetime=60)
@@ -278,8 +282,11 @@ def test_secure_on_with_a_bad_ticket_is_refused_with_403(alter):
         text, ssid = good, "8112345700B002e4"   # another box, with a valid check byte
     service = RecordingService()
     protocol, transport, _ = connect(service, tickets=tickets, clock=clock)
-    protocol.dataReceived(secureOn(5, text, ssid))
-    assert transport.value().startswith(b"403 ")
+    protocol.dataReceived(secureOn(5, text, ssid) + b"\x99" * 30)
+    assert transport.value() == (b"200 OK\nConnection: close\nwtv-encrypted: true\n"
+                                 b"wtv-visit: wtv-1800:/preregister?relogin=true\n"
+                                 b"Content-type: text/html\nContent-length: 0\n\n")
+    assert transport.disconnecting
     assert service.requests == []
 
 
@@ -325,7 +332,7 @@ def test_a_box_already_using_a_new_challenges_keys_is_understood():
     from tests.harness import countingRandom
     from wtvserv.crypto.challenge import issue_challenge
     challenge = issue_challenge(b"d" * 8, countingRandom())
-    protocol.factory.sessions.setPendingChallenge(SSID, challenge)
+    protocol.factory.sessions.setPendingChallenge(SSID, challenge, "127.0.0.1")
     box = BoxStreams(challenge.key1, challenge.key2, 6)
     data = secureOn(6, old) + box.encrypt(b"GET wtv-test:/stage-two\r\n\r\n")
     for index in range(len(data)):

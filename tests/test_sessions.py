@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from wtvserv.crypto.challenge import IssuedChallenge
 from wtvserv.interfaces import ISessionKeyRegistry
-from wtvserv.sessions import MAX_ORIGINS, SessionKeyRegistry
+from wtvserv.sessions import SessionKeyRegistry
 
 SSID = "8112345600B0026b"
 OTHER = "91ABCDEF00B00256"
@@ -29,57 +29,63 @@ def test_registry_provides_the_interface():
     assert verifyObject(ISessionKeyRegistry, make_registry()[0])
 
 
+HERE, THERE = "192.0.2.1", "198.51.100.9"
+
+
+def answered(registry, ssid=SSID, origin=HERE, new_key=b"newkey!!"):
+    """Offer, challenge and answer for C{ssid} from C{origin}, as a login does."""
+    registry.offerKey(ssid, b"initkey!", origin)
+    challenge = make_challenge(new_key)
+    registry.setPendingChallenge(ssid, challenge, origin)
+    registry.challengeAnswered(ssid, challenge, origin)
+    return challenge
+
+
 def test_unknown_ssids_have_nothing():
     registry, _ = make_registry()
     assert registry.currentKey(SSID) is None
-    assert registry.pendingChallenges(SSID) == []
+    assert registry.pendingChallenge(SSID) is None
     assert registry.sessionKeys(SSID) is None
     assert len(registry) == 0
 
 
 def test_reads_do_not_create_entries():
     registry, _ = make_registry()
-    registry.currentKey(SSID, "192.0.2.1")
-    registry.pendingChallenges(SSID)
+    registry.currentKey(SSID, HERE)
+    registry.pendingChallenge(SSID, HERE)
     registry.sessionKeys(SSID)
-    registry.challengeAnswered(SSID, make_challenge())
+    registry.challengeAnswered(SSID, make_challenge(), HERE)
     registry.forget(SSID)
     assert len(registry) == 0
-
-
-def test_current_key_is_remembered_per_ssid():
-    registry, _ = make_registry()
-    registry.setCurrentKey(SSID, b"initkey!")
-    registry.setCurrentKey(OTHER, b"otherkey")
-    assert registry.currentKey(SSID) == b"initkey!"
-    assert registry.currentKey(OTHER) == b"otherkey"
 
 
 def test_keys_that_are_not_8_bytes_are_refused():
     registry, _ = make_registry()
     with pytest.raises(ValueError):
-        registry.setCurrentKey(SSID, b"short")
-    with pytest.raises(ValueError):
         registry.offerKey(SSID, b"short", HERE)
 
 
-HERE, THERE = "192.0.2.1", "198.51.100.9"
-
-
-def test_an_offered_key_serves_its_own_origin_before_the_proven_key():
+def test_an_offered_key_serves_its_own_origin_only():
+    """Issue 12, item 11: currentKey fell back to other origins' keys."""
     registry, _ = make_registry()
-    registry.setCurrentKey(SSID, b"proven!!")
+    answered(registry)
     registry.offerKey(SSID, b"offered!", THERE)
     assert registry.currentKey(SSID, THERE) == b"offered!"
-    assert registry.currentKey(SSID, HERE) == b"proven!!", "a stranger's offer replaces nothing"
+    assert registry.currentKey(SSID, HERE) is None, "no stranger's key, nor the proven one"
+    assert registry.currentKey(SSID, "203.0.113.5") is None
 
 
-def test_with_nothing_proven_the_newest_offer_serves_any_origin():
+def test_no_number_of_strangers_displaces_an_origins_slot():
+    """Issue 12, item 11: four strangers evicted the box's slot (4 per SSID)."""
     registry, _ = make_registry()
-    registry.offerKey(SSID, b"first!!!", HERE)
-    registry.offerKey(SSID, b"second!!", THERE)
-    assert registry.currentKey(SSID, "203.0.113.5") == b"second!!"
-    assert registry.currentKey(SSID, HERE) == b"first!!!"
+    registry.offerKey(SSID, b"victim!!", HERE)
+    mine = make_challenge(b"mine!!!!")
+    registry.setPendingChallenge(SSID, mine, HERE)
+    for number in range(50):
+        registry.offerKey(SSID, b"strange!", f"198.51.100.{number}")
+        registry.setPendingChallenge(SSID, make_challenge(), f"198.51.100.{number}")
+    assert registry.currentKey(SSID, HERE) == b"victim!!"
+    assert registry.pendingChallenge(SSID, HERE) is mine
 
 
 def test_a_new_pending_challenge_replaces_only_its_origins_old_one():
@@ -88,101 +94,106 @@ def test_a_new_pending_challenge_replaces_only_its_origins_old_one():
     registry.setPendingChallenge(SSID, first, HERE)
     registry.setPendingChallenge(SSID, second, HERE)
     registry.setPendingChallenge(SSID, third, THERE)
-    assert registry.pendingChallenges(SSID, HERE) == [second, third]
-    assert registry.pendingChallenges(SSID, THERE) == [third, second]
-    assert registry.pendingChallenges(OTHER) == []
+    assert registry.pendingChallenge(SSID, HERE) is second
+    assert registry.pendingChallenge(SSID, THERE) is third
+    assert registry.pendingChallenge(OTHER, HERE) is None
 
 
-def test_pending_challenges_are_kept_for_a_few_origins_only():
+def test_a_new_offer_drops_the_origins_pending_challenge():
     registry, _ = make_registry()
-    for number in range(10):
-        registry.setPendingChallenge(SSID, make_challenge(), f"192.0.2.{number}")
-        registry.offerKey(SSID, b"initkey!", f"192.0.2.{number}")
-    assert len(registry.pendingChallenges(SSID)) == MAX_ORIGINS
-
-
-def test_answering_rotates_the_key_and_stores_the_session_keys():
-    registry, _ = make_registry()
+    registry.setPendingChallenge(SSID, make_challenge(), HERE)
     registry.offerKey(SSID, b"initkey!", HERE)
-    challenge = make_challenge(b"newkey!!")
-    registry.setPendingChallenge(SSID, challenge, HERE)
-    registry.challengeAnswered(SSID, challenge)
-    assert registry.currentKey(SSID, HERE) == b"newkey!!"
+    assert registry.pendingChallenge(SSID, HERE) is None
+
+
+def test_answering_consumes_the_offer_and_stores_the_session_keys():
+    registry, _ = make_registry()
+    answered(registry)
+    assert registry.currentKey(SSID, HERE) is None
+    assert registry.pendingChallenge(SSID, HERE) is None
     assert registry.sessionKeys(SSID) == (b"1" * 16, b"2" * 16)
+
+
+def test_only_the_origin_a_challenge_was_sent_to_can_answer_it():
+    registry, _ = make_registry()
+    challenge = make_challenge()
+    registry.setPendingChallenge(SSID, challenge, HERE)
+    registry.challengeAnswered(SSID, challenge, THERE)
+    assert registry.sessionKeys(SSID) is None
+    assert registry.pendingChallenge(SSID, HERE) is challenge
 
 
 def test_a_strangers_offer_and_challenge_leave_the_proven_session_alone():
     registry, _ = make_registry()
-    mine = make_challenge(b"newkey!!")
-    registry.setPendingChallenge(SSID, mine, HERE)
-    registry.challengeAnswered(SSID, mine)
+    answered(registry)
     registry.offerKey(SSID, b"strange!", THERE)
     registry.setPendingChallenge(SSID, make_challenge(b"theirs!!"), THERE)
     assert registry.sessionKeys(SSID) == (b"1" * 16, b"2" * 16)
-    assert registry.currentKey(SSID, HERE) == b"newkey!!"
 
 
 def test_an_answered_challenge_cannot_be_answered_again():
     registry, _ = make_registry()
-    challenge = make_challenge(b"newkey!!")
-    registry.setPendingChallenge(SSID, challenge, HERE)
-    registry.challengeAnswered(SSID, challenge)
-    assert registry.pendingChallenges(SSID) == []
-    registry.setCurrentKey(SSID, b"laterkey")
-    registry.challengeAnswered(SSID, challenge)
-    assert registry.currentKey(SSID) == b"laterkey"
+    challenge = answered(registry)
+    other = make_challenge()
+    other = type(other)(*(getattr(other, f) for f in ("challenge_id", "data")),
+                        key1=b"3" * 16, key2=b"4" * 16, new_key=b"later!!!",
+                        challenge_b64="c", expected_response_b64="r")
+    registry.setPendingChallenge(SSID, other, HERE)
+    registry.challengeAnswered(SSID, other, HERE)
+    registry.challengeAnswered(SSID, challenge, HERE)
+    assert registry.sessionKeys(SSID) == (b"3" * 16, b"4" * 16)
 
 
-def test_forget_drops_everything_about_one_ssid():
+def test_forget_drops_what_one_ssid_proved():
     registry, _ = make_registry()
-    registry.setCurrentKey(SSID, b"initkey!")
-    registry.setCurrentKey(OTHER, b"otherkey")
-    registry.setPendingChallenge(SSID, make_challenge(), HERE)
+    answered(registry)
+    answered(registry, OTHER)
     registry.forget(SSID)
-    assert registry.currentKey(SSID) is None
-    assert registry.pendingChallenges(SSID) == []
-    assert registry.currentKey(OTHER) == b"otherkey"
+    assert registry.sessionKeys(SSID) is None
+    assert registry.sessionKeys(OTHER) == (b"1" * 16, b"2" * 16)
 
 
 def test_entries_expire_after_the_lifetime_without_use():
     registry, clock = make_registry(lifetime=100)
-    registry.setCurrentKey(SSID, b"initkey!")
+    registry.offerKey(SSID, b"initkey!", HERE)
     clock.advance(99)
-    assert registry.currentKey(SSID) == b"initkey!"
+    assert registry.currentKey(SSID, HERE) == b"initkey!"
     clock.advance(99)
-    assert registry.currentKey(SSID) == b"initkey!", "use refreshes the entry"
+    assert registry.currentKey(SSID, HERE) == b"initkey!", "use refreshes the entry"
     clock.advance(100)
-    assert registry.currentKey(SSID) is None
+    assert registry.currentKey(SSID, HERE) is None
     assert len(registry) == 0
 
 
 def test_expired_entries_are_dropped_when_others_are_used():
     registry, clock = make_registry(lifetime=100)
     for number in range(10):
-        registry.setCurrentKey(f"old{number}", b"initkey!")
+        registry.offerKey(f"old{number}", b"initkey!", HERE)
+        answered(registry, f"proven{number}")
     clock.advance(100)
-    registry.setCurrentKey(SSID, b"initkey!")
-    assert len(registry) == 1
+    registry.offerKey(SSID, b"initkey!", HERE)
+    answered(registry, OTHER)
+    assert len(registry) == 2
 
 
 def test_capacity_drops_the_least_recently_used():
     registry, clock = make_registry(capacity=10)
     for number in range(15):
-        registry.setCurrentKey(f"ssid{number}", b"initkey!")
+        registry.offerKey(f"ssid{number}", b"initkey!", HERE)
         clock.advance(1)
     assert len(registry) == 10
-    assert all(registry.currentKey(f"ssid{n}") is None for n in range(5))
-    assert all(registry.currentKey(f"ssid{n}") for n in range(5, 15))
+    assert all(registry.currentKey(f"ssid{n}", HERE) is None for n in range(5))
+    assert all(registry.currentKey(f"ssid{n}", HERE) for n in range(5, 15))
 
 
 def test_use_protects_an_entry_from_eviction():
     registry, _ = make_registry(capacity=3)
     for ssid in ("a", "b", "c"):
-        registry.setCurrentKey(ssid, b"initkey!")
-    registry.currentKey("a")
-    registry.setCurrentKey("d", b"initkey!")
-    assert registry.currentKey("b") is None
-    assert registry.currentKey("a") == b"initkey!"
+        registry.offerKey(ssid, b"initkey!", HERE)
+    registry.currentKey("a", HERE)
+    registry.offerKey("d", b"initkey!", HERE)
+    assert registry.currentKey("b", HERE) is None
+    assert registry.currentKey("a", HERE) == b"initkey!"
 
 
 def test_many_ssids_through_a_small_registry_keep_it_bounded():
@@ -190,8 +201,8 @@ def test_many_ssids_through_a_small_registry_keep_it_bounded():
     for number in range(200_000):
         registry.offerKey(f"{number:016x}", b"initkey!", HERE)
     assert len(registry) == 1000
-    assert registry.currentKey(f"{199_999:016x}") == b"initkey!"
-    assert registry.currentKey(f"{0:016x}") is None
+    assert registry.currentKey(f"{199_999:016x}", HERE) == b"initkey!"
+    assert registry.currentKey(f"{0:016x}", HERE) is None
 
 
 def test_capacity_must_be_positive():
@@ -201,5 +212,5 @@ def test_capacity_must_be_positive():
 
 def test_repr_shows_no_keys():
     registry, _ = make_registry()
-    registry.setCurrentKey(SSID, b"initkey!")
+    registry.offerKey(SSID, b"initkey!", HERE)
     assert "initkey" not in repr(registry) and SSID not in repr(registry)

@@ -27,7 +27,8 @@ def test_each_service_listens_where_it_was_told_and_shares_the_parts(tmp_path):
                      for port, factory, _backlog, interface in reactor.tcpServers}
         assert listeners["wtv-log"] == (11609, "127.0.0.1")
         assert listeners["wtv-1800"] == (1615, "127.0.0.1")
-        assert set(listeners) == {"wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log", "wtv-home"}
+        assert set(listeners) == {"wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log",
+                                  "wtv-home", "wtv-star"}
         factories = [factory for _, factory, _, _ in reactor.tcpServers]
         assert len({id(f) for f in factories}) == len(factories)
         assert {id(f.tickets) for f in factories} == {id(server.tickets)}

@@ -47,3 +47,44 @@ def test_waiting_time_reads_in_whole_minutes():
     assert minutesText(60) == "1 minute"
     assert minutesText(61) == "2 minutes"
     assert minutesText(600) == "10 minutes"
+
+
+def test_a_refund_takes_back_a_reserved_event():
+    clock = Clock()
+    window = SlidingWindow(clock, limit=2, window=60)
+    window.record("a")
+    window.record("a")
+    assert window.exceeded("a")
+    window.refund("a")
+    assert not window.exceeded("a") and window.record("a") == 2
+    window.refund("b")
+    assert not window.exceeded("b")
+
+
+def test_a_flood_of_new_keys_never_erases_a_lockout():
+    """Issue 12, item 12: 10,400 fresh keys pushed a victim's lockout out of 10,000."""
+    clock = Clock()
+    window = SlidingWindow(clock, limit=5, window=600, capacity=10_000)
+    for _ in range(5):
+        window.record("victim")
+    for n in range(10_400):
+        window.record(f"fresh{n}")
+        clock.advance(0.001)
+    assert window.exceeded("victim")
+    assert len(window) == 10_000
+    clock.advance(600)
+    assert not window.exceeded("victim")
+
+
+def test_a_table_full_of_lockouts_refuses_new_keys_until_one_frees_up():
+    clock = Clock()
+    window = SlidingWindow(clock, limit=2, window=60, capacity=3)
+    for key in "abc":
+        window.record(key)
+        window.record(key)
+        clock.advance(10)
+    assert window.exceeded("new") and window.record("new") == 2
+    assert all(window.exceeded(key) for key in "abc"), "no lockout was forgotten"
+    clock.advance(31)               # a's window has passed
+    assert not window.exceeded("new")
+    assert window.record("new") == 1 and window.exceeded("b")

@@ -63,7 +63,7 @@ def test_tickets_are_short_and_never_repeat():
     authority, _ = make_authority()
     texts = {authority.issue(make_ticket()) for _ in range(50)}
     assert len(texts) == 50
-    assert max(len(text) for text in texts) == 128
+    assert max(len(text) for text in texts) == 132
     assert len(authority.issue(make_ticket(ssid="A" * 32))) < 200
 
 
@@ -145,6 +145,18 @@ def test_tickets_expire_after_their_lifetime():
         authority.verify(text, SSID)
 
 
+def test_a_ticket_needs_renewal_from_half_its_life():
+    authority, clock = make_authority(lifetime=100)
+    ticket = authority.verify(authority.issue(make_ticket()), SSID)
+    clock.advance(49)
+    assert not authority.needsRenewal(ticket)
+    clock.advance(1)
+    assert authority.needsRenewal(ticket)
+    renewed = authority.verify(authority.issue(ticket), SSID)
+    assert (renewed.issued, renewed.expires) == (NOW + 50, NOW + 150)
+    assert not authority.needsRenewal(renewed)
+
+
 def test_errors_carry_a_message_for_the_user():
     for error in (TicketError, MalformedTicket, ForgedTicket, ExpiredTicket,
                   WrongSSIDTicket):
@@ -191,7 +203,7 @@ def test_garbage_base64_raises_only_ticket_errors(raw):
 def test_garbage_with_our_version_byte_is_forged(raw):
     authority, _ = make_authority()
     with pytest.raises(ForgedTicket):
-        authority.verify(b64encode(b"\x01" + raw).decode(), SSID)
+        authority.verify(b64encode(b"\x02" + raw).decode(), SSID)
 
 
 @pytest.mark.parametrize("value", [None, 42, b"bytes"])
@@ -253,3 +265,18 @@ def test_seal_returns_the_text_and_what_verify_reads_back_from_it():
     text, stamped = authority.seal(make_ticket())
     assert stamped.expires == stamped.issued + 86400
     assert authority.verify(text, stamped.ssid) == stamped
+
+
+def test_the_generation_travels_in_the_ticket():
+    authority, _ = make_authority()
+    text = authority.issue(make_ticket(generation=7))
+    assert authority.verify(text, SSID).generation == 7
+    with pytest.raises(ValueError):
+        authority.issue(make_ticket(generation=2 ** 32))
+
+
+def test_a_version_1_ticket_is_refused_as_damaged():
+    authority, _ = make_authority()
+    raw = b64decode(authority.issue(make_ticket()))
+    with pytest.raises(MalformedTicket):
+        authority.verify(b64encode(b"\x01" + raw[1:]).decode(), SSID)

@@ -9,6 +9,7 @@ import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.harness import SSID, makeServer
+from wtvserv.directory import DONT_ENCRYPT_REQUESTS, ServiceEntry
 from wtvserv.tickets import Ticket
 from wtvserv.web import WTVService, error, page, redirect, visit
 from wtvserv.wire import Headers, Request
@@ -25,10 +26,15 @@ def context(tmp_path):
     server.logs.close()
 
 
-def ask(service, url, loggedIn=False, method="GET", body=b""):
+def ask(service, url, loggedIn=False, method="GET", body=b"", proven=True, generation=0):
+    """
+    @param proven: whether the connection is encrypted with the ticket's keys.
+    """
     request = Request(method, url, Headers([("wtv-client-serial-number", SSID)]), body)
     if loggedIn:
-        request.ticket = Ticket(SSID, b"1" * 16, b"2" * 16, b"3" * 8, user_id=0, password_ok=True)
+        request.ticket = Ticket(SSID, b"1" * 16, b"2" * 16, b"3" * 8, user_id=0, password_ok=True,
+                                generation=generation)
+        request.keysProven = proven
     return sync.successResultOf(_deferred(service.handle(request)))
 
 
@@ -64,6 +70,30 @@ def service(context, tmp_path):
 def test_a_route_answers_with_a_page_for_a_logged_in_box(service):
     response = ask(service, "wtv-test:/hello?x=1", loggedIn=True)
     assert response.status == 200 and b"<p>ann 1</p>" in response.body
+
+
+def test_a_ticket_alone_is_no_login(service):
+    """Issue 12, item 15: a ticket copied from a SECURE ON block logged its user in."""
+    response = ask(service, "wtv-test:/hello", loggedIn=True, proven=False)
+    assert (response.status, response.header("Location")) == (300, "client:relogin")
+
+
+def test_a_service_whose_boxes_do_not_encrypt_takes_a_ticket_alone(context):
+    context.directory.add(ServiceEntry("wtv-plain", "127.0.0.1", 1699, flags=DONT_ENCRYPT_REQUESTS))
+    service = WTVService("wtv-plain", context)
+    service.route("/hi")(lambda box: f"<p>{box.user.username}</p>")
+    assert b"ann" in ask(service, "wtv-plain:/hi", loggedIn=True, proven=False).body
+
+
+def test_a_ticket_of_an_older_generation_is_no_login(service, context):
+    """Issue 12, item 15: an old ticket logged in as the new user 0 of a re-registered SSID."""
+    context.accounts.deleteAccount(SSID)
+    context.accounts.createAccount(SSID, "Eve", "eve", None)
+    stale = ask(service, "wtv-test:/hello", loggedIn=True, generation=0)
+    assert (stale.status, stale.header("Location")) == (300, "client:relogin")
+    current = context.accounts.generationOf(SSID)
+    fresh = ask(service, "wtv-test:/hello", loggedIn=True, generation=current)
+    assert b"<p>eve" in fresh.body
 
 
 def test_routes_require_a_login_by_default(service):

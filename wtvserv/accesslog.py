@@ -12,6 +12,7 @@ secret are replaced by C{***}. URLs are cut at L{MAX_URL} characters.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
 
@@ -27,17 +28,24 @@ def loggableURL(url: str) -> str:
     """C{url} with secret-looking query values and login tokens hidden."""
     path, question, query = url.partition("?")
     # Each substitution is skipped where it could not change a thing, as
-    # for most URLs: this runs for every request.
+    # for most URLs: this runs for every request. A name may be spelt with
+    # %-escapes or +, so those are always looked at.
     if "-wtv-token-" in path:
         path = _TOKEN_IN_PATH.sub(r"\1***", path)
-    if query and _SECRET_NAMES.search(query):
-        query = _QUERY_PAIR.sub(
-            lambda m: f"{m.group(1)}=***" if _SECRET_NAMES.search(m.group(1)) else m.group(0),
-            query)
+    if query and ("%" in query or "+" in query or _SECRET_NAMES.search(query)):
+        query = _QUERY_PAIR.sub(_maskSecret, query)
     text = path + question + query
     if not (text.isascii() and text.isprintable()) or " " in text:
         text = _UNPRINTABLE.sub("?", text)
     return text if len(text) <= MAX_URL else text[:MAX_URL] + "..."
+
+
+def _maskSecret(pair: re.Match) -> str:
+    """A C{name=value} pair, its value hidden when the name (as forms decode it) looks secret."""
+    name = pair.group(1)
+    if _SECRET_NAMES.search(unquote_plus(name, encoding="latin-1")):
+        return f"{name}=***"
+    return pair.group(0)
 
 
 def logResponse(service: str, client: str, ssid: str, method: str, url: str,

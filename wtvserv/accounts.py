@@ -5,6 +5,12 @@ One account per SSID, up to C{max_users} users per account; user 0 is the
 primary user (the subscriber). The store only ever sees password hashes
 (L{wtvserv.passwords}); hashing is the caller's business, off the reactor.
 
+Each SSID has a generation, carried in every ticket issued for it: deleting
+or transferring the account, changing a password, removing a user or
+logging out bumps it in the same transaction as the change, and a ticket of
+an older generation no longer counts. Generations outlive accounts, so a
+ticket of a deleted account never speaks for the next one of that SSID.
+
 The file is opened in WAL mode so several processes sharing a data directory
 can read while one writes. Its schema version lives in C{PRAGMA user_version};
 L{MIGRATIONS} brings an older file up to date when it is opened.
@@ -49,6 +55,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                password_hash TEXT,
                created INTEGER NOT NULL,
                PRIMARY KEY (ssid, user_id))""",
+    ),
+    (
+        """CREATE TABLE generations (
+               ssid TEXT PRIMARY KEY,
+               generation INTEGER NOT NULL)""",
+        # When the account first completed a login; NULL until it has.
+        # Accounts older than this column are taken as confirmed.
+        "ALTER TABLE accounts ADD COLUMN confirmed INTEGER",
+        "UPDATE accounts SET confirmed = created",
+        "CREATE INDEX accounts_unconfirmed ON accounts (created) WHERE confirmed IS NULL",
     ),
 )
 
@@ -106,11 +122,18 @@ class User:
 
 @dataclass(frozen=True)
 class Account:
-    """The account of one SSID, with its users ordered by C{user_id}."""
+    """
+    The account of one SSID, with its users ordered by C{user_id}.
+
+    @ivar generation: see the module docstring; tickets of another are stale.
+    @ivar confirmed: when the account first completed a login, or L{None}.
+    """
 
     ssid: str
     created: int
     users: tuple[User, ...]
+    generation: int = 0
+    confirmed: int | None = None
 
     @property
     def primary(self) -> User:
@@ -197,13 +220,20 @@ class SQLiteAccountStore:
 
     def accountFor(self, ssid: str) -> Account | None:
         row = self._conn.execute(
-            "SELECT created FROM accounts WHERE ssid = ?", (ssid,)).fetchone()
+            "SELECT created, COALESCE(generation, 0), confirmed FROM accounts"
+            " LEFT JOIN generations USING (ssid) WHERE ssid = ?", (ssid,)).fetchone()
         if row is None:
             return None
         users = self._conn.execute(
             "SELECT user_id, username, human_name, password_hash, created"
             " FROM users WHERE ssid = ? ORDER BY user_id", (ssid,))
-        return Account(ssid, row[0], tuple(User(*user) for user in users))
+        return Account(ssid, row[0], tuple(User(*user) for user in users), row[1], row[2])
+
+    def generationOf(self, ssid: str) -> int:
+        """@return: the generation of C{ssid}, with or without an account (0 at first)."""
+        row = self._conn.execute(
+            "SELECT generation FROM generations WHERE ssid = ?", (ssid,)).fetchone()
+        return 0 if row is None else row[0]
 
     def createAccount(self, ssid: str, humanName: str, username: str,
                       passwordHash: str | None) -> Account:
@@ -220,7 +250,7 @@ class SQLiteAccountStore:
                     "This WebTV unit is already registered.") from None
             self._insert_user(ssid, 0, username, humanName, passwordHash, now)
         primary = User(0, username, humanName, passwordHash, now)
-        return Account(ssid, now, (primary,))
+        return Account(ssid, now, (primary,), self.generationOf(ssid))
 
     def addUser(self, ssid: str, humanName: str, username: str,
                 passwordHash: str | None) -> User:
@@ -243,8 +273,90 @@ class SQLiteAccountStore:
                 "UPDATE users SET password_hash = ?"
                 " WHERE ssid = ? AND user_id = ?",
                 (passwordHash, ssid, userId)).rowcount
-        if not changed:
-            raise NoSuchAccount("There is no such user on this account.")
+            if not changed:
+                raise NoSuchAccount("There is no such user on this account.")
+            self._bump(ssid)
+
+    def removeUser(self, ssid: str, userId: int) -> None:
+        """
+        Remove a further user (not the subscriber; delete the account for that).
+
+        @raise NoSuchAccount: C{ssid} has no user C{userId}, or it is user 0.
+        """
+        with transaction(self._conn):
+            removed = userId != 0 and self._conn.execute(
+                "DELETE FROM users WHERE ssid = ? AND user_id = ?", (ssid, userId)).rowcount
+            if not removed:
+                raise NoSuchAccount("There is no such user on this account.")
+            self._bump(ssid)
+
+    def deleteAccount(self, ssid: str) -> None:
+        """
+        Delete the account of C{ssid} with all its users.
+
+        @raise NoSuchAccount: C{ssid} has no account.
+        """
+        with transaction(self._conn):
+            self._delete(ssid)
+
+    def transferAccount(self, ssid: str, newSSID: str) -> None:
+        """
+        Move the account of C{ssid}, users and all, to the box C{newSSID}
+        (a replaced box). Tickets of both SSIDs stop counting.
+
+        @raise NoSuchAccount: C{ssid} has no account.
+        @raise AccountExists: C{newSSID} has one already.
+        """
+        with transaction(self._conn):
+            row = self._conn.execute("SELECT created, confirmed FROM accounts WHERE ssid = ?",
+                                     (ssid,)).fetchone()
+            if row is None:
+                raise NoSuchAccount("This WebTV unit is not registered.")
+            try:
+                self._conn.execute("INSERT INTO accounts (ssid, created, confirmed)"
+                                   " VALUES (?, ?, ?)", (newSSID, *row))
+            except sqlite3.IntegrityError:
+                raise AccountExists("The new WebTV unit is already registered.") from None
+            self._conn.execute("UPDATE users SET ssid = ? WHERE ssid = ?", (newSSID, ssid))
+            self._conn.execute("DELETE FROM accounts WHERE ssid = ?", (ssid,))
+            self._bump(ssid)
+            self._bump(newSSID)
+
+    def bumpGeneration(self, ssid: str) -> None:
+        """Make every ticket issued so far for C{ssid} stale (e.g. on logging out)."""
+        with transaction(self._conn):
+            self._bump(ssid)
+
+    def confirm(self, ssid: str) -> None:
+        """Note that the account of C{ssid} completed a login (once; later calls change nothing)."""
+        with transaction(self._conn):
+            self._conn.execute("UPDATE accounts SET confirmed = ?"
+                               " WHERE ssid = ? AND confirmed IS NULL", (self._now(), ssid))
+
+    def expireUnconfirmed(self, olderThan: float) -> list[str]:
+        """
+        Delete the accounts created more than C{olderThan} seconds ago that
+        never completed a login. @return: their SSIDs.
+        """
+        with transaction(self._conn):
+            expired = [row[0] for row in self._conn.execute(
+                "SELECT ssid FROM accounts WHERE confirmed IS NULL AND created < ?",
+                (self._clock() - olderThan,))]
+            for ssid in expired:
+                self._delete(ssid)
+        return expired
+
+    def _delete(self, ssid: str) -> None:
+        """Delete an account inside the caller's transaction."""
+        self._conn.execute("DELETE FROM users WHERE ssid = ?", (ssid,))
+        if not self._conn.execute("DELETE FROM accounts WHERE ssid = ?", (ssid,)).rowcount:
+            raise NoSuchAccount("This WebTV unit is not registered.")
+        self._bump(ssid)
+
+    def _bump(self, ssid: str) -> None:
+        self._conn.execute(
+            "INSERT INTO generations (ssid, generation) VALUES (?, 1)"
+            " ON CONFLICT (ssid) DO UPDATE SET generation = generation + 1", (ssid,))
 
     def usernameTaken(self, username: str) -> bool:
         """

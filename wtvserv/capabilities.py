@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CAPABILITY_NAMES", "RECEIVE_COMPRESSED", "parse_capability_flags"]
+__all__ = ["CAPABILITY_NAMES", "RECEIVE_COMPRESSED", "inMinibrowser", "parse_capability_flags"]
+
+#: Headers only a box running its minibrowser (for a flash upgrade) sends
+#: (PROTOCOL.md 11).
+MINIBROWSER_HEADERS = ("wtv-need-upgrade", "wtv-used-8675309")
+
+
+def inMinibrowser(headers) -> bool:
+    """@return: whether request C{headers} come from a box in its minibrowser."""
+    return any(headers.get(name) is not None for name in MINIBROWSER_HEADERS)
 
 CAPABILITY_NAMES = (
     "client-can-do-muzac",

@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from typing import Protocol
 
-from wtvserv.capabilities import RECEIVE_COMPRESSED, parse_capability_flags
+from wtvserv.capabilities import RECEIVE_COMPRESSED, inMinibrowser, parse_capability_flags
 from wtvserv.crypto import lzpf
 
 __all__ = [
@@ -54,7 +54,6 @@ _COMPRESSIBLE_TYPES = frozenset({
     "application/json",
 })
 _UNCOMPRESSED_TEXT_TYPES = frozenset({"text/tellyscript", "text/dialscript"})
-_MINIBROWSER_HEADERS = ("wtv-need-upgrade", "wtv-used-8675309")
 
 
 class Headers(Protocol):
@@ -115,7 +114,7 @@ def _wants_lzpf(headers: Headers) -> bool:
     """
     if _header(headers, "wtv-client-rom-type") == "bf0app":
         return True
-    if any(headers.get(name) is not None for name in _MINIBROWSER_HEADERS):
+    if inMinibrowser(headers):
         return True
     version = _header(headers, "wtv-system-version")
     if not (version.isascii() and version.isdigit()):

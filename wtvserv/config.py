@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from ipaddress import ip_network
+from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +111,18 @@ class Config:
     maxConnections: int = 10_000
     connectionsPerAddress: int = 32
     loginFailuresPerAddress: int = 20
+    loginFailuresPerSSID: int = 50
+    preregistersPerAddress: int = 120
+    passwordQueue: int = 32
     loginsPerAddress: int = 120
     loginWindow: float = 600.0
+    # The DNS server a logged-in box is told to use (wtv-name-server); by
+    # default none is sent and the box keeps its TellyScript's.
+    nameServer: str | None = None
     registrationsPerAddress: int = 10
     registrationWindow: float = 3600.0
+    registrationsTotal: int = 100
+    unconfirmedGrace: float = 24 * 3600.0
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
@@ -167,9 +175,15 @@ _SCALARS = {
     ("limits", "exempt_addresses"): ("exemptAddresses", list),
     ("login", "failures_per_address"): ("loginFailuresPerAddress", int),
     ("login", "logins_per_address"): ("loginsPerAddress", int),
+    ("login", "failures_per_ssid"): ("loginFailuresPerSSID", int),
+    ("login", "preregisters_per_address"): ("preregistersPerAddress", int),
+    ("login", "password_queue"): ("passwordQueue", int),
     ("login", "window"): ("loginWindow", float),
+    ("login", "name_server"): ("nameServer", str),
     ("register", "per_address"): ("registrationsPerAddress", int),
     ("register", "window"): ("registrationWindow", float),
+    ("register", "total"): ("registrationsTotal", int),
+    ("register", "unconfirmed_grace"): ("unconfirmedGrace", float),
     ("logs", "per_address"): ("logsPerAddress", int),
     ("logs", "window"): ("logWindow", float),
     ("ssids", "validate"): ("validateSSIDs", bool),
@@ -207,6 +221,12 @@ def loadConfig(path: Path | None) -> Config:
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
             _setScalar(config, section, key, value)
+    if config.nameServer is not None:
+        try:
+            IPv4Address(config.nameServer)
+        except ValueError:
+            raise ConfigError(f"[login] name_server: {config.nameServer!r} is not an IPv4 "
+                              "address") from None
     for text in config.exemptAddresses:
         try:
             ip_network(text, strict=False)

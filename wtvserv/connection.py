@@ -8,6 +8,11 @@ block of an encrypted one; later requests carry only per-request headers
 and are answered for that box. A request that names another SSID is refused
 and the connection closed: a ticket earned by one box never serves another.
 
+A ticket travels in clear in every C{SECURE ON} block, so holding one proves
+nothing; a connection encrypted with the ticket's own keys does (or one on
+which the server issued it, to a box that had just proved itself there).
+Each request says which (C{Request.keysProven}).
+
 L{BoxConnection} keeps that identity, the connection's ticket, and its RC4
 streams with the choice of keys they start from; L{WTVPProtocol} feeds it
 the bytes it reads and writes what it returns.
@@ -18,6 +23,7 @@ from __future__ import annotations
 from twisted.logger import Logger
 
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
+from wtvserv.directory import ServiceDirectory, backThroughLogin
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.tickets import ExpiredTicket, Ticket, TicketError
@@ -50,15 +56,25 @@ SSID_HEADER = "wtv-client-serial-number"
 
 class Refusal(Exception):
     """
-    The connection cannot go on: answer C{status message} and close.
-    C{note} says why, for the log (never the box's own bytes).
+    The connection cannot go on: answer C{status message} and close, or
+    with C{relogin}, send the box back through login (headers only, no
+    dialog). C{note} says why, for the log (never the box's own bytes).
     """
 
-    def __init__(self, status: int, message: str, note: str) -> None:
+    def __init__(self, status: int, message: str, note: str, relogin: bool = False) -> None:
         super().__init__(f"{status} {message}")
         self.status = status
         self.message = message
         self.note = note
+        self.relogin = relogin
+
+    def response(self, directory: ServiceDirectory) -> Response:
+        """@return: what the box is answered, given the services it may be told of."""
+        if self.relogin:
+            # An answer to a SECURE ON, so marked as one (PROTOCOL.md 2.5); no body.
+            return Response(headers=[("wtv-encrypted", "true"), *backThroughLogin(directory)],
+                            close=True)
+        return errorResponse(self.status, self.message, close=True)
 
 
 def identityOf(headers: Headers) -> Headers:
@@ -94,6 +110,8 @@ class BoxConnection:
         self._identity = Headers()
         self._parser = RequestParser(limits, bodyBudget)
         self._streams: ServerStreams | None = None
+        self._streamKeys: tuple[bytes, bytes] | None = None
+        self._issuedHere: Ticket | None = None
         self._undecided: tuple[list[tuple[bytes, bytes]], int] | None = None
         self._held = b""
 
@@ -201,6 +219,7 @@ class BoxConnection:
         if ownTicket and self.ssid:
             try:
                 request.ticket = self.tickets.verify(ownTicket, self.ssid)
+                request.keysProven = self._proves(request.ticket)
             except TicketError as error:
                 request.ticketError = error
             return
@@ -210,6 +229,17 @@ class BoxConnection:
             request.ticketError = self._ticketError
         elif self.ticket is not None and self.ticket.ssid == self.ssid:
             request.ticket = self.ticket
+            request.keysProven = self._proves(self.ticket)
+
+    def _proves(self, ticket: Ticket) -> bool:
+        """
+        Whether this connection shows its box holds C{ticket}'s keys: it is
+        encrypted with them, or the ticket was issued on it (the box had
+        just answered a challenge on a connection it encrypts).
+        """
+        if self._streams is None:
+            return False
+        return ticket == self._issuedHere or self._streamKeys == (ticket.key1, ticket.key2)
 
     def _followIncarnation(self, text: str | None) -> None:
         """A new incarnation inside an encrypted request re-keys both streams."""
@@ -242,12 +272,15 @@ class BoxConnection:
         if ticketText and not bound:
             self._adoptTicket(ticketText)
         if self._ticketError is not None and not isinstance(self._ticketError, ExpiredTicket):
+            # Another server's ticket, or a damaged one: no keys to read the
+            # box by, and nothing it proves. Only a new login helps.
             raise Refusal(403, self._ticketError.message,
-                          f"SECURE ON refused for {self.ssidPolicy.forLog(ssid)}: "
-                          f"{self._ticketError.message}")
+                          f"SECURE ON of {self.ssidPolicy.forLog(ssid)} sent back through "
+                          f"login: {self._ticketError.message}", relogin=True)
         candidates = self._candidateKeys(ssid, bool(ticketText))
         if self._streams is not None:
             self._streams = ServerStreams(*candidates[0], incarnation)
+            self._streamKeys = candidates[0]
             return
         self._undecided = (candidates, incarnation)
         self._chooseKeys(self._parser.takeBuffered())
@@ -258,8 +291,8 @@ class BoxConnection:
         if presented and self.ticket is not None:
             candidates.append((self.ticket.key1, self.ticket.key2))
         sessions = self.sessions
-        pending = [(c.key1, c.key2) for c in sessions.pendingChallenges(ssid, self.address)]
-        for keys in (*pending, sessions.sessionKeys(ssid)):
+        pending = sessions.pendingChallenge(ssid, self.address)
+        for keys in (pending and (pending.key1, pending.key2), sessions.sessionKeys(ssid)):
             if keys and keys not in candidates:
                 candidates.append(keys)
         if not candidates:
@@ -287,9 +320,10 @@ class BoxConnection:
         else:
             # None fits: decrypt with the likeliest keys, and let the
             # parser refuse what comes out.
-            streams = ServerStreams(*candidates[0], incarnation)
+            keys = candidates[0]
+            streams = ServerStreams(*keys, incarnation)
             start = streams.decrypt(held[:4])
-        self._streams = streams
+        self._streams, self._streamKeys = streams, keys
         self._parser.feed(start + streams.decrypt(held[4:]))
 
     # Responses out
@@ -312,6 +346,7 @@ class BoxConnection:
                                           "Please try again.", close=True)
         if response.ticket is not None:
             text, self.ticket = self.tickets.seal(response.ticket)
+            self._issuedHere = self.ticket if self._streams is not None else None
             self._ticketError = None
             core.append(("wtv-ticket", text))
         body = response.body

@@ -5,9 +5,21 @@ C{wtv-service} headers (PROTOCOL.md 7).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DONT_ENCRYPT_REQUESTS = 0x1
+PREREGISTRATION = "wtv-1800"
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9+.-]{0,39}")
+
+
+def isServiceName(name: object) -> bool:
+    """
+    Whether C{name} can name a service: a lower-case URL scheme of at most
+    40 characters (C{wtv-home}, but also C{http}: boxes reach every scheme
+    through a service).
+    """
+    return isinstance(name, str) and _SERVICE_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -71,3 +83,14 @@ class ServiceDirectory:
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+
+def backThroughLogin(directory: ServiceDirectory, query: str = "relogin=true") -> list[tuple[str, str]]:
+    """
+    The headers that send a box through wtv-1800 and a new login without a
+    dialog: its service list reset to wtv-1800 (so it reaches ours, whatever
+    list it held) and a visit to C{/preregister?query}.
+    """
+    entry = directory.get(PREREGISTRATION)
+    services = [("wtv-service", "reset"), ("wtv-service", entry.header())] if entry else []
+    return [*services, ("wtv-visit", f"{PREREGISTRATION}:/preregister?{query}")]

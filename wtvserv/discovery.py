@@ -1,5 +1,5 @@
 """
-Finding the wtv- service plugins: built-in and third-party alike come from
+Finding the service plugins: built-in and third-party alike come from
 C{getPlugins(IWTVServicePlugin, wtvserv.plugins)}.
 """
 
@@ -10,37 +10,62 @@ from twisted.plugin import getCache, getPlugins
 from twisted.python.modules import getModule
 
 import wtvserv.plugins
+from wtvserv.directory import isServiceName
 from wtvserv.interfaces import IWTVServicePlugin
 
 log = Logger()
+BUILTIN_MODULE = "wtvserv.plugins.wtvserv_builtin"
 
 
 def discoverPlugins(package=wtvserv.plugins) -> tuple[list, list[str]]:
     """
     @return: the usable plugins sorted by name, and one sentence per
         problem found (a plugin that failed to import is logged by
-        C{getPlugins} and simply absent; of two plugins claiming one name,
-        the built-in one, or else the first by module name, is kept).
+        C{getPlugins} and simply absent). See L{choosePlugins}.
     """
-    byName: dict[str, object] = {}
     problems = _unloadableModules(package)
     origins = _origins(package)
-    found = list(getPlugins(IWTVServicePlugin, package))
-    found.sort(key=lambda plugin: _builtinFirst(origins.get(id(plugin), "?")))
-    for plugin in found:
-        origin = origins.get(id(plugin), "?")
-        name = getattr(plugin, "name", None)
-        if not isinstance(name, str) or not name.startswith("wtv-"):
-            problems.append(f"plugin {origin} has no wtv- name; ignored")
-            continue
-        if name in byName:
-            problems.append(f"plugin {origin} claims {name}, already provided "
-                            f"by {origins.get(id(byName[name]), '?')}; ignored")
-            continue
-        byName[name] = plugin
+    found = [(origins.get(id(plugin), "?"), plugin)
+             for plugin in getPlugins(IWTVServicePlugin, package)]
+    plugins, clashes = choosePlugins(found)
+    problems += clashes
     for problem in problems:
         log.error("{problem}", problem=problem)
-    return [byName[name] for name in sorted(byName)], problems
+    return plugins, problems
+
+
+def choosePlugins(found: list[tuple[str, object]],
+                  builtin: str = BUILTIN_MODULE) -> tuple[list, list[str]]:
+    """
+    One plugin per service name, from C{(module name, plugin)} pairs.
+
+    Of plugins claiming one name, the built-in one (from module C{builtin})
+    is kept, unless another declares C{replacesBuiltin}: then the first of
+    those by module name takes its place. Otherwise the first by module name
+    is kept. A name that is not a service name (L{isServiceName}) is refused.
+
+    @return: the plugins kept, sorted by name, and one sentence per plugin
+        left out.
+    """
+    byName: dict[str, tuple[str, object]] = {}
+    problems = []
+    for origin, plugin in sorted(found, key=lambda pair: (pair[0] != builtin, pair[0])):
+        name = getattr(plugin, "name", None)
+        if not isServiceName(name):
+            problems.append(f"plugin {origin} has no service name (a lower-case URL scheme "
+                            f"such as wtv-hello); ignored")
+            continue
+        holder = byName.get(name)
+        if holder is not None and holder[0] == builtin and getattr(plugin, "replacesBuiltin",
+                                                                   False):
+            log.info("plugin {origin} replaces the built-in {name}", origin=origin, name=name)
+        elif holder is not None:
+            problems.append(f"plugin {origin} claims {name}, already provided by {holder[0]}"
+                            + ("; ignored (it may say replacesBuiltin = True)"
+                               if holder[0] == builtin else "; ignored"))
+            continue
+        byName[name] = (origin, plugin)
+    return [byName[name][1] for name in sorted(byName)], problems
 
 
 def _unloadableModules(package) -> list[str]:
@@ -68,7 +93,3 @@ def _origins(package) -> dict[int, str]:
             except Exception:
                 continue
     return origins
-
-
-def _builtinFirst(origin: str) -> tuple[bool, str]:
-    return (origin != "wtvserv.plugins.wtvserv_builtin", origin)

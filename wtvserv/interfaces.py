@@ -62,16 +62,23 @@ class ITicketAuthority(Interface):
     def expired(ticket: Ticket) -> bool:
         """@return: whether C{ticket} (verified earlier) is past its expiry now."""
 
+    def needsRenewal(ticket: Ticket) -> bool:
+        """
+        @return: whether C{ticket} is past half its life, so a response to
+            the box that proved it should carry a fresh one (the same
+            contents, issued again).
+        """
+
 
 class ISessionKeyRegistry(Interface):
     """
     The keys each box holds, as far as this process knows them.
 
-    What a box has proven (by answering a challenge, or with a ticket) is
-    kept apart from what anyone claiming its SSID was merely handed: an
-    initial key from wtv-1800 or a challenge not yet answered is kept per
-    C{origin} (the client address), so a stranger pre-registering under a
-    box's SSID cannot replace the keys of the box already logged in.
+    What a box has proven (by answering a challenge) is kept apart from what
+    anyone claiming its SSID was merely handed: an initial key from wtv-1800
+    or a challenge not yet answered is kept per C{origin} (the client
+    address) and serves that origin only, so a stranger pre-registering or
+    asking for a challenge under a box's SSID changes nothing the box uses.
 
     Bounded in memory: entries expire after a period without use and the
     least recently used are dropped once a cap is reached.
@@ -79,38 +86,31 @@ class ISessionKeyRegistry(Interface):
 
     def currentKey(ssid: str, origin: str = "") -> bytes | None:
         """
-        @return: the 8-byte DES key to encrypt a challenge for C{ssid} at
-            C{origin} with: the initial key last offered to that origin,
-            else the proven key (the new key of the last answered
-            challenge), else the newest key offered to anyone.
+        @return: the 8-byte DES key last offered to C{origin} for C{ssid},
+            to encrypt its next challenge with; L{None} when none was (the
+            box must pre-register, or prove its key with its ticket).
         """
 
     def offerKey(ssid: str, key: bytes, origin: str = "") -> None:
         """Record an initial key handed out, in clear, to C{origin}."""
 
-    def setCurrentKey(ssid: str, key: bytes) -> None:
-        """Record a DES key the box has proven it holds (e.g. from its ticket)."""
-
     def setPendingChallenge(ssid: str, challenge: IssuedChallenge, origin: str = "") -> None:
         """Remember the challenge just sent to C{origin}, replacing its earlier one."""
 
-    def pendingChallenges(ssid: str, origin: str = "") -> list[IssuedChallenge]:
-        """
-        @return: the challenges awaiting an answer: C{origin}'s first, then
-            the others, newest first.
-        """
+    def pendingChallenge(ssid: str, origin: str = "") -> IssuedChallenge | None:
+        """@return: the challenge sent to C{origin} and not yet answered, or L{None}."""
 
-    def challengeAnswered(ssid: str, challenge: IssuedChallenge) -> None:
+    def challengeAnswered(ssid: str, challenge: IssuedChallenge, origin: str = "") -> None:
         """
-        C{challenge} was answered correctly: it is consumed, its new key
-        becomes the proven key and its session keys are remembered.
+        C{origin} answered C{challenge} correctly: it is consumed with what
+        was offered to C{origin}, and its session keys are remembered.
         """
 
     def sessionKeys(ssid: str) -> tuple[bytes, bytes] | None:
         """@return: C{(key1, key2)} from the box's last answered challenge."""
 
     def forget(ssid: str) -> None:
-        """Drop everything known about C{ssid}."""
+        """Drop what the box of C{ssid} proved."""
 
 
 class IAccountStore(Interface):
@@ -143,7 +143,35 @@ class IAccountStore(Interface):
         """
 
     def setPasswordHash(ssid: str, userId: int, passwordHash: str | None) -> None:
-        """Replace (or with L{None}, remove) a user's password hash."""
+        """Replace (or with L{None}, remove) a user's password hash; bumps the generation."""
+
+    def removeUser(ssid: str, userId: int) -> None:
+        """Remove a user other than user 0; bumps the generation."""
+
+    def deleteAccount(ssid: str) -> None:
+        """Delete the account of C{ssid}; bumps the generation."""
+
+    def transferAccount(ssid: str, newSSID: str) -> None:
+        """Move an account to another box; bumps the generations of both SSIDs."""
+
+    def generationOf(ssid: str) -> int:
+        """
+        @return: the generation of C{ssid}: tickets carry the one they were
+            issued under, and count only while it is current. Each change
+            above bumps it in the same transaction.
+        """
+
+    def bumpGeneration(ssid: str) -> None:
+        """Make the tickets issued so far for C{ssid} stale (logging out)."""
+
+    def confirm(ssid: str) -> None:
+        """Note that the account of C{ssid} has completed a login."""
+
+    def expireUnconfirmed(olderThan: float) -> list[str]:
+        """
+        Delete the accounts created more than C{olderThan} seconds ago that
+        never completed a login. @return: their SSIDs.
+        """
 
     def userCount() -> int:
         """@return: the number of users in the store."""
@@ -153,10 +181,14 @@ class IAccountStore(Interface):
 
 
 class ILogStore(Interface):
-    """What boxes report through C{wtv-log}, bounded per SSID and in total."""
+    """What boxes report through C{wtv-log}, bounded per source and in total."""
 
-    def add(ssid: str, kind: str, fields: dict[str, str], body: bytes) -> int:
-        """Store one report. @return: its id."""
+    def add(ssid: str, kind: str, fields: dict[str, str], body: bytes,
+            sender: str | None = None) -> int:
+        """
+        Store one report: from the holder of C{ssid}'s ticket (C{sender}
+        L{None}) or from the address C{sender}. @return: its id.
+        """
 
     def list(ssid: str | None = None, limit: int = 100) -> list[Any]:
         """@return: summaries of the newest reports, newest first."""
@@ -205,6 +237,10 @@ class IServiceContext(Interface):
     tellyscripts = Attribute(
         "The L{wtvserv.tellyscript.catalog.TellyScripts} the operator "
         "configured: which script a box should hold.")
+    plugins = Attribute(
+        "The L{IWTVServicePlugin}s of every enabled service, whether or not "
+        "this process runs it; the head-waiter asks those providing "
+        "L{ILoginHeaders} or L{IFlashUpgrade}.")
     switches = Attribute(
         "The operator's L{wtvserv.switches.SwitchBoard}: C{current()} says "
         "whether registration is open and maintenance on.")
@@ -244,16 +280,21 @@ class IServiceContext(Interface):
 
 class IWTVServicePlugin(IPlugin):
     """
-    Adds one wtv- service to a wtvserv process; found with C{getPlugins} in
-    the package C{wtvserv.plugins}.
+    Adds one service to a wtvserv process; found with C{getPlugins} in the
+    package C{wtvserv.plugins}.
 
     A plugin may also have a C{homeLink} attribute, a C{(title, url)} pair
-    the home page links to, and a C{maxBody} attribute, the largest request
+    the home page links to, a C{maxBody} attribute, the largest request
     body in bytes its service takes (C{[limits] max_body} when absent;
-    C{[services.NAME] max_body} overrides either).
+    C{[services.NAME] max_body} overrides either), and a true
+    C{replacesBuiltin} attribute to take the place of the built-in service
+    of the same name (without it, a plugin claiming a built-in's name is
+    ignored).
     """
 
-    name = Attribute("The service name, e.g. C{'wtv-star'}; unique per process.")
+    name = Attribute(
+        "The service name: the URL scheme boxes use for it, in lower case "
+        "(C{'wtv-star'}, or e.g. C{'http'}); unique per process.")
     defaultPort = Attribute("The TCP port used when no endpoint is configured.")
     flags = Attribute("Service flags advertised in C{wtv-service} (an int).")
     connections = Attribute("The C{connections=} value advertised, or L{None}.")
@@ -261,3 +302,38 @@ class IWTVServicePlugin(IPlugin):
 
     def makeService(context: IServiceContext) -> IWTVService:
         """Build the service, given the shared parts of the process."""
+
+
+class ILoginHeaders(Interface):
+    """
+    Optional, for a service plugin: headers its service adds to the final
+    login response, e.g. a mail service's C{wtv-mail-url}. The head-waiter
+    asks every enabled plugin that provides this, so no header points at a
+    service that is not installed.
+    """
+
+    def loginHeaders(box: Any, user: User, reconnect: bool) -> list[tuple[str, str]]:
+        """
+        @param box: the L{wtvserv.web.Box} logging in (its headers, SSID...).
+        @param user: the user logging in.
+        @param reconnect: whether the box is only resuming after a redial
+            (C{/reconnect}), with its pages still on screen.
+        @return: C{(name, value)} header pairs. Names the head-waiter sets
+            itself (C{wtv-ticket}, C{wtv-service}, C{wtv-visit}, ...) are
+            dropped, as is everything from a plugin that raises.
+        """
+
+
+class IFlashUpgrade(Interface):
+    """
+    Optional, for a flash-upgrade service plugin: takes a box running its
+    minibrowser (it sent C{wtv-need-upgrade} or C{wtv-used-8675309}) where
+    it can get a new ROM, instead of home, once it has logged in.
+    """
+
+    def upgradeURL(box: Any) -> str | None:
+        """
+        @param box: the L{wtvserv.web.Box} logging in.
+        @return: the URL (of an enabled service) to send it on to, or
+            L{None} to let it go home.
+        """

@@ -2,10 +2,17 @@
 What boxes report through C{wtv-log}, kept in a SQLite file.
 
 Everything a box sends is bounded before it is stored (kind, query fields,
-body), and the number of reports is bounded per SSID and in total: each
+body), and the number of reports is bounded per source and in total: each
 L{SQLiteLogStore.add} deletes the oldest reports beyond those bounds in the
 same transaction. Box-supplied strings are only ever stored as values, never
 used to build file paths.
+
+A report sent by a logged-in user of its SSID's account counts against that
+SSID; any other counts against the address that sent it, whatever SSID it
+names, and is listed as that address's. The two kinds
+are kept apart, each up to C{total}, and beyond that a report is dropped
+from the source that has the most (the busiest, of those with as many): a
+stranger's flood pushes out the stranger's reports, not a quiet box's.
 """
 
 from __future__ import annotations
@@ -49,6 +56,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                body BLOB NOT NULL)""",
         "CREATE INDEX logs_by_ssid ON logs (ssid, id)",
     ),
+    (
+        # The source a report counts against: the SSID for its ticket
+        # holder's own reports (sender NULL), else the sending address.
+        "ALTER TABLE logs ADD COLUMN sender TEXT",
+        "ALTER TABLE logs ADD COLUMN quota TEXT NOT NULL DEFAULT ''",
+        "UPDATE logs SET quota = 'ssid ' || ssid",
+        "CREATE INDEX logs_by_quota ON logs (quota, id)",
+    ),
 )
 
 
@@ -60,6 +75,8 @@ class LogEntry:
 
     @ivar length: the size of the body the box sent, in bytes.
     @ivar truncated: whether only the first C{max_body} bytes were kept.
+    @ivar sender: L{None} when the SSID's ticket holder sent it, else the
+        address that did (the SSID is only what it claimed).
     """
 
     id: int
@@ -70,6 +87,7 @@ class LogEntry:
     truncated: bool
     fields: dict[str, str] | None = None
     body: bytes | None = None
+    sender: str | None = None
 
 
 def sanitise_kind(kind: str) -> str:
@@ -99,8 +117,10 @@ class SQLiteLogStore:
 
     @param path: the database file, created (readable by its owner only) if
         missing; its folder must exist.
-    @param per_ssid: the most reports kept for one SSID.
-    @param total: the most reports kept in all.
+    @param per_ssid: the most reports kept for one source (an SSID's
+        ticket holder, or one address).
+    @param total: the most reports kept of each kind (ticket holders' own,
+        and others').
     @param max_body: the most body bytes kept of one report.
     @param clock: returns the current POSIX time.
     @raise wtvserv.sqlitedb.UnknownSchemaVersion: the file has a newer
@@ -120,21 +140,25 @@ class SQLiteLogStore:
         self._conn.close()
 
     def add(self, ssid: str, kind: str, fields: dict[str, str],
-            body: bytes) -> int:
+            body: bytes, sender: str | None = None) -> int:
         """
         Store one report and prune the oldest beyond the bounds.
 
+        @param sender: L{None} when the SSID's ticket holder sent it, else
+            the sending address.
         @return: the new report's id.
         """
-        row = (self._clock(), ssid[:MAX_SSID_LENGTH], sanitise_kind(kind),
+        ssid = ssid[:MAX_SSID_LENGTH]
+        quota = f"ssid {ssid}" if sender is None else f"address {sender[:MAX_SSID_LENGTH]}"
+        row = (self._clock(), ssid, sanitise_kind(kind),
                json.dumps(bound_fields(fields)), len(body),
-               len(body) > self._max_body, bytes(body[:self._max_body]))
+               len(body) > self._max_body, bytes(body[:self._max_body]), sender, quota)
         with transaction(self._conn):
             log_id = self._conn.execute(
                 "INSERT INTO logs (time, ssid, kind, fields, length,"
-                " truncated, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " truncated, body, sender, quota) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row).lastrowid
-            self._prune(row[1])
+            self._prune(quota, sender is None)
         return log_id
 
     def list(self, ssid: str | None = None,
@@ -143,7 +167,7 @@ class SQLiteLogStore:
         @param ssid: only this SSID's reports, or all when L{None}.
         @return: up to C{limit} summaries, newest first.
         """
-        columns = "SELECT id, time, ssid, kind, length, truncated FROM logs"
+        columns = "SELECT id, time, ssid, kind, length, truncated, sender FROM logs"
         if ssid is None:
             rows = self._conn.execute(
                 f"{columns} ORDER BY id DESC LIMIT ?", (max(0, limit),))
@@ -156,28 +180,34 @@ class SQLiteLogStore:
     def get(self, logId: int) -> LogEntry | None:
         """@return: the report with its fields and body, or L{None}."""
         row = self._conn.execute(
-            "SELECT id, time, ssid, kind, length, truncated, fields, body"
+            "SELECT id, time, ssid, kind, length, truncated, fields, body, sender"
             " FROM logs WHERE id = ?", (logId,)).fetchone()
         if row is None:
             return None
         return LogEntry(*row[:5], truncated=bool(row[5]),
-                        fields=json.loads(row[6]), body=bytes(row[7]))
+                        fields=json.loads(row[6]), body=bytes(row[7]), sender=row[8])
 
-    def _prune(self, ssid: str) -> None:
+    def _prune(self, quota: str, own: bool) -> None:
         """
-        Delete the reports of C{ssid} beyond C{per_ssid}, then all reports
-        beyond C{total}, oldest first. An C{id} compared with an empty
-        subquery is never true, so nothing goes while under the bound.
+        Delete the reports of C{quota} beyond C{per_ssid}, oldest first;
+        then, while the reports of its kind (C{own} or not) are over
+        C{total}, the oldest of the source with the most, the busiest
+        first. An C{id} compared with an empty subquery is never true, so
+        nothing goes while under the bound.
         """
         self._conn.execute(
-            "DELETE FROM logs WHERE ssid = ? AND id <= (SELECT id FROM logs"
-            " WHERE ssid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (ssid, ssid, self._per_ssid))
-        self._conn.execute(
-            "DELETE FROM logs WHERE id <= (SELECT id FROM logs"
-            " ORDER BY id DESC LIMIT 1 OFFSET ?)", (self._total,))
+            "DELETE FROM logs WHERE quota = ? AND id <= (SELECT id FROM logs"
+            " WHERE quota = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (quota, quota, self._per_ssid))
+        kind = "(sender IS NULL) = ?"
+        count = self._conn.execute(f"SELECT COUNT(*) FROM logs WHERE {kind}", (own,)).fetchone()[0]
+        for _ in range(count - self._total):
+            self._conn.execute(
+                "DELETE FROM logs WHERE id = (SELECT MIN(id) FROM logs WHERE quota ="
+                f" (SELECT quota FROM logs WHERE {kind} GROUP BY quota"
+                " ORDER BY COUNT(*) DESC, MAX(id) DESC LIMIT 1))", (own,))
 
 
 def _summary(row: tuple) -> LogEntry:
-    log_id, when, ssid, kind, length, truncated = row
-    return LogEntry(log_id, when, ssid, kind, length, bool(truncated))
+    log_id, when, ssid, kind, length, truncated, sender = row
+    return LogEntry(log_id, when, ssid, kind, length, bool(truncated), sender=sender)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -26,6 +26,7 @@ from wtvserv.admission import Admission
 from wtvserv.bans import Bans
 from wtvserv.clients import ClientKeys, unmapped
 from wtvserv.connection import BoxConnection, Refusal
+from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.switches import SwitchBoard
@@ -107,6 +108,7 @@ class WTVPProtocol(Protocol):
         self._continueCall = None
         self._writeCall = None
         self._requestStarted = 0.0
+        self._answering: Deferred | None = None
 
     # Connection life
 
@@ -138,6 +140,9 @@ class WTVPProtocol(Protocol):
         self._closing = True
         for timer in ("_idleCall", "_requestCall", "_continueCall", "_writeCall"):
             self._cancel(timer)
+        if self._answering is not None:
+            # Nobody is left to answer: drop the work (e.g. a queued password check).
+            self._answering.cancel()
         self.box.close()
         if self._admitted:
             self._admitted = False
@@ -190,7 +195,7 @@ class WTVPProtocol(Protocol):
             try:
                 request = self.box.nextRequest()
             except Refusal as refusal:
-                self._fail(refusal.status, refusal.message, refusal.note)
+                self._respond(None, refusal.response(self.factory.directory), note=refusal.note)
                 return
             if request is None:
                 if self.box.awaitingBytes:
@@ -267,6 +272,7 @@ class WTVPProtocol(Protocol):
             result = self.factory.encode(request, result)
         if isinstance(result, Deferred):
             self._cancel("_idleCall")
+            self._answering = result
             result.addErrback(self._serviceFailed, request)
             result.addCallback(self._finish, request)
             return False
@@ -275,15 +281,22 @@ class WTVPProtocol(Protocol):
         return True
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
-        log.failure("{service}: handler failed on {path}", failure,
-                    service=self.factory.serviceName, path=request.path,
-                    client=self._host, ssid=request.loggedSSID)
+        if failure.check(CancelledError, TimeoutError):
+            why = "the box hung up" if self._closing else "it took too long"
+            log.warn("{service}: {path} dropped unanswered: {why}",
+                     service=self.factory.serviceName, path=request.path, why=why,
+                     client=self._host, ssid=request.loggedSSID)
+        else:
+            log.failure("{service}: handler failed on {path}", failure,
+                        service=self.factory.serviceName, path=request.path,
+                        client=self._host, ssid=request.loggedSSID)
         return errorResponse(
             500, f"{self.factory.serviceName} ran into a technical problem. Please try again.")
 
     def _finish(self, response: Response, request: Request) -> None:
         """An answer that took its time: send it, then go on with what waited."""
         self._busy = False
+        self._answering = None
         if self._closing:
             return
         self._respond(request, response)
@@ -418,6 +431,7 @@ class WTVPFactory(Factory):
                  ssidPolicy: SSIDPolicy | None = None,
                  clientKeys: ClientKeys | None = None,
                  bodyBudget: BodyBudget | None = None,
+                 directory: ServiceDirectory | None = None,
                  maintenance: SwitchBoard | None = None) -> None:
         """
         @param encode: compresses an answer, now or (a L{Deferred}) later.
@@ -429,6 +443,8 @@ class WTVPFactory(Factory):
         @param bodyBudget: the body bytes all connections may hold while
             bodies arrive, shared by the process's factories; by default
             unshared and as large as the process-wide default.
+        @param directory: the services boxes are told of, to send a box
+            whose ticket is unreadable back to wtv-1800.
         @param maintenance: the operator's switches, when maintenance closes
             this service (every request then gets the maintenance message).
         """
@@ -445,6 +461,7 @@ class WTVPFactory(Factory):
         self.ssidPolicy = ssidPolicy or SSIDPolicy(Bans())
         self.clientKeys = clientKeys or ClientKeys()
         self.bodyBudget = bodyBudget or BodyBudget()
+        self.directory = directory or ServiceDirectory()
         self.maintenance = maintenance
         self.connections: set[WTVPProtocol] = set()
 

@@ -32,7 +32,7 @@ from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
 from wtvserv.control import MAX_CONNECTIONS, MAX_SOCKET_PATH, ControlFactory, socketName
 from wtvserv.crypto import lzpf
-from wtvserv.directory import ServiceDirectory, ServiceEntry
+from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IServiceContext
@@ -71,6 +71,7 @@ class ServiceContext:
     workers: object = None
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
+    plugins: list = field(default_factory=list)
     switches: SwitchBoard | None = None
     usernames: UsernameLists | None = None
     activity: Activity | None = None
@@ -85,7 +86,7 @@ class ServiceContext:
         return address in self.exemptAddresses
 
     def dataDirectory(self, name: str) -> Path:
-        if not re.fullmatch(r"wtv-[A-Za-z0-9_*-]{1,40}", name) or "*" in name:
+        if not isServiceName(name):
             raise ValueError(f"not a service name: {name!r}")
         folder = self.config.dataDir / "services" / name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -190,8 +191,9 @@ class WTVServer(MultiService):
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions, self.accounts, self.logs,
                                       reactor, config, self.directory, links, random,
-                                      self.workers, exempt, tellyscripts, self.switches,
-                                      self.usernames, self.activity)
+                                      self.workers, exempt, tellyscripts, enabled,
+                                      switches=self.switches, usernames=self.usernames,
+                                      activity=self.activity)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -250,7 +252,7 @@ class WTVServer(MultiService):
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
                               ssidPolicy=self.ssidPolicy, clientKeys=self.clientKeys,
-                              bodyBudget=self.bodyBudget,
+                              bodyBudget=self.bodyBudget, directory=self.directory,
                               maintenance=None if plugin.name in MAINTENANCE_EXEMPT
                               else self.switches)
         listener = endpointService(endpointFor(self.config, plugin), factory,

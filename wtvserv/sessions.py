@@ -1,5 +1,6 @@
 """
-The keys each box holds, remembered per SSID in a bounded LRU.
+The keys each box holds: what it proved, per SSID, and what each origin
+(client address) was handed, per SSID and origin; both in bounded LRUs.
 """
 
 from __future__ import annotations
@@ -16,33 +17,63 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from wtvserv.crypto.challenge import IssuedChallenge
 
-#: Origins (client addresses) whose unproven keys are kept per SSID.
-MAX_ORIGINS = 4
 
+class _Slot:
+    """What one origin was handed for one SSID: an initial key, a challenge."""
 
-class _Entry:
-    """What is known about one box."""
-
-    __slots__ = ("touched", "proven_key", "session_keys", "offered", "pending")
+    __slots__ = ("touched", "key", "pending")
 
     def __init__(self, now: float):
         self.touched = now
-        self.proven_key: bytes | None = None
-        self.session_keys: tuple[bytes, bytes] | None = None
-        # origin -> initial key / challenge, oldest first
-        self.offered: OrderedDict[str, bytes] = OrderedDict()
-        self.pending: OrderedDict[str, IssuedChallenge] = OrderedDict()
-
-    def __repr__(self) -> str:
-        return (f"<_Entry touched={self.touched} offered={len(self.offered)} "
-                f"pending={len(self.pending)}>")
+        self.key: bytes | None = None
+        self.pending: IssuedChallenge | None = None
 
 
-def _remember(table: OrderedDict, origin: str, value) -> None:
-    table.pop(origin, None)
-    table[origin] = value
-    while len(table) > MAX_ORIGINS:
-        table.popitem(last=False)
+class _Proven:
+    """What a box proved by answering a challenge: its session keys."""
+
+    __slots__ = ("touched", "session_keys")
+
+    def __init__(self, now: float, session_keys: tuple[bytes, bytes]):
+        self.touched = now
+        self.session_keys = session_keys
+
+
+class _Expiring(OrderedDict):
+    """
+    Entries with a C{touched} time, least recently used first: an entry
+    unused for C{lifetime} seconds is gone, and beyond C{capacity} entries
+    the least recently used go. Expired entries are dropped lazily.
+    """
+
+    def __init__(self, clock, lifetime: float, capacity: int) -> None:
+        super().__init__()
+        self._clock, self._lifetime, self._capacity = clock, lifetime, capacity
+
+    def find(self, key):
+        """@return: the live entry of C{key}, marked as just used, or L{None}."""
+        now = self._clock.seconds()
+        self._dropStale(now)
+        entry = self.get(key)
+        if entry is None:
+            return None
+        if now - entry.touched >= self._lifetime:
+            del self[key]
+            return None
+        entry.touched = now
+        self.move_to_end(key)
+        return entry
+
+    def put(self, key, entry) -> None:
+        self.pop(key, None)
+        self[key] = entry
+        self._dropStale(entry.touched)
+
+    def _dropStale(self, now: float) -> None:
+        while self and now - next(iter(self.values())).touched >= self._lifetime:
+            self.popitem(last=False)
+        while len(self) > self._capacity:
+            self.popitem(last=False)
 
 
 @implementer(ISessionKeyRegistry)
@@ -50,123 +81,78 @@ class SessionKeyRegistry:
     """
     An in-memory L{ISessionKeyRegistry}.
 
-    Every read or write of an SSID counts as use. An entry unused for
-    C{lifetime} seconds is gone; beyond C{capacity} entries the least
-    recently used go first. Expired entries are dropped lazily, on access.
+    An origin's slot holds only what was handed to that origin, and only
+    that origin reads it: no number of strangers claiming an SSID can
+    displace the slot of the box that is logging in (they only add slots of
+    their own, bounded in all by C{capacity} and by the per-address rate of
+    pre-registrations). Every read or write counts as use; an entry or slot
+    unused for C{lifetime} seconds is gone.
     """
 
     def __init__(self, clock: IReactorTime, lifetime: float = 3600.0,
                  capacity: int = 100_000):
         """
         @param clock: anything with C{seconds()}, e.g. the reactor.
+        @param capacity: the most SSIDs with proven keys, and the most
+            (SSID, origin) slots, each kept.
         """
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._clock = clock
         self._lifetime = lifetime
         self._capacity = capacity
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._proven = _Expiring(clock, lifetime, capacity)
+        self._slots = _Expiring(clock, lifetime, capacity)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._proven) + len(self._slots)
 
     def __repr__(self) -> str:
-        return (f"<SessionKeyRegistry {len(self)}/{self._capacity} entries, "
-                f"lifetime={self._lifetime}>")
+        return (f"<SessionKeyRegistry {len(self._proven)} proven, {len(self._slots)} offered"
+                f"/{self._capacity}, lifetime={self._lifetime}>")
 
-    def _is_expired(self, entry: _Entry, now: float) -> bool:
-        return now - entry.touched >= self._lifetime
-
-    def _drop_stale(self, now: float) -> None:
-        """
-        Drop expired entries from the least recently used end, then the
-        oldest while over capacity.
-        """
-        entries = self._entries
-        while entries:
-            oldest = next(iter(entries.values()))
-            if not self._is_expired(oldest, now):
-                break
-            entries.popitem(last=False)
-        while len(entries) > self._capacity:
-            entries.popitem(last=False)
-
-    def _find(self, ssid: str) -> _Entry | None:
-        """@return: the live entry of C{ssid}, marked as just used, or L{None}."""
-        now = self._clock.seconds()
-        self._drop_stale(now)
-        entry = self._entries.get(ssid)
-        if entry is None:
-            return None
-        if self._is_expired(entry, now):
-            del self._entries[ssid]
-            return None
-        entry.touched = now
-        self._entries.move_to_end(ssid)
-        return entry
-
-    def _find_or_create(self, ssid: str) -> _Entry:
-        entry = self._find(ssid)
-        if entry is None:
-            entry = self._entries[ssid] = _Entry(self._clock.seconds())
-            self._drop_stale(entry.touched)
-        return entry
+    def _slot(self, ssid: str, origin: str) -> _Slot:
+        slot = self._slots.find((ssid, origin))
+        if slot is None:
+            slot = _Slot(self._clock.seconds())
+            self._slots.put((ssid, origin), slot)
+        return slot
 
     def currentKey(self, ssid: str, origin: str = "") -> bytes | None:
-        entry = self._find(ssid)
-        if entry is None:
-            return None
-        if origin in entry.offered:
-            return entry.offered[origin]
-        if entry.proven_key is not None:
-            return entry.proven_key
-        return next(reversed(entry.offered.values()), None)
+        slot = self._slots.find((ssid, origin))
+        return None if slot is None else slot.key
 
     def offerKey(self, ssid: str, key: bytes, origin: str = "") -> None:
-        _checkKey(key)
-        _remember(self._find_or_create(ssid).offered, origin, bytes(key))
-
-    def setCurrentKey(self, ssid: str, key: bytes) -> None:
-        _checkKey(key)
-        self._find_or_create(ssid).proven_key = bytes(key)
+        if len(key) != 8:
+            raise ValueError("a DES key is 8 bytes")
+        slot = self._slot(ssid, origin)
+        slot.key, slot.pending = bytes(key), None
 
     def setPendingChallenge(self, ssid: str, challenge: IssuedChallenge,
                             origin: str = "") -> None:
-        _remember(self._find_or_create(ssid).pending, origin, challenge)
+        self._slot(ssid, origin).pending = challenge
 
-    def pendingChallenges(self, ssid: str, origin: str = "") -> list[IssuedChallenge]:
-        entry = self._find(ssid)
-        if entry is None:
-            return []
-        own = entry.pending.get(origin)
-        others = [c for o, c in reversed(entry.pending.items()) if o != origin]
-        return [own, *others] if own is not None else others
+    def pendingChallenge(self, ssid: str, origin: str = "") -> IssuedChallenge | None:
+        slot = self._slots.find((ssid, origin))
+        return None if slot is None else slot.pending
 
-    def challengeAnswered(self, ssid: str, challenge: IssuedChallenge) -> None:
+    def challengeAnswered(self, ssid: str, challenge: IssuedChallenge,
+                          origin: str = "") -> None:
         """
         See L{ISessionKeyRegistry.challengeAnswered}. With C{challenge} no
-        longer pending (e.g. the entry expired) nothing changes, so a
+        longer pending (e.g. the slot expired) nothing changes, so a
         challenge cannot be answered twice.
         """
-        entry = self._find(ssid)
-        if entry is None:
+        slot = self._slots.find((ssid, origin))
+        if slot is None or slot.pending is not challenge:
             return
-        for origin, pending in list(entry.pending.items()):
-            if pending is challenge:
-                del entry.pending[origin]
-                entry.offered.pop(origin, None)
-                entry.proven_key = challenge.new_key
-                entry.session_keys = (challenge.key1, challenge.key2)
-                return
+        del self._slots[(ssid, origin)]
+        self._proven.put(ssid, _Proven(self._clock.seconds(),
+                                       (challenge.key1, challenge.key2)))
 
     def sessionKeys(self, ssid: str) -> tuple[bytes, bytes] | None:
-        entry = self._find(ssid)
+        entry = self._proven.find(ssid)
         return None if entry is None else entry.session_keys
 
     def forget(self, ssid: str) -> None:
-        self._entries.pop(ssid, None)
-
-
-def _checkKey(key: bytes) -> None:
-    if len(key) != 8:
-        raise ValueError("a DES key is 8 bytes")
+        self._proven.pop(ssid, None)

@@ -10,6 +10,7 @@ from pathlib import Path
 from twisted.python import usage
 
 from wtvserv.config import ConfigError, loadConfig
+from wtvserv.directory import isServiceName
 from wtvserv.discovery import discoverPlugins
 
 
@@ -43,7 +44,7 @@ class Options(usage.Options):
     def opt_listen(self, spec: str) -> None:
         """NAME=ENDPOINT: where service NAME listens, a Twisted endpoint description, e.g. wtv-1800=tcp:11615:interface=127.0.0.1 (repeatable)."""  # noqa: E501
         name, sep, description = spec.partition("=")
-        if not (sep and name.startswith("wtv-") and description):
+        if not (sep and isServiceName(name) and description):
             raise usage.UsageError(f"--listen wants NAME=ENDPOINT, not {spec!r}")
         self["listen"][name] = description
 

@@ -4,17 +4,20 @@ read or alter.
 
 Wire form (base64, standard alphabet, padded)::
 
-    version (1, = 1) || nonce (12) || ciphertext || tag (16)
+    version (1, = 2) || nonce (12) || ciphertext || tag (16)
 
 The version byte is the associated data. The plaintext is::
 
-    issued (u32) || expires (u32) || user_id (u8, 255 = none yet)
-    || flags (u8, bit 0 = password validated)
+    issued (u32) || expires (u32) || generation (u32)
+    || user_id (u8, 255 = none yet) || flags (u8, bit 0 = password validated)
     || key1 (16) || key2 (16) || des_key (8) || SSID (ASCII, 1..32)
 
-all big-endian. The AES key is C{HMAC-SHA256(secret, b"wtv-ticket v1")}, so the
-raw secret is never used as a key directly and a later format can derive its
-own. A ticket is about 128 base64 characters for a 16-digit SSID, at most 152.
+all big-endian. C{generation} is the SSID's account generation when the
+ticket was issued (L{wtvserv.accounts}): a ticket of an older one no longer
+counts. Version 1 (without it) is refused as damaged, so a box holding one
+logs in again. The AES key is C{HMAC-SHA256(secret, b"wtv-ticket v1")}, so
+the raw secret is never used as a key directly. A ticket is about 132 base64
+characters for a 16-digit SSID, at most 156.
 """
 
 from __future__ import annotations
@@ -38,11 +41,11 @@ from zope.interface import implementer
 from wtvserv.interfaces import ITicketAuthority
 from wtvserv.ssid import is_well_formed
 
-VERSION = 1
+VERSION = 2
 _VERSION_BYTE = bytes([VERSION])
 _NONCE_LENGTH = 12
 _TAG_LENGTH = 16
-_HEADER = struct.Struct(">IIBB16s16s8s")
+_HEADER = struct.Struct(">IIIBB16s16s8s")
 _NO_USER = 255
 _PASSWORD_OK = 0x01
 
@@ -115,6 +118,7 @@ class Ticket:
     @ivar password_ok: whether that user's password was checked.
     @ivar issued: when it was issued, in seconds since the epoch.
     @ivar expires: when it stops being accepted, likewise.
+    @ivar generation: the SSID's account generation it was issued under.
     """
 
     ssid: str
@@ -125,6 +129,7 @@ class Ticket:
     password_ok: bool = False
     issued: int = 0
     expires: int = 0
+    generation: int = 0
 
 
 def _check_ticket(ticket: Ticket) -> None:
@@ -135,13 +140,15 @@ def _check_ticket(ticket: Ticket) -> None:
         raise ValueError("key1 and key2 are 16 bytes, des_key 8")
     if ticket.user_id is not None and not 0 <= ticket.user_id < _NO_USER:
         raise ValueError(f"user_id must be 0..{_NO_USER - 1} or None")
+    if not 0 <= ticket.generation < 2 ** 32:
+        raise ValueError("generation must fit in 32 bits")
 
 
 def _pack(ticket: Ticket) -> bytes:
     _check_ticket(ticket)
     user = _NO_USER if ticket.user_id is None else ticket.user_id
     flags = _PASSWORD_OK if ticket.password_ok else 0
-    header = _HEADER.pack(ticket.issued, ticket.expires, user, flags,
+    header = _HEADER.pack(ticket.issued, ticket.expires, ticket.generation, user, flags,
                           ticket.key1, ticket.key2, ticket.des_key)
     return header + ticket.ssid.encode("ascii")
 
@@ -150,7 +157,7 @@ def _unpack(plaintext: bytes) -> Ticket:
     """@raise MalformedTicket: when authentic bytes do not parse (a bug)."""
     if len(plaintext) <= _HEADER.size:
         raise MalformedTicket()
-    issued, expires, user, flags, key1, key2, des_key = _HEADER.unpack_from(
+    issued, expires, generation, user, flags, key1, key2, des_key = _HEADER.unpack_from(
         plaintext)
     ssid = plaintext[_HEADER.size:].decode("ascii", errors="replace")
     if not is_well_formed(ssid):
@@ -158,7 +165,7 @@ def _unpack(plaintext: bytes) -> Ticket:
     return Ticket(ssid=ssid, key1=key1, key2=key2, des_key=des_key,
                   user_id=None if user == _NO_USER else user,
                   password_ok=bool(flags & _PASSWORD_OK),
-                  issued=issued, expires=expires)
+                  issued=issued, expires=expires, generation=generation)
 
 
 def _decode_text(text: object) -> bytes:
@@ -247,6 +254,10 @@ class TicketAuthority:
     def expired(self, ticket: Ticket) -> bool:
         """@return: whether C{ticket} is past its expiry now."""
         return self._clock.seconds() >= ticket.expires
+
+    def needsRenewal(self, ticket: Ticket) -> bool:
+        """@return: whether C{ticket} is past half its life now."""
+        return 2 * self._clock.seconds() >= ticket.issued + ticket.expires
 
     def _open(self, raw: bytes) -> bytes:
         """

@@ -30,11 +30,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext, IWTVService
 from wtvserv.wire import Request, Response, errorResponse
 
 __all__ = ["WTVService", "Box", "Response", "html", "page", "visit", "redirect",
-           "error", "relogin", "fileResponse", "escape", "quote"]
+           "error", "relogin", "loginAgain", "fileResponse", "escape", "quote"]
 
 log = Logger()
 _TOKEN = re.compile(r"-wtv-token-(\d{1,20}-[0-9A-Fa-f]{32})$")
@@ -88,6 +89,15 @@ def relogin() -> Response:
                     headers=[("Location", "client:relogin")])
 
 
+def loginAgain(context: IServiceContext) -> Response:
+    """
+    Send a box whose ticket no longer counts (expired, another server's,
+    damaged) through wtv-1800 and a new login: headers only, which a box
+    follows without showing a dialog.
+    """
+    return Response(headers=backThroughLogin(context.directory))
+
+
 def error(status: int, message: str) -> Response:
     """An error the box shows: C{message} is the user-facing sentence."""
     return errorResponse(status, message)
@@ -99,11 +109,17 @@ class Box:
     """
 
     def __init__(self, request: Request, context: IServiceContext,
-                 token: str | None = None) -> None:
+                 token: str | None = None, plainTickets: bool = False) -> None:
+        """
+        @param plainTickets: whether the service takes a ticket on a plain
+            connection (its boxes are told not to encrypt: flag 0x1).
+        """
         self.request = request
         self.context = context
         self.token = token
+        self.plainTickets = plainTickets
         self._account: Any = False
+        self._ticket: Any = False
 
     @property
     def ssid(self) -> str | None:
@@ -146,12 +162,32 @@ class Box:
     def ticket(self):
         """
         The verified ticket of the request, or L{None}; never one issued to
-        another SSID than the one the request is answered for.
+        another SSID than the one the request is answered for, nor one of an
+        older account generation (deleted, transferred, password changed,
+        logged out). It may have come in clear: see L{provenTicket}.
         """
-        ticket = self.request.ticket
-        if ticket is None or ticket.ssid != self.ssid:
-            return None
-        return ticket
+        if self._ticket is False:
+            ticket = self.request.ticket
+            if ticket is not None and (ticket.ssid != self.ssid
+                                       or ticket.generation != self._generation()):
+                ticket = None
+            self._ticket = ticket
+        return self._ticket
+
+    def _generation(self) -> int:
+        account = self.account
+        return account.generation if account else self.context.accounts.generationOf(self.ssid)
+
+    @property
+    def provenTicket(self):
+        """
+        L{ticket}, if the box showed it holds the ticket's keys: the request
+        came on a connection encrypted with them (or the service takes plain
+        tickets). A ticket alone, copied from a C{SECURE ON} block, is none.
+        """
+        if self.request.keysProven or self.plainTickets:
+            return self.ticket
+        return None
 
     @property
     def account(self):
@@ -163,8 +199,8 @@ class Box:
 
     @property
     def user(self):
-        """The logged-in user, or L{None}."""
-        ticket = self.ticket
+        """The logged-in user (of a L{provenTicket}), or L{None}."""
+        ticket = self.provenTicket
         if ticket is None or ticket.user_id is None or not ticket.password_ok:
             return None
         account = self.account
@@ -229,26 +265,52 @@ class WTVService:
             # The box's own bytes are never repeated back: only our name.
             return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
-        box = Box(request, self.context, token)
+        box = Box(request, self.context, token, self._takesPlainTickets())
+        result = self._answer(box, path)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._renewing, box)
+        return self._renewing(result, box)
+
+    def _answer(self, box: Box, path: str) -> Response | str | Deferred:
         route = self._routes.get(path)
         if route is None:
             found = self._serveStatic(box)
             if found is not None or self._fallback is None:
                 return found or error(404, "The service could not find the requested page.")
             route = self._fallback
-        if request.method not in route.methods:
+        if box.request.method not in route.methods:
             return error(405, "That page cannot be used this way.")
         if route.login and not box.loggedIn:
             return self._notLoggedIn(box)
-        result = route.handler(box)
-        if isinstance(result, Deferred):
-            return result.addCallback(_asResponse)
-        return _asResponse(result)
+        return route.handler(box)
+
+    def _renewing(self, result: Response | str | bytes, box: Box) -> Response:
+        """
+        C{result} as a response; one to a logged-in box whose ticket is past
+        half its life also carries the ticket issued afresh (same contents,
+        new expiry, the same account generation), so a box left on keeps its
+        login. Only a ticket of the current generation that the box proved
+        on a connection encrypted with its keys is renewed: a copied ticket,
+        replayed in clear or in a SECURE ON block, stays as old as it is.
+        """
+        response = _asResponse(result)
+        ticket = box.provenTicket
+        if (response.ticket is None and ticket is not None and box.request.keysProven
+                and box.loggedIn and self.context.tickets.needsRenewal(ticket)):
+            response.ticket = ticket
+        return response
+
+    def _takesPlainTickets(self) -> bool:
+        entry = self.context.directory.get(self.name)
+        return entry is not None and not entry.encrypts
 
     def _notLoggedIn(self, box: Box) -> Response:
         problem = box.request.ticketError
         if problem is not None:
-            return error(403, problem.message)
+            log.info("{service}: {ssid} at {client} sent back through login: {problem}",
+                     service=self.name, ssid=box.loggedSSID, client=box.address,
+                     problem=problem.message)
+            return loginAgain(self.context)
         return relogin()
 
     def _serveStatic(self, box: Box) -> Response | None:

@@ -133,12 +133,13 @@ class Headers:
 @dataclass
 class Request:
     """
-    One parsed request. C{secure}, C{ticket}, C{peer} (C{host:port}),
-    C{address} (the client key every per-address limit counts: the IPv4
-    address, or the IPv6 network such as C{2001:db8:1:2::/64}; see
-    L{wtvserv.clients}), C{loggedSSID} (the SSID as logs may show it) and
-    C{started} (when its first byte came) are filled in by the connection
-    that received it. C{path}, C{query} and C{form} are worked
+    One parsed request. C{secure}, C{ticket}, C{keysProven} (whether the
+    connection is encrypted with the ticket's own keys), C{peer}
+    (C{host:port}), C{address} (the client key every per-address limit
+    counts: the IPv4 address, or the IPv6 network such as
+    C{2001:db8:1:2::/64}; see L{wtvserv.clients}), C{loggedSSID} (the SSID
+    as logs may show it) and C{started} (when its first byte came) are
+    filled in by the connection that received it. C{path}, C{query} and C{form} are worked
     out once, on first use (after the body has arrived).
     """
 
@@ -149,6 +150,7 @@ class Request:
     secure: bool = False
     ticket: object = None
     ticketError: object = None
+    keysProven: bool = False
     peer: str = ""
     address: str = ""
     loggedSSID: str = "-"

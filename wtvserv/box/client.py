@@ -206,9 +206,20 @@ class Box:
         @return: the home page response.
         @raise BoxError: saying which step and URL failed.
         """
-        navigator = Navigator(self.profile, self.log)
-        step = Step("GET", PREREGISTER_URL)
         self._referer = None          # the box dials in from no page
+        return await self.follow(PREREGISTER_URL)
+
+    async def follow(self, url: str) -> Response:
+        """
+        Go to C{url} as the box's user would, and follow the server from
+        there (visits, redirects, refreshes, login pages) until
+        C{wtv-home:/home} answers 200 with a body.
+
+        @return: the home page response.
+        @raise BoxError: saying which step and URL failed.
+        """
+        navigator = Navigator(self.profile, self.log)
+        step = Step("GET", url)
         for number in range(1, self.max_steps + 1):
             navigator.count(step, number)
             response = await self._perform(step, number)

@@ -74,13 +74,17 @@ def _show(arguments: argparse.Namespace) -> int:
 
 
 def summary_line(entry: LogEntry) -> str:
-    """@return: id, UTC time, SSID, kind and size of a report, on one line."""
+    """
+    @return: id, UTC time, SSID, kind and size of a report, on one line, and
+        the sending address when it was not the SSID's ticket holder.
+    """
     when = datetime.fromtimestamp(entry.time, timezone.utc)
     size = f"{entry.length} bytes"
     if entry.truncated:
         size += " (truncated)"
+    sender = "" if entry.sender is None else f"  (unverified, from {escape_text(entry.sender)})"
     return (f"{entry.id}  {when:%Y-%m-%d %H:%M:%S}Z  "
-            f"{escape_text(entry.ssid)}  {entry.kind}  {size}")
+            f"{escape_text(entry.ssid)}  {entry.kind}  {size}{sender}")
 
 
 def escape_text(text: str) -> str:

@@ -46,3 +46,7 @@ logs = BuiltinService(
     maxBody=REPORT_BODY)
 home = BuiltinService(
     "wtv-home", 1612, "wtvserv.services.home", "the home page")
+star = BuiltinService(
+    "wtv-star", 1603, "wtvserv.services.star",
+    "the page boxes fall back to, also announced as wtv-*",
+    flags=0x7)  # as known-good servers announce it: no encryption, wide open

@@ -5,9 +5,11 @@ service lists of PROTOCOL.md 7.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.utils import formatdate
 from functools import lru_cache, wraps
 
+from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
 from wtvserv.web import Box, error
 
@@ -36,10 +38,11 @@ def localeHeaders(context: IServiceContext) -> list[tuple[str, str]]:
 
 
 def serviceHeaders(context: IServiceContext, names: list[str] | None = None,
-                   reset: bool = False) -> list[tuple[str, str]]:
+                   reset: bool = False, inClear: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """
     C{wtv-service} lines for C{names} (every enabled service when L{None}),
-    with C{wtv-*} announced right after wtv-star, as boxes are used to.
+    with C{wtv-*} announced right after wtv-star, as boxes are used to; the
+    services named in C{inClear} are announced without encryption.
     """
     directory = context.directory
     lines = [("wtv-service", "reset")] if reset else []
@@ -47,6 +50,8 @@ def serviceHeaders(context: IServiceContext, names: list[str] | None = None,
         entry = directory.get(name)
         if entry is None:
             continue
+        if name in inClear:
+            entry = replace(entry, flags=entry.flags | DONT_ENCRYPT_REQUESTS)
         lines.append(("wtv-service", entry.header()))
         if name == STAR:
             wildcard = entry.header().replace(f"name={STAR} ", f"name={WILDCARD} ", 1)

@@ -7,7 +7,10 @@ flow) or on C{/ValidateLogin?initial_login=true} (minisrv's flow, which then
 continues on C{/login-stage-two} over SECURE ON). Once the answer is right,
 the box holds a ticket and one decision remains: an SSID without an account
 goes to wtv-register, several users choose one, a password is asked for,
-and a user who is through gets the final response with the service list.
+and a user who is through gets the final response with the service list
+and a splash page that refreshes to C{/check-tellyscript}, then home. A box
+whose ticket no longer counts is sent through wtv-1800 and a new login,
+without a dialog.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from twisted.logger import Logger
 
 from wtvserv.activity import LOGIN
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
+from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
 from wtvserv.services import pages
@@ -29,9 +33,16 @@ from wtvserv.services.common import (
     requireSSID,
     serviceHeaders,
 )
+from wtvserv.services.loginheaders import (
+    featureSwitches,
+    offlineUserList,
+    pluginHeaders,
+    upgradeURL,
+)
 from wtvserv.throttle import SlidingWindow, minutesText
 from wtvserv.tickets import Ticket
-from wtvserv.web import Box, Response, WTVService, error, html, visit
+from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, visit
+from wtvserv.workqueue import QueueFull, WorkQueue
 
 log = Logger()
 
@@ -42,34 +53,52 @@ RECONNECT_URL = f"{NAME}:/reconnect"
 HOME = "wtv-home:/home"
 TOKEN_LIFETIME = 600
 CARRIED = ("relogin", "new_registration", "reconnect")
+#: A box whose disk failed says so (PROTOCOL.md 11); it is told once per login.
+BAD_DISK = "wtv-my-disk-sucks-sucks-sucks"
 
 
 class LoginGuard:
     """
-    Failed logins (wrong challenge answers and wrong passwords) counted per
-    SSID and per client address, and logins per address, over one sliding
-    window. Anyone who knows an SSID can answer its challenge (the initial
-    key travels in clear), so guessing is limited over time, not per login.
+    Failed logins and logins, counted over one sliding window.
+
+    Anyone who knows an SSID can answer its challenge (the initial key
+    travels in clear), so a wrong answer proves nothing about the box and
+    counts only against the address that sent it. Wrong passwords count per
+    (SSID, address), so a stranger's guesses lock out the stranger, and per
+    SSID with a much higher bound, against guessing from many addresses.
+    Each password check is counted before it runs (and refunded when it was
+    right), and each SSID and address has at most one check in flight, so
+    simultaneous guesses cannot slip past a limit.
     """
 
     def __init__(self, context: IServiceContext) -> None:
         config, clock = context.config, context.reactor
-        exempt = context.exemptFromLimits
-        self.bySSID = SlidingWindow(clock, config.loginAttempts, config.loginWindow)
-        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, config.loginWindow,
+        self.exempt = exempt = context.exemptFromLimits
+        window = config.loginWindow
+        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, window,
                                        exempt=exempt)
-        self.logins = SlidingWindow(clock, config.loginsPerAddress, config.loginWindow,
-                                    exempt=exempt)
+        self.byBox = SlidingWindow(clock, config.loginAttempts, window)
+        self.bySSID = SlidingWindow(clock, config.loginFailuresPerSSID, window)
+        self.logins = SlidingWindow(clock, config.loginsPerAddress, window, exempt=exempt)
+        self._checking: set[str] = set()
 
-    def lockout(self, box: Box) -> Response | None:
-        """@return: the refusal a locked-out box is told, or L{None}."""
-        wait = max(self.bySSID.retryAfter(box.ssid), self.byAddress.retryAfter(box.address))
+    def _refusal(self, box: Box, wait: float) -> Response | None:
         if not wait:
             return None
         log.warn("{ssid} at {client}: login refused, too many failures",
                  ssid=box.loggedSSID, client=box.address)
         return error(403, "Too many failed login attempts. "
                           f"Please wait {minutesText(wait)} and try again.")
+
+    def challengeLockout(self, box: Box) -> Response | None:
+        """@return: the refusal an address with too many failures is told, or L{None}."""
+        return self._refusal(box, self.byAddress.retryAfter(box.address))
+
+    def passwordLockout(self, box: Box) -> Response | None:
+        """@return: the refusal of a password check over a limit, or L{None}."""
+        return self._refusal(box, max(self.byAddress.retryAfter(box.address),
+                                      self.byBox.retryAfter(_boxKey(box)),
+                                      self.bySSID.retryAfter(box.ssid)))
 
     def loginStarted(self, box: Box) -> Response | None:
         """Count a challenge sent; @return: a refusal when the address has had too many."""
@@ -81,13 +110,55 @@ class LoginGuard:
         self.logins.record(box.address)
         return None
 
-    def failed(self, box: Box) -> int:
-        """Count a failure. @return: the SSID's failures within the window."""
-        self.byAddress.record(box.address)
-        return self.bySSID.record(box.ssid)
+    def wrongAnswer(self, box: Box) -> int:
+        """Count a wrong challenge answer. @return: the address's failures in the window."""
+        return self.byAddress.record(box.address)
 
-    def succeeded(self, box: Box) -> None:
-        self.bySSID.clear(box.ssid)
+    def _inFlight(self, box: Box) -> list[str]:
+        keys = [f"ssid {box.ssid}"]
+        if not self.exempt(box.address):
+            keys.append(f"address {box.address}")
+        return keys
+
+    def startCheck(self, box: Box) -> Response | None:
+        """
+        Reserve a password check: count it as a failure now and mark the
+        SSID and address busy. @return: the refusal when it may not run.
+        """
+        if any(key in self._checking for key in self._inFlight(box)):
+            log.warn("{ssid} at {client}: password refused, a check is in flight",
+                     ssid=box.loggedSSID, client=box.address)
+            return error(403, "Your password is being checked. "
+                              "Please wait a moment and try again.")
+        refusal = self.passwordLockout(box)
+        if refusal is not None:
+            return refusal
+        self._checking.update(self._inFlight(box))
+        self.byAddress.record(box.address)
+        self.byBox.record(_boxKey(box))
+        self.bySSID.record(box.ssid)
+        return None
+
+    def checkEnded(self, box: Box, right: bool = False, ran: bool = True) -> None:
+        """
+        The check of L{startCheck} is over: it was C{right}, or wrong, or
+        (not C{ran}) never made, and so refunded too.
+        """
+        self._checking.difference_update(self._inFlight(box))
+        if right or not ran:
+            self.byAddress.refund(box.address)
+            self.bySSID.refund(box.ssid)
+        if right:
+            self.byBox.clear(_boxKey(box))
+        elif not ran:
+            self.byBox.refund(_boxKey(box))
+
+    def passwordFailures(self, box: Box) -> int:
+        return self.byBox.count(_boxKey(box))
+
+
+def _boxKey(box: Box) -> str:
+    return f"{box.ssid} {box.address}"
 
 
 class HeadWaiter:
@@ -99,17 +170,17 @@ class HeadWaiter:
         self.accounts = context.accounts
         self._tokenKey = context.random(32)
         self.guard = LoginGuard(context)
+        self.checks = WorkQueue(context.inWorkerThread, context.config.passwordQueue)
 
     # /login and the challenge
 
     def login(self, box: Box) -> Response:
-        refusal = self.guard.lockout(box) or self.guard.loginStarted(box)
+        refusal = self.guard.challengeLockout(box) or self.guard.loginStarted(box)
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
         if key is None and box.ticket is not None:
             key = box.ticket.des_key
-            self.sessions.setCurrentKey(box.ssid, key)
         if key is None:
             log.info("{ssid} asked to log in with no key known; sent to wtv-1800",
                      ssid=box.loggedSSID)
@@ -154,30 +225,31 @@ class HeadWaiter:
         """
         if box.token is not None and not self._tokenValid(box.ssid, box.token):
             return error(403, "Your login took too long. Please connect again.")
-        refusal = self.guard.lockout(box)
+        refusal = self.guard.challengeLockout(box)
         if refusal is not None:
             return refusal
-        pending = self.sessions.pendingChallenges(box.ssid, box.address)
-        if not pending:
-            return self._backToPreregistration("relogin=true")
-        answer = box.header("wtv-challenge-response")
-        answered = next((c for c in pending if response_matches(c, answer)), None)
+        answered = self.sessions.pendingChallenge(box.ssid, box.address)
         if answered is None:
+            # Nothing was asked of this origin (or it expired): no failure.
+            return self._backToPreregistration("relogin=true")
+        if not response_matches(answered, box.header("wtv-challenge-response")):
             return self._wrongAnswer(box)
-        self.sessions.challengeAnswered(box.ssid, answered)
+        self.sessions.challengeAnswered(box.ssid, answered, box.address)
         return Ticket(ssid=box.ssid, key1=answered.key1, key2=answered.key2,
-                      des_key=answered.new_key)
+                      des_key=answered.new_key,
+                      generation=self.accounts.generationOf(box.ssid))
 
     def _wrongAnswer(self, box: Box) -> Response:
         """
-        Count the failure and send a fresh challenge, or the lockout once
-        there were too many. Nothing the box already proved is dropped: a
-        stranger's wrong answers cannot log out the box they pretend to be.
+        Count the failure against the address and send a fresh challenge, or
+        the lockout once there were too many. Nothing the box already proved
+        is dropped and the SSID is not locked: a stranger's wrong answers
+        cannot log out, nor lock out, the box they pretend to be.
         """
-        failures = self.guard.failed(box)
-        log.warn("{ssid} at {client}: wrong challenge response ({n} in the window)",
-                 ssid=box.loggedSSID, client=box.address, n=failures)
-        refusal = self.guard.lockout(box)
+        failures = self.guard.wrongAnswer(box)
+        log.warn("{ssid} at {client}: wrong challenge response ({n} from the address "
+                 "in the window)", ssid=box.loggedSSID, client=box.address, n=failures)
+        refusal = self.guard.challengeLockout(box)
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
@@ -190,8 +262,7 @@ class HeadWaiter:
         return response
 
     def _backToPreregistration(self, query: str) -> Response:
-        return visit(f"wtv-1800:/preregister?{query}",
-                     headers=serviceHeaders(self.context, ["wtv-1800"], reset=True))
+        return Response(headers=backThroughLogin(self.context.directory, query))
 
     # Stage two: after the challenge, decide where the box goes
 
@@ -200,15 +271,18 @@ class HeadWaiter:
             ticket = self._checkAnswer(box)
             if isinstance(ticket, Response):
                 return ticket
-            response = self.decide(box, ticket)
-            if box.secure:
-                return response
-            if response.body:
-                return self._continueSecurely(box, response.ticket)
+            if box.secure and not _badDisk(box):
+                return self.decide(box, ticket)
+            account = self.accounts.accountFor(box.ssid)
+            if account is not None or _badDisk(box):
+                # What comes next has a body (choose-user, password, the final
+                # splash, the bad-disk notice): never in clear.
+                return self._continueSecurely(box, _settled(ticket, account) if account else ticket)
+            response = self._unregistered(box, ticket)
             response.headers.insert(0, ("wtv-encrypted", "true"))
             return response
-        if box.ticket is not None:
-            return self.decide(box, box.ticket)
+        if box.provenTicket is not None:
+            return self.decide(box, box.provenTicket)
         return self._noLogin(box)
 
     def validateLogin(self, box: Box):
@@ -221,56 +295,58 @@ class HeadWaiter:
             if isinstance(ticket, Response):
                 return ticket
             return self._continueSecurely(box, ticket)
-        if box.ticket is None:
+        if box.provenTicket is None:
             return self._noLogin(box)
         if "password" in box.form:
             return self._checkPassword(box)
         if box.form.get("user_login") == "true":
             return self._chooseUser(box)
-        return self.decide(box, box.ticket)
+        return self.decide(box, box.provenTicket)
 
     def _continueSecurely(self, box: Box, ticket: Ticket) -> Response:
         """
-        Hand the box its ticket and send it on to stage two on a new
-        connection, which it opens with SECURE ON (minisrv's ValidateLogin
-        answer). A page this plaintext connection would otherwise carry
-        (password, choose-user) is then sent encrypted, never in clear.
+        Hand the box its ticket and send it on to stage two (or first to
+        the bad-disk notice) on a new connection, which it opens with SECURE
+        ON (minisrv's ValidateLogin answer). A page this plaintext
+        connection would otherwise carry (password, choose-user) is then
+        sent encrypted, never in clear. The head-waiter is announced again,
+        encrypted: a box that arrived with an unreadable ticket was told to
+        log in in clear (see wtv-1800).
         """
+        page = "/bad-disk" if _badDisk(box) else "/login-stage-two"
         return Response(close=True, ticket=ticket,
                         headers=[("wtv-encrypted", "true"),
-                                 ("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
+                                 *serviceHeaders(self.context, [NAME]),
+                                 ("wtv-visit", f"{NAME}:{page}?{_carry(box)}")])
 
     def _noLogin(self, box: Box) -> Response:
-        problem = box.request.ticketError
-        if problem is not None:
-            return error(403, problem.message)
+        if box.request.ticketError is not None:
+            return loginAgain(self.context)
         return error(403, "Your box did not answer the login challenge. Please connect again.")
 
     def decide(self, box: Box, ticket: Ticket) -> Response:
         account = self.accounts.accountFor(box.ssid)
         if account is None:
             return self._unregistered(box, ticket)
-        if ticket.user_id is None or account.user(ticket.user_id) is None:
-            if len(account.users) > 1:
-                unchosen = replace(ticket, user_id=None, password_ok=False)
-                page = html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")])
-                return page.withTicket(unchosen)
-            ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
+        ticket = _settled(ticket, account)
+        if ticket.user_id is None:
+            page = html(pages.chooseUser(account), headers=[("wtv-noback-all", f"{NAME}:")])
+            return page.withTicket(ticket)
         user = account.user(ticket.user_id)
-        if user.has_password and not ticket.password_ok:
+        if not ticket.password_ok:
             return html(pages.password(user)).withTicket(ticket)
-        return self._final(box, replace(ticket, password_ok=True), account, user)
+        return self._final(box, ticket, account, user)
 
     def _chooseUser(self, box: Box) -> Response:
         account = self.accounts.accountFor(box.ssid)
         userId = _integer(box.form.get("user_id"))
         if account is None or userId is None or account.user(userId) is None:
             return error(400, "That user could not be found. Please choose again.")
-        ticket = replace(box.ticket, user_id=userId, password_ok=False)
+        ticket = replace(box.provenTicket, user_id=userId, password_ok=False)
         return visit(f"{STAGE_TWO}?{_carry(box)}").withTicket(ticket)
 
     def _checkPassword(self, box: Box):
-        ticket = box.ticket
+        ticket = box.provenTicket
         account = self.accounts.accountFor(box.ssid)
         user = account.user(ticket.user_id) if account and ticket.user_id is not None else None
         if user is None:
@@ -278,30 +354,40 @@ class HeadWaiter:
         typed = box.form.get("password", "")
         if not typed:
             return error(403, "Please enter your password and try again.")
-        refusal = self.guard.lockout(box)
-        if refusal is not None:
-            return refusal
         if not user.has_password:
             return visit(f"{STAGE_TWO}?").withTicket(replace(ticket, password_ok=True))
-        checking = self.context.inWorkerThread(verify_password, typed, user.password_hash)
-        return checking.addCallback(self._passwordChecked, box, ticket)
+        refusal = self.guard.startCheck(box)
+        if refusal is not None:
+            return refusal
+        try:
+            checking = self.checks.submit(verify_password, typed, user.password_hash)
+        except QueueFull:
+            self.guard.checkEnded(box, ran=False)
+            log.warn("{ssid} at {client}: password check refused, {n} checks waiting",
+                     ssid=box.loggedSSID, client=box.address, n=len(self.checks))
+            return error(503, "The service is busy. Please try again in a minute.")
+        return checking.addBoth(self._passwordChecked, box, ticket)
 
-    def _passwordChecked(self, right: bool, box: Box, ticket: Ticket) -> Response:
+    def _passwordChecked(self, right, box: Box, ticket: Ticket):
+        """The check is over: C{right} is its answer, or a Failure (e.g. cancelled)."""
+        if not isinstance(right, bool):
+            self.guard.checkEnded(box)
+            return right
+        self.guard.checkEnded(box, right)
         if right:
-            self.guard.succeeded(box)
             return Response(close=True, ticket=replace(ticket, password_ok=True),
                             headers=[("wtv-visit", f"{STAGE_TWO}?{_carry(box)}")])
-        failures = self.guard.failed(box)
-        log.warn("{ssid} at {client}: wrong password for user {user} ({n} in the window)",
-                 ssid=box.loggedSSID, client=box.address, user=ticket.user_id, n=failures)
-        return self.guard.lockout(box) or error(
+        log.warn("{ssid} at {client}: wrong password for user {user} ({n} from the address "
+                 "in the window)", ssid=box.loggedSSID, client=box.address,
+                 user=ticket.user_id, n=self.guard.passwordFailures(box))
+        return self.guard.passwordLockout(box) or error(
             403, "The password you entered was incorrect. Please retype it and try again.")
 
     # The responses at the end of stage two
 
     def _unregistered(self, box: Box, ticket: Ticket) -> Response:
         headers = [*clockHeaders(self.context), *localeHeaders(self.context),
-                   ("wtv-noback-all", "wtv-"),
+                   ("wtv-noback-all", "wtv-"), *_openISP(box),
                    *serviceHeaders(self.context, ["wtv-register", NAME, "wtv-star"]),
                    ("wtv-boot-url", f"{NAME}:/relogin?"),
                    ("wtv-phone-log-url", "wtv-log:/phone-log"),
@@ -309,14 +395,24 @@ class HeadWaiter:
         return Response(headers=headers, ticket=replace(ticket, user_id=None, password_ok=False))
 
     def _final(self, box: Box, ticket: Ticket, account, user, reconnect: bool = False) -> Response:
-        """The final login response: account settings and every enabled service."""
-        headers = [("wtv-expire-all", f"{NAME}:"),
-                   *localeHeaders(self.context), *clockHeaders(self.context),
+        """
+        The final login response (PROTOCOL.md 6.4): account settings, every
+        enabled service, what plugins add, and (unless the box is only
+        resuming) the splash page whose META refresh goes on to
+        C{/check-tellyscript}, then home or where a flash-upgrade plugin
+        takes a box in its minibrowser.
+        """
+        context = self.context
+        # After another user's login, cached wtv- pages must not be shown.
+        headers = [("wtv-expire-all", f"{NAME}:" if reconnect else "wtv-"),
+                   *localeHeaders(context), *clockHeaders(context),
                    ("wtv-noback-all", "wtv-")]
-        if box.header("wtv-client-bootrom-version", "0") != "0" and not reconnect:
+        if _bootROM(box) and not reconnect:
             headers += [("wtv-visit", "client:closeallpanels"),
                         ("wtv-expire-all", "client:closeallpanels")]
-        headers += serviceHeaders(self.context, reset=True)
+        headers += serviceHeaders(context, reset=True)
+        if user.user_id == account.primary.user_id:
+            headers.append(("wtv-offline-user-list", offlineUserList(account)))
         headers += [("wtv-log-url", "wtv-log:/log"),
                     ("wtv-ssl-log-url", "wtv-log:/log"),
                     ("wtv-phone-log-url", "wtv-log:/phone-log"),
@@ -331,38 +427,57 @@ class HeadWaiter:
                     ("wtv-relogin-url", RELOGIN_URL),
                     ("wtv-reconnect-url", RECONNECT_URL),
                     ("wtv-boot-url", RELOGIN_URL),
-                    ("wtv-home-url", f"{HOME}?")]
-        if not reconnect:
-            dummy = self.context.random(4).hex()
-            headers.append(("wtv-visit", f"{NAME}:/check-tellyscript?next-url={HOME}&dummy=0x{dummy}"))
+                    ("wtv-home-url", f"{HOME}?"),
+                    *pluginHeaders(context, box, user, reconnect),
+                    *featureSwitches(context), *_openISP(box)]
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
         self.context.activity.record(LOGIN)
-        return Response(headers=headers, ticket=ticket)
+        if account.confirmed is None:
+            self.accounts.confirm(box.ssid)
+        if reconnect:
+            return Response(headers=headers, ticket=ticket)
+        target = upgradeURL(context, box) or HOME
+        dummy = context.random(4).hex()
+        splash = pages.loginSplash(user, f"{NAME}:/check-tellyscript?next-url={target}"
+                                         f"&dummy=0x{dummy}")
+        return html(splash, headers=headers).withTicket(ticket)
 
     # After login
 
     def reconnect(self, box: Box) -> Response:
-        """A box that redialled resumes on its ticket, without a new challenge."""
-        ticket = box.ticket
-        account = self.accounts.accountFor(box.ssid)
-        user = account.user(ticket.user_id) if account and ticket and ticket.user_id is not None else None
-        if user is None or not ticket.password_ok:
+        """
+        A box that redialled resumes on its ticket, without a new challenge,
+        on a connection encrypted with the ticket's keys.
+        """
+        user = box.user
+        if user is None:
             if box.request.ticketError is not None:
-                return error(403, box.request.ticketError.message)
+                return loginAgain(self.context)
             return visit(f"{NAME}:/login?relogin=true")
-        return self._final(box, ticket, account, user, reconnect=True)
+        return self._final(box, box.provenTicket, box.account, user, reconnect=True)
 
     def relogin(self, box: Box) -> Response:
         """
-        Send the box through wtv-1800 again. Its session is forgotten only
-        when it proves who it is with a valid ticket: a stranger naming its
-        SSID must not log it out.
+        Send the box through wtv-1800 again. A logged-in box logs out: its
+        session is forgotten and its tickets go stale (the account's
+        generation is bumped). Only a box logged in on its ticket's own keys
+        does that: a stranger naming its SSID, even with a ticket of its own
+        from answering a challenge, must not log it out.
         """
-        if box.ssid and box.ticket is not None:
+        if box.ssid and box.user is not None:
             self.sessions.forget(box.ssid)
+            self.accounts.bumpGeneration(box.ssid)
+            log.info("{ssid} at {client}: user {user} logged out",
+                     ssid=box.loggedSSID, client=box.address, user=box.user.user_id)
         query = "reconnect=true" if box.query.get("reconnect") == "true" else "relogin=true"
         return self._backToPreregistration(query)
+
+    def badDisk(self, box: Box) -> str:
+        """Tell a box whose disk failed, once per login, then go on logging in."""
+        log.info("{ssid} at {client}: its disk reports a failure", ssid=box.loggedSSID,
+                 client=box.address)
+        return pages.badDisk(f"{STAGE_TWO}?{_carry(box)}")
 
     def checkTellyscript(self, box: Box) -> Response:
         """
@@ -389,6 +504,35 @@ def _carry(box: Box) -> str:
                     if query.get(name) in ("true", "1"))
 
 
+def _settled(ticket: Ticket, account) -> Ticket:
+    """
+    C{ticket} as far as its box is logged in to C{account}: the user chosen
+    when there is only one (none while several wait to be chosen), the
+    password taken as checked for a user without one.
+    """
+    if ticket.user_id is None or account.user(ticket.user_id) is None:
+        if len(account.users) > 1:
+            return replace(ticket, user_id=None, password_ok=False)
+        ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
+    if not account.user(ticket.user_id).has_password:
+        ticket = replace(ticket, password_ok=True)
+    return ticket
+
+
+def _badDisk(box: Box) -> bool:
+    return (box.header(BAD_DISK) or "false").lower() not in ("false", "0")
+
+
+def _bootROM(box: Box) -> bool:
+    """Whether the box says it has a boot ROM (version 0: an emulator without one)."""
+    return box.header("wtv-client-bootrom-version", "0") != "0"
+
+
+def _openISP(box: Box) -> list[tuple[str, str]]:
+    """Boxes with a boot ROM are told they may use their own ISP (PROTOCOL.md 6.3)."""
+    return [("wtv-open-isp-disabled", "false")] if _bootROM(box) else []
+
+
 def _integer(text: str | None) -> int | None:
     if text is None or not (text.isascii() and text.isdigit()) or len(text) > 3:
         return None
@@ -396,8 +540,13 @@ def _integer(text: str | None) -> int | None:
 
 
 def _isServiceURL(url: str, context: IServiceContext) -> bool:
-    scheme = url.partition(":")[0]
-    return scheme == "client" or scheme in context.directory
+    """
+    Whether C{url} is a page of an enabled service. No C{client:} URL: a
+    box obeys those without asking (C{client:ResetNVAndPowerOff} erases
+    it), and the login sends none through here.
+    """
+    scheme, colon, path = url.partition(":")
+    return bool(colon) and path.startswith("/") and scheme in context.directory
 
 
 def makeService(context: IServiceContext) -> WTVService:
@@ -410,4 +559,5 @@ def makeService(context: IServiceContext) -> WTVService:
         service.route(path, login=False)(requireSSID(handler))
     service.route("/relogin", login=False)(headWaiter.relogin)
     service.route("/check-tellyscript", login=False)(headWaiter.checkTellyscript)
+    service.route("/bad-disk", login=False)(headWaiter.badDisk)
     return service

@@ -72,3 +72,20 @@ User name: <b>{escape(values.get("subscriber_username", ""))}</b></p>
 {hidden}<input type="submit" name="SignUp" value="Sign Up">
 <input type="submit" name="Change" value="Change">
 </form>""")
+
+
+def loginSplash(user, url: str) -> str:
+    """The page a box shows once logged in; its META refresh goes on to C{url}."""
+    target = escape(url, quote=True)
+    return page("Welcome", f"""<meta http-equiv="refresh" content="1; url={target}">
+<p>Welcome, {escape(user.human_name)}!</p>
+<p><a href="{target}">Continue</a></p>""")
+
+
+def badDisk(url: str) -> str:
+    """The notice for a box reporting a failed disk; its link goes on to C{url}."""
+    return page("Your box's disk has a problem", f"""<p>Your WebTV box reports that its disk
+is failing. You can go on using the service, but pages, mail and downloads that your box
+keeps on its disk may be lost.</p>
+<p>If this message comes back each time you connect, the box needs repair.</p>
+<p><a href="{escape(url, quote=True)}">Continue</a></p>""")

@@ -17,9 +17,12 @@ from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import STAR, WILDCARD, clockHeaders, requireSSID, serviceHeaders
 from wtvserv.tellyscript.catalog import Script, flashMode, scriptNumber, wantsOpenISP
-from wtvserv.web import Box, Response, WTVService
+from wtvserv.throttle import SlidingWindow, minutesText
+from wtvserv.tickets import ExpiredTicket
+from wtvserv.web import Box, Response, WTVService, error
 
 log = Logger()
+
 
 LOGIN = "wtv-head-waiter:/login"
 BOOT_SERVICES = ["wtv-1800", "wtv-head-waiter", "wtv-star", "wtv-flashrom"]
@@ -37,6 +40,18 @@ def flashServiceHeaders(context: IServiceContext) -> list[tuple[str, str]]:
     if star is not None:
         lines.append(("wtv-service", replace(star, name=WILDCARD).header()))
     return lines + serviceHeaders(context, ["wtv-flashrom"])
+
+
+def unreadableTicket(box: Box) -> bool:
+    """
+    Whether the box holds a ticket we cannot read: another server's, or a
+    damaged one. It would open the head-waiter with SECURE ON keyed by that
+    ticket, which no one here can decrypt, so it is told to log in in clear,
+    as boxes did on the original service; with the ticket it gets there it
+    is told to encrypt again.
+    """
+    problem = box.request.ticketError
+    return problem is not None and not isinstance(problem, ExpiredTicket)
 
 
 def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | None:
@@ -57,10 +72,20 @@ def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | No
 
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
+    config = context.config
+    offers = SlidingWindow(context.reactor, config.preregistersPerAddress, config.loginWindow,
+                           exempt=context.exemptFromLimits)
 
     @service.route("/preregister", login=False)
     @requireSSID
     def preregister(box: Box) -> Response:
+        if offers.exceeded(box.address):
+            log.warn("{client}: pre-registration refused, too many from this address",
+                     client=box.address)
+            wait = minutesText(offers.retryAfter(box.address))
+            return error(403, f"Too many logins from your connection. Please wait {wait} "
+                              "and try again.")
+        offers.record(box.address)
         key = context.random(8)
         # Only offered: the box proves it holds the key by answering the
         # challenge, so a stranger claiming this SSID replaces nothing.
@@ -73,13 +98,14 @@ def makeService(context: IServiceContext) -> WTVService:
             headers += flashServiceHeaders(context)
             headers += [("wtv-boot-url", LOGIN + "?"), ("wtv-visit", LOGIN + "?")]
         else:
+            inClear = ("wtv-head-waiter",) if unreadableTicket(box) else ()
             if reconnect:
                 names = list(BOOT_SERVICES)
                 if context.accounts.accountFor(box.ssid) is None:
                     names.append("wtv-register")
-                headers += serviceHeaders(context, names)
+                headers += serviceHeaders(context, names, inClear=inClear)
             else:
-                headers += serviceHeaders(context, BOOT_SERVICES, reset=True)
+                headers += serviceHeaders(context, BOOT_SERVICES, reset=True, inClear=inClear)
             headers.append(("wtv-boot-url", LOGIN + "?relogin=true"))
             if not reconnect:
                 headers.append(("wtv-visit", LOGIN + ("?relogin=true" if relogin else "?")))

@@ -4,10 +4,18 @@ wtv-register: sign-up for a box that has no account (PROTOCOL.md 9).
 Reached after a successful challenge, so the box holds a ticket; the pages
 need that ticket but no user. The account is created in one transaction,
 then the box logs in again with C{?new_registration=1}.
+
+Sign-ups are limited per address and in all (so strangers cannot fill
+C{[accounts] max_total} and close sign-up for everyone), each counted before
+its password is hashed and refunded when it fails. An account that never
+completes a login within C{[register] unconfirmed_grace} is deleted.
 """
 
 from __future__ import annotations
 
+import sqlite3
+
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from wtvserv.accounts import (
@@ -24,7 +32,8 @@ from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
 from wtvserv.services.common import serviceHeaders
 from wtvserv.throttle import SlidingWindow, minutesText
-from wtvserv.web import Box, Response, WTVService, error, html, relogin
+from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, relogin
+from wtvserv.workqueue import QueueFull, WorkQueue
 
 log = Logger()
 NAME = "wtv-register"
@@ -54,21 +63,51 @@ class Registration:
         config = context.config
         self.signups = SlidingWindow(context.reactor, config.registrationsPerAddress,
                                      config.registrationWindow, exempt=context.exemptFromLimits)
+        self.everyone = SlidingWindow(context.reactor, config.registrationsTotal,
+                                      config.registrationWindow)
+        self.hashing = WorkQueue(context.inWorkerThread, config.passwordQueue)
 
-    def _tooMany(self, box: Box) -> Response | None:
-        """Sign-ups per client address are limited, so one host cannot fill the store."""
-        if not self.signups.exceeded(box.address):
-            return None
-        log.warn("{client}: sign-up refused, too many from this address", client=box.address)
-        wait = minutesText(self.signups.retryAfter(box.address))
-        return error(403, "Too many accounts were made from your connection. "
-                          f"Please wait {wait} and try again.")
+    def _reserve(self, box: Box) -> Response | None:
+        """
+        Count a sign-up before the slow work, so simultaneous ones cannot
+        slip past the limits. @return: the refusal when over one.
+        """
+        if self.signups.exceeded(box.address):
+            log.warn("{client}: sign-up refused, too many from this address", client=box.address)
+            wait = minutesText(self.signups.retryAfter(box.address))
+            return error(403, "Too many accounts were made from your connection. "
+                              f"Please wait {wait} and try again.")
+        if self.everyone.exceeded(""):
+            log.warn("{client}: sign-up refused, {n} sign-ups in the last {window:.0f} s",
+                     client=box.address, n=self.everyone.limit, window=self.everyone.window)
+            wait = minutesText(self.everyone.retryAfter(""))
+            return error(403, "Many boxes are signing up right now. "
+                              f"Please wait {wait} and try again.")
+        self.signups.record(box.address)
+        self.everyone.record("")
+        return None
+
+    def _refund(self, box: Box) -> None:
+        self.signups.refund(box.address)
+        self.everyone.refund("")
+
+    def expireUnconfirmed(self) -> None:
+        """Delete the accounts that never completed a login within the grace period."""
+        grace = self.context.config.unconfirmedGrace
+        try:
+            expired = self.context.accounts.expireUnconfirmed(grace)
+        except sqlite3.Error as problem:    # busy or closing: the next sweep tries again
+            log.warn("unconfirmed accounts not swept: {problem}", problem=problem)
+            return
+        if expired:
+            log.info("deleted {n} accounts that did not complete a login within {grace:.0f} s "
+                     "of signing up", n=len(expired), grace=grace)
 
     def _refuse(self, box: Box) -> Response | None:
         """Pages need a box that passed the challenge and has no account yet."""
         if box.request.ticketError is not None:
-            return error(403, box.request.ticketError.message)
-        if box.ticket is None:
+            return loginAgain(self.context)
+        if box.provenTicket is None:
             return relogin()
         if box.account is not None:
             return error(403, "This box already has an account. Please sign in instead.")
@@ -124,26 +163,38 @@ class Registration:
         checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
-        refusal = self._tooMany(box)
-        if refusal is not None:
-            return refusal
         if self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
             log.warn("sign-up refused: the store holds its maximum of users")
             return error(503, CLOSED)
+        refusal = self._reserve(box)
+        if refusal is not None:
+            return refusal
         name, username, password = checked
         if not password:
             return self._create(None, box, name, username)
-        hashing = self.context.inWorkerThread(hash_password, password)
+        try:
+            hashing = self.hashing.submit(hash_password, password)
+        except QueueFull:
+            self._refund(box)
+            log.warn("{client}: sign-up refused, {n} password hashes waiting",
+                     client=box.address, n=len(self.hashing))
+            return error(503, "The service is busy. Please try again in a minute.")
+        hashing.addErrback(self._hashingFailed, box)
         return hashing.addCallback(self._create, box, name, username)
+
+    def _hashingFailed(self, failure, box: Box):
+        self._refund(box)
+        return failure
 
     def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
         try:
             account = self.context.accounts.createAccount(box.ssid, name, username, passwordHash)
         except AccountExists:
+            self._refund(box)
             return error(403, "This box already has an account. Please sign in instead.")
         except AccountError as problem:
+            self._refund(box)
             return self._again(box.form, problem.message)
-        self.signups.record(box.address)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
         self.context.activity.record(SIGNUP)
@@ -185,6 +236,9 @@ def _passwordProblem(password: str, again: str | None) -> str | None:
 
 def makeService(context: IServiceContext) -> WTVService:
     registration = Registration(context)
+    sweep = LoopingCall(registration.expireUnconfirmed)
+    sweep.clock = context.reactor
+    sweep.start(min(3600.0, max(60.0, context.config.unconfirmedGrace / 10)), now=False)
     service = WTVService(NAME, context)
     service.route("/splash", login=False)(registration.splash)
     service.route("/register", login=False)(registration.form)

@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from hashlib import sha256
 from pathlib import Path
 
+from wtvserv.capabilities import inMinibrowser
 from wtvserv.config import TellyScriptSettings
 from wtvserv.tellyscript.errors import ScriptError
 from wtvserv.tellyscript.packfile import DIALSCRIPT, TELLYSCRIPT, Header, pack, readHeader, \
@@ -30,7 +31,6 @@ CLASSIC_ROM_TYPE = "bf0app"
 FLASH_MODE_BOOTROM = "105"
 SIMULATOR_SSID_PREFIX = "MSTVSIMU"
 ULTIMATETV_PREFIX = "US-DTV-"
-MINIBROWSER_HEADERS = ("wtv-need-upgrade", "wtv-used-8675309")
 OPENISP_MINOR = 3
 
 
@@ -186,7 +186,7 @@ class TellyScripts:
             romType, openISP = CLASSIC_ROM_TYPE, False
         else:
             openISP = wantsOpenISP(headers)
-        minibrowser = any(headers.get(name) is not None for name in MINIBROWSER_HEADERS)
+        minibrowser = inMinibrowser(headers)
         dialscript = ((ssid or "").upper().startswith(SIMULATOR_SSID_PREFIX)
                       or (romType.startswith(ULTIMATETV_PREFIX) and not minibrowser))
         for glob, entry in self.openISP if openISP else self.scripts:

@@ -1,16 +1,20 @@
 """
 wtv-guestbook: signed-in users read the book and add a line. Entries live in
-an SQLite file in the service's own data folder.
+an SQLite file in the service's own data folder. Each user may sign a few
+times in ten minutes, so no one box can push everyone else's lines out.
 """
 
 import sqlite3
 from pathlib import Path
 
-from wtvserv.web import Box, WTVService, escape, page, redirect
+from wtvserv.throttle import SlidingWindow, minutesText
+from wtvserv.web import Box, WTVService, error, escape, page, redirect
 
 MAX_TEXT = 300
 MAX_ENTRIES = 1000
 SHOWN = 30
+SIGNINGS_PER_USER = 5
+SIGNING_WINDOW = 600
 STATIC = Path(__file__).parent / "static"
 
 
@@ -40,6 +44,7 @@ def makeService(context) -> WTVService:
                      context.reactor)
     service = WTVService("wtv-guestbook", context)
     service.static("/images", STATIC)
+    signings = SlidingWindow(context.reactor, SIGNINGS_PER_USER, SIGNING_WINDOW)
 
     @service.route("/")
     def read(box: Box) -> str:
@@ -57,8 +62,15 @@ def makeService(context) -> WTVService:
     @service.route("/sign", methods=("POST",))
     def sign(box: Box):
         text = " ".join(box.form.get("text", "").split())
-        if text:
-            book.sign(box.user.username, text)
+        if not text:
+            return redirect("wtv-guestbook:/")
+        signer = f"{box.ssid} {box.user.user_id}"
+        if signings.exceeded(signer):
+            wait = minutesText(signings.retryAfter(signer))
+            return error(403, f"You have signed the guestbook {SIGNINGS_PER_USER} times lately. "
+                              f"Please wait {wait} and sign again.")
+        signings.record(signer)
+        book.sign(box.user.username, text)
         return redirect("wtv-guestbook:/")
 
     return service

@@ -12,10 +12,11 @@ from wtvserv.interfaces import IWTVServicePlugin
 @implementer(IWTVServicePlugin)
 class StarPlugin:
     name = "wtv-star"
+    replacesBuiltin = True  # takes the place of wtvserv's own wtv-star
     defaultPort = 1603
     flags = 0x7  # as known-good servers announce it: no encryption, wide open
     connections = None
-    description = "the page boxes fall back to when a service is down"
+    description = "the fall-back page, with a link to the guestbook"
 
     def makeService(self, context):
         from wtvextras.star import makeService

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def addCommand(commands) -> None:
+    pass
