@@ -36,7 +36,7 @@ def test_the_old_command_names_are_the_new_subcommands(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", [
     ["ban", "add", "address", "192.0.2.1"], ["ban", "list"], ["logs", "list"],
-    ["switch", "maintenance", "on"], ["switch", "show"], ["status"],
+    ["switch", "maintenance", "on"], ["switch", "show"], ["status"], ["accounts", "list"],
 ])
 def test_a_data_directory_that_does_not_exist_is_refused_and_not_created(tmp_path, command):
     missing = tmp_path / "nonexistent"

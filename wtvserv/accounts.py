@@ -371,6 +371,19 @@ class SQLiteAccountStore:
     def userCount(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
+    def listAccounts(self) -> list[Account]:
+        """@return: every account with its users, oldest first."""
+        accounts = self._conn.execute(
+            "SELECT ssid, created, COALESCE(generation, 0), confirmed FROM accounts"
+            " LEFT JOIN generations USING (ssid) ORDER BY created, ssid").fetchall()
+        users: dict[str, list[User]] = {}
+        for ssid, *user in self._conn.execute(
+                "SELECT ssid, user_id, username, human_name, password_hash, created"
+                " FROM users ORDER BY ssid, user_id"):
+            users.setdefault(ssid, []).append(User(*user))
+        return [Account(ssid, created, tuple(users.get(ssid, ())), generation, confirmed)
+                for ssid, created, generation, confirmed in accounts]
+
     def _now(self) -> int:
         return int(self._clock())
 

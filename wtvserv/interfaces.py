@@ -176,6 +176,9 @@ class IAccountStore(Interface):
     def userCount() -> int:
         """@return: the number of users in the store."""
 
+    def listAccounts() -> list[Account]:
+        """@return: every account with its users, oldest first (for the operator)."""
+
     def usernameTaken(username: str) -> bool:
         """@return: whether any user has C{username} (case-insensitively)."""
 

@@ -234,10 +234,15 @@ class WTVServer(MultiService):
                              "registration": switches.word("registration")}}
 
     def _loggedIn(self, box) -> bool:
-        """Whether a connection's box holds a ticket of a logged-in user, still valid."""
+        """
+        Whether a connection's box holds a ticket of a logged-in user, still
+        valid: not expired, and of its account's generation (not deleted,
+        moved or with a changed password since).
+        """
         ticket = box.ticket
         return (ticket is not None and ticket.user_id is not None and ticket.password_ok
-                and not self.tickets.expired(ticket))
+                and not self.tickets.expired(ticket)
+                and ticket.generation == self.accounts.generationOf(ticket.ssid))
 
     def _addService(self, plugin) -> None:
         try:

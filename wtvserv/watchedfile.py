@@ -7,6 +7,7 @@ change needs a restart: the ban list, the switches, the username lists.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -17,6 +18,14 @@ T = TypeVar("T")
 
 #: Seconds between two looks at a file, unless its owner says otherwise.
 CHECK_INTERVAL = 2.0
+
+
+class WallClock:
+    """The clock of a reader outside the reactor (a command): the time of day."""
+
+    @staticmethod
+    def seconds() -> float:
+        return time.time()
 
 
 class WatchedFile(Generic[T]):

@@ -13,16 +13,16 @@ import sys
 from typing import Sequence
 
 from wtvserv import __version__
-from wtvserv.cli import bans, box, logs, status, switches, tellyscript
+from wtvserv.cli import accounts, bans, box, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
 
-COMMANDS = (switches, status, logs, bans, tellyscript, box)
+COMMANDS = (accounts, switches, status, logs, bans, tellyscript, box)
 
 
 def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wtvserv",
-        description="Look after a wtvserv service: switches, status, "
+        description="Look after a wtvserv service: accounts, switches, status, "
                     "reports, bans, TellyScripts, and a simulated box to try it with. "
                     "The server itself runs with twistd wtvserv.")
     parser.add_argument("--version", action="version", version=f"wtvserv {__version__}")

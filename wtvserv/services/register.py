@@ -28,7 +28,7 @@ from wtvserv.accounts import (
 )
 from wtvserv.activity import SIGNUP
 from wtvserv.interfaces import IServiceContext
-from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
+from wtvserv.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
 from wtvserv.services.common import serviceHeaders
 from wtvserv.throttle import SlidingWindow, minutesText
@@ -39,7 +39,6 @@ log = Logger()
 NAME = "wtv-register"
 CLOSED = "Sign-ups are closed for now. Please try again later."
 NEXT = "wtv-head-waiter:/login?new_registration=1"
-MIN_PASSWORD_LENGTH = 4
 AGREED = ("yes", "on", "true", "1")
 #: The longest value each field shown again can hold; the rest of a longer
 #: one is cut before it is echoed, so no answer is larger than its form.
