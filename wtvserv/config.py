@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, ip_network
+from ipaddress import IPv4Address, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -206,21 +206,29 @@ def loadConfig(path: Path | None) -> Config:
         return config
     try:
         document = tomllib.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
         raise ConfigError(f"cannot read {path}: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    base = Path(path).absolute().parent
     for section, values in document.items():
         if section == "services":
             _readServices(config, values)
             continue
         if section == "tellyscripts":
-            config.tellyscripts = _readTellyScripts(values, Path(path).parent)
+            config.tellyscripts = _readTellyScripts(values, base)
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
-            _setScalar(config, section, key, value)
+            _setScalar(config, section, key, value, base)
+    checkHost(config.host, "[server] host")
+    checkInterface(config.interface, "[server] interface")
+    for name, service in config.services.items():
+        if service.host is not None:
+            checkHost(service.host, f"[services.{name}] host")
     if config.nameServer is not None:
         try:
             IPv4Address(config.nameServer)
@@ -238,7 +246,33 @@ def loadConfig(path: Path | None) -> Config:
     return config
 
 
-def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
+def checkHost(host: str, where: str) -> str:
+    """
+    @return: C{host}, an address boxes can be told to connect to (in
+        C{wtv-service}, PROTOCOL.md 7: an IPv4 address, not 0.0.0.0).
+    @raise ConfigError: it is not one; the message starts with C{where}.
+    """
+    try:
+        address = IPv4Address(host)
+    except ValueError:
+        raise ConfigError(f"{where}: {host!r} is not an IPv4 address (boxes are told an "
+                          "address, not a name)") from None
+    if address.is_unspecified or address.is_multicast or address == IPv4Address("255.255.255.255"):
+        raise ConfigError(f"{where}: {host} is not an address a box can connect to; give "
+                          "this machine's address as boxes reach it")
+    return host
+
+
+def checkInterface(interface: str, where: str) -> str:
+    """@return: C{interface}, an IP address to listen on. @raise ConfigError: it is not."""
+    try:
+        ip_address(interface)
+    except ValueError:
+        raise ConfigError(f"{where}: {interface!r} is not an IP address to listen on") from None
+    return interface
+
+
+def _setScalar(config: Config, section: str, key: str, value: Any, base: Path) -> None:
     try:
         attribute, kind = _SCALARS[(section, key)]
     except KeyError:
@@ -253,7 +287,8 @@ def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
         raise ConfigError(f"[{section}] {key} must be positive")
     if kind in (str, Path) and not isinstance(value, str):
         raise ConfigError(f"[{section}] {key} must be a string")
-    setattr(config, attribute, kind(value))
+    # A path in the file is relative to the file, wherever twistd was started.
+    setattr(config, attribute, base / value if kind is Path else kind(value))
 
 
 def _readServices(config: Config, services: Any) -> None:

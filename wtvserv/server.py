@@ -11,6 +11,7 @@ import re
 import resource
 import sys
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +37,7 @@ from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IServiceContext
+from wtvserv.listening import tcpAddress
 from wtvserv.logstore import LOG_DB_NAME, SQLiteLogStore
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
@@ -52,6 +54,10 @@ MAINTENANCE_EXEMPT = frozenset({"wtv-log"})
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
 _TAKES_BACKLOG = re.compile(r"^(tcp|tcp6|ssl|unix):")
 _HAS_BACKLOG = re.compile(r"(^|:)backlog=")
+
+
+class StartError(Exception):
+    """The server cannot start; the message is the one line to show."""
 
 
 @implementer(IServiceContext)
@@ -93,17 +99,21 @@ class ServiceContext:
         return folder
 
 
-def endpointFor(config: Config, plugin) -> str:
-    """
-    The endpoint description a service listens on, with the configured
-    listen backlog unless the description sets its own.
-    """
+def listenDescription(config: Config, plugin) -> str:
+    """The endpoint description a service listens on, as the operator gave it."""
     settings = config.service(plugin.name)
     if settings.endpoint:
-        description = settings.endpoint
-    else:
-        port = settings.port if settings.port is not None else plugin.defaultPort
-        description = f"tcp:{port}:interface={quoteStringArgument(config.interface)}"
+        return settings.endpoint
+    port = settings.port if settings.port is not None else plugin.defaultPort
+    return f"tcp:{port}:interface={quoteStringArgument(config.interface)}"
+
+
+def endpointFor(config: Config, plugin) -> str:
+    """
+    L{listenDescription}, with the configured listen backlog unless the
+    description sets its own.
+    """
+    description = listenDescription(config, plugin)
     if _TAKES_BACKLOG.match(description) and not _HAS_BACKLOG.search(description):
         description += f":backlog={config.listenBacklog}"
     return description
@@ -139,6 +149,9 @@ class WTVServer(MultiService):
     @param runHere: names of the services this process listens for (L{None}:
         all enabled ones). Other processes sharing the data directory and
         ticket secret can run the rest.
+    @ivar exitOnStartError: whether a port that cannot be had ends the
+        process with one line (in the foreground) or raises L{StartError}
+        (daemonized: twistd then tells the terminal it forked from).
     """
 
     def __init__(self, config: Config, reactor, plugins: list, runHere: set[str] | None = None,
@@ -151,6 +164,7 @@ class WTVServer(MultiService):
             cannot be used.
         """
         super().__init__()
+        self.exitOnStartError = True
         tellyscripts = TellyScripts.load(config.tellyscripts)   # before any file is opened
         self.workers = workers or ThreadPool(minthreads=0, maxthreads=max(1, (os.cpu_count() or 2) - 1),
                                              name="wtvserv-workers")
@@ -264,11 +278,18 @@ class WTVServer(MultiService):
                                    reactor=self.reactor)
         listener.setName(plugin.name)
         listener.description = endpointFor(self.config, plugin)
+        listener.plugin = plugin
         listener.setServiceParent(self)
         self.factories[plugin.name] = factory
 
     def privilegedStartService(self) -> None:
-        """Listen on every port; one that cannot be had stops the start, readably."""
+        """
+        Listen on every port; one that cannot be had stops the start,
+        readably: one line and an exit in the foreground, a L{StartError}
+        (which twistd reports to the terminal it forked from) when
+        daemonized. C{twistd wtvserv} checked the ports before forking
+        (L{wtvserv.listening}), so this is for one taken since.
+        """
         self._fitConnectionsToOpenFiles()
         for listener in self:
             try:
@@ -277,7 +298,34 @@ class WTVServer(MultiService):
                 reason = error.socketError.strerror if error.socketError else str(error)
                 message = f"{listener.name} cannot listen on {listener.description}: {reason}"
                 log.critical("{message}", message=message)
-                sys.exit(f"wtvserv: {message}")
+                if self.exitOnStartError:
+                    sys.exit(f"wtvserv: {message}")
+                raise StartError(message) from None
+        log.info("{line}", line=self._startLine())
+        for warning in self._advertisingWarnings():
+            log.warn("{warning}", warning=warning)
+
+    def _startLine(self) -> str:
+        """Where each service listens (here) and what boxes are told of it."""
+        parts = []
+        for entry in map(self.directory.get, self.directory.names()):
+            listener = self.namedServices.get(entry.name)
+            where = listenDescription(self.config, listener.plugin) if listener else "elsewhere"
+            parts.append(f"{entry.name} on {where} as {entry.host}:{entry.port}")
+        return f"wtvserv {__version__} serving {self.config.dataDir}: {'; '.join(parts)}"
+
+    def _advertisingWarnings(self) -> list[str]:
+        """A service reachable from elsewhere but advertised as this machine only."""
+        warnings = []
+        for name, listener in self.namedServices.items():
+            entry = self.directory.get(name)
+            if entry is None or not ip_address(entry.host).is_loopback:
+                continue
+            if _listensOnEveryAddress(listenDescription(self.config, listener.plugin)):
+                warnings.append(f"{name} listens on every address but tells boxes to connect "
+                                f"to {entry.host}, so only this machine can use it; give "
+                                "--host this machine's address as boxes reach it")
+        return warnings
 
     def _fitConnectionsToOpenFiles(self) -> None:
         """Raise the open files limit, and keep the connection caps below it."""
@@ -313,6 +361,11 @@ class WTVServer(MultiService):
         self.accounts.close()
         self.logs.close()
         return passthrough
+
+
+def _listensOnEveryAddress(description: str) -> bool:
+    address = tcpAddress(description)
+    return address is not None and ip_address(address[0]).is_unspecified
 
 
 def _limitText(limit: int) -> str:
