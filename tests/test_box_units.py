@@ -1118,3 +1118,17 @@ def test_cli_reports_a_failure_with_a_non_zero_status(capsys):
 def test_cli_rejects_a_bad_address():
     with pytest.raises(SystemExit):
         main(["localhost:notaport"])
+
+
+def test_cli_defaults_to_wtv_1800s_port_on_this_machine():
+    assert build_parser().parse_args([]).address == ("127.0.0.1", 1615)
+    assert build_parser().parse_args(["192.0.2.5"]).address == ("192.0.2.5", 1615)
+    assert build_parser().parse_args(["192.0.2.5:11615"]).address == ("192.0.2.5", 11615)
+
+
+def test_cli_makes_valid_ssids(capsys):
+    assert main(["--make-ssid"]) == 0
+    assert main(["--make-ssid"]) == 0
+    first, second = capsys.readouterr().out.split()
+    assert first != second
+    assert all(check_ssid(ssid) and len(ssid) == 16 for ssid in (first, second))

@@ -57,3 +57,14 @@ def test_the_data_directory_defaults_to_the_servers_default(tmp_path):
 def test_without_a_subcommand_the_usage_is_shown_and_the_exit_is_2():
     result = runCommand()
     assert result.returncode == 2 and "usage: wtvserv" in result.stderr
+
+
+def test_the_box_fetches_a_url_after_logging_in_and_prints_its_body(tmp_path):
+    from tests.realserver import RealServer
+
+    with RealServer(tmp_path / "data") as server:
+        result = runCommand("box", f"127.0.0.1:{server.ports['wtv-1800']}", "--username",
+                            "fetcher", "--get", "wtv-home:/home")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<html>") and "fetcher" in result.stdout
+    assert "home reached after" in result.stderr, "the steps go to stderr"
