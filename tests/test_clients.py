@@ -119,3 +119,12 @@ def test_the_prefix_is_configurable_and_exemptions_use_it(tmp_path):
         assert report("2001:db8:1:2::2") == 200, "each address is its own client at /128"
         assert report("2001:db8:1:2::2") == 403
         assert all(report("2001:db8:5:1::1") == 200 for _ in range(3))
+
+
+def test_keys_stay_right_however_many_addresses_are_asked_about():
+    keys = ClientKeys(64)
+    for round in range(2):  # the second round is answered from what was remembered
+        for n in range(5000):
+            assert keys.keyOf(f"10.1.{n // 256}.{n % 256}") == f"10.1.{n // 256}.{n % 256}"
+            assert keys.keyOf(f"2001:db8:1:{n + 1:x}::1") == f"2001:db8:1:{n + 1:x}::/64"
+    assert keys.keyOf("::ffff:192.0.2.1") == "192.0.2.1"

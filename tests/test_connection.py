@@ -184,3 +184,15 @@ def test_a_secure_connection_sends_no_page_in_clear(server):
     home = box.request("wtv-home:/home", secure=True)
     assert b"Hello, Ann" in home.body
     assert b"Hello" not in box._connections["wtv-home"].transport.value()
+
+
+def test_a_refused_secure_on_still_says_wtv_encrypted_and_sends_no_body_in_clear(server):
+    """PROTOCOL.md 2.5: every response after SECURE ON carries the flag."""
+    box = TestBox(server, VICTIM)
+    protocol, transport = box.connect("wtv-home")
+    protocol.dataReceived(b"SECURE ON\r\n" + identityLines(VICTIM) + b"wtv-incarnation: 3\r\n\r\n"
+                          + b"\x17" * 8)
+    head, _, body = transport.value().partition(b"\n\n")
+    assert head.startswith(b"403 ") and b"\nwtv-encrypted: true\n" in head + b"\n"
+    assert body == b"" and b"Content-length: 0" in head
+    assert transport.disconnecting

@@ -22,6 +22,8 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 
 DEFAULT_IPV6_PREFIX = 64
 Network = IPv4Network | IPv6Network
+_MAX_VERDICTS = 4096
+"""Addresses (or client keys) a lookup table here remembers the answer for."""
 
 
 def unmapped(host: str) -> str:
@@ -42,12 +44,22 @@ class ClientKeys:
         if not 1 <= ipv6Prefix <= 128:
             raise ValueError(f"an IPv6 prefix is 1 to 128 bits, not {ipv6Prefix}")
         self.ipv6Prefix = ipv6Prefix
+        self._known: dict[str, str] = {}
 
     def keyOf(self, host: str) -> str:
         """
         @return: the client key of C{host} (an address as the socket gives
             it); a host that is no IP address is its own key.
         """
+        key = self._known.get(host)
+        if key is None:
+            # Worked out for every connection: parse each address once.
+            if len(self._known) >= _MAX_VERDICTS:
+                self._known.clear()
+            key = self._known[host] = self._keyOf(host)
+        return key
+
+    def _keyOf(self, host: str) -> str:
         host = unmapped(host)
         try:
             address = ip_address(host)
@@ -77,10 +89,6 @@ def keyNetwork(key: str) -> Network | None:
         return ip_network(key, strict=False)
     except ValueError:
         return None
-
-
-_MAX_VERDICTS = 4096
-"""Client keys an L{AddressSet} remembers the answer for."""
 
 
 class AddressSet:

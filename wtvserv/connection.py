@@ -114,6 +114,7 @@ class BoxConnection:
         self._issuedHere: Ticket | None = None
         self._undecided: tuple[list[tuple[bytes, bytes]], int] | None = None
         self._held = b""
+        self._askedSecure = False     # a SECURE ON block came, keyed or not
 
     # Bytes in, requests out
 
@@ -259,6 +260,7 @@ class BoxConnection:
         it still presents its old ticket. When there is more than one
         candidate, the first ciphertext bytes decide (see L{_chooseKeys}).
         """
+        self._askedSecure = True
         ssid = block.headers.get(SSID_HEADER)
         incarnation = parse_incarnation(block.headers.get("wtv-incarnation", "0"))
         if not ssid or incarnation is None:
@@ -339,6 +341,12 @@ class BoxConnection:
         if self._streams is not None:
             core.append(("wtv-encrypted", "true"))
             response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
+        elif self._askedSecure:
+            # A SECURE ON refused before its keys were known: the box expects
+            # the flag (PROTOCOL.md 2.5), and a body could only go in clear.
+            core.append(("wtv-encrypted", "true"))
+            response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
+            response.body = b""
         elif response.body and (response.header("wtv-encrypted") or "").lower() == "true":
             log.error("{path}: a body under wtv-encrypted: true on a plain connection "
                       "was not sent", path=request.path if request else "-")
