@@ -23,18 +23,27 @@ from tests.realserver import REPOSITORY
 BORROWED = "borrowed-from-the-test-environment.pth"
 
 
-def copyOfTheCheckout(target: Path) -> Path:
-    """@return: a copy of this checkout's source, without anything built."""
-    shutil.copytree(REPOSITORY, target, ignore=shutil.ignore_patterns(
+def sourceCopy(source: Path, target: Path) -> Path:
+    """
+    @return: a copy of a source tree without anything built, to install
+        from (pip builds in the tree it is given, leaving C{build/} behind).
+    """
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "*.egg-info", "*.so", "__pycache__", ".hypothesis",
         ".pytest_cache", "wtvserv-data", "_trial_temp"))
     return target
 
 
+def copyOfTheCheckout(target: Path) -> Path:
+    """@return: a copy of this checkout's source, without anything built."""
+    return sourceCopy(REPOSITORY, target)
+
+
 def offlineEnvironment(base: Path, *projects: Path, env: dict | None = None,
                        verbose: bool = False) -> tuple[str, str]:
     """
-    Make C{base/venv} and pip-install C{projects} (source folders) into it.
+    Make C{base/venv} and pip-install C{projects} (source folders, which pip
+    builds in: give it copies, L{sourceCopy}) into it.
 
     @param env: the environment pip runs in (C{PYTHONPATH} is dropped).
     @return: the new environment's python, and pip's output.

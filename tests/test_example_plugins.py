@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.offline import copyOfTheCheckout, offlineEnvironment
+from tests.offline import copyOfTheCheckout, offlineEnvironment, sourceCopy
 from tests.realserver import REPOSITORY, SERVICES, RealServer, secureExchange
 from wtvserv.box import Box, make_profile, make_ssid
 
@@ -20,7 +20,8 @@ EXAMPLE = REPOSITORY / "examples" / "wtvserv-extras"
 def installed(tmp_path_factory):
     """A new virtual environment holding wtvserv and the example, installed offline."""
     base = tmp_path_factory.mktemp("example")
-    return offlineEnvironment(base, copyOfTheCheckout(base / "wtvserv"), EXAMPLE)[0]
+    return offlineEnvironment(base, copyOfTheCheckout(base / "wtvserv"),
+                              sourceCopy(EXAMPLE, base / "example"))[0]
 
 
 def test_twistd_help_lists_the_installed_plugins(installed, tmp_path):
