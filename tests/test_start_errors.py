@@ -9,6 +9,7 @@ advertises, with a warning when the two cannot meet.
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -80,6 +81,27 @@ def test_each_configuration_mistake_is_one_line(data, tmp_path, text, says):
     config = tmp_path / "wtvserv.toml"
     config.write_text(text)
     assert says in oneLine(twistd(*data, "--config", str(config)))
+
+
+@pytest.mark.parametrize("file, content, says", [
+    ("accounts.sqlite3", b"not a database, just bytes" * 100, "file is not a database"),
+    ("ticket-secret", b"short", "ticket-secret must hold exactly 32 bytes"),
+])
+def test_a_damaged_data_directory_is_one_line(tmp_path, file, content, says):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / file).write_bytes(content)
+    (data / file).chmod(0o600)
+    assert says in oneLine(twistd("--data", str(data)))
+
+
+def test_a_database_from_a_newer_wtvserv_is_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    connection = sqlite3.connect(data / "accounts.sqlite3")
+    connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    assert "schema version 99" in oneLine(twistd("--data", str(data)))
 
 
 def test_twistd_wtvserv_version_prints_wtvservs_version():

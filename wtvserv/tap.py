@@ -9,6 +9,7 @@ stderr and a non-zero exit, before twistd goes into the background.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -121,13 +122,14 @@ def makeService(options: Options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     from wtvserv.server import WTVServer
+    from wtvserv.sqlitedb import UnknownSchemaVersion
     from wtvserv.tellyscript.errors import ScriptError
 
     _checkListening(options, reactor)
     try:
         server = WTVServer(options.config, reactor, options.plugins,
                            runHere=options["run"] or None)
-    except OSError as error:
+    except (OSError, ValueError, UnknownSchemaVersion, sqlite3.Error) as error:
         sys.exit(f"wtvserv: cannot use data directory {options.config.dataDir}: {error}")
     except ScriptError as error:
         sys.exit(f"wtvserv: {error}")
