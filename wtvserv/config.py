@@ -91,12 +91,12 @@ class Config:
     sessionCapacity: int = 100_000
     maxConnectionsPerService: int = 10_000
     # Connections the kernel queues before the server accepts them: a burst
-    # of boxes powering on at once must not overflow it (README).
+    # of boxes powering on at once must not overflow it (docs/decisions.rst).
     listenBacklog: int = 511
     timezone: str = "GMT -0000"
     country: str = "US"
     language: str = "en-US,en"
-    # Time limits, in seconds (defaults sized for a 33.6k modem; README).
+    # Time limits, in seconds (defaults sized for a 33.6k modem; docs/hardening.rst).
     idleTimeout: float = 300.0
     headerTimeout: float = 30.0
     bodyTimeout: float = 30.0
@@ -126,7 +126,7 @@ class Config:
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
-    # IPv6 clients count by network of this many bits (README).
+    # IPv6 clients count by network of this many bits (docs/hardening.rst).
     ipv6Prefix: int = 64
     # Which serial numbers are accepted, and who is banned.
     validateSSIDs: bool = True
