@@ -193,26 +193,36 @@ def _addUser(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _removeUser(arguments: argparse.Namespace) -> int:
+def _changeUser(arguments: argparse.Namespace, done: str, change) -> int:
+    """Make C{change(accounts, account, user)} to user N of the SSID, then say what was C{done}."""
     with _Accounts(arguments) as accounts:
         account = accounts.account(arguments.SSID)
         user = accounts.user(account, arguments.N)
+        change(accounts, account, user)
+    print(f"{done} user {user.user_id}, {user.username}, of {account.ssid}")
+    return 0
+
+
+def _removeUser(arguments: argparse.Namespace) -> int:
+    def remove(accounts: _Accounts, account: Account, user) -> None:
         if user.user_id == 0:
             raise CommandError("user 0 is the subscriber; delete the account instead")
         accounts.change(accounts.store.removeUser, account.ssid, user.user_id)
-    print(f"removed user {user.user_id}, {user.username}, from {account.ssid}")
-    return 0
+    return _changeUser(arguments, "removed", remove)
 
 
 def _setPassword(arguments: argparse.Namespace) -> int:
-    with _Accounts(arguments) as accounts:
-        account = accounts.account(arguments.SSID)
-        user = accounts.user(account, arguments.N)
+    def setPassword(accounts: _Accounts, account: Account, user) -> None:
         password = _newPassword(user.username)
         accounts.change(accounts.store.setPasswordHash, account.ssid, user.user_id,
                         hash_password(password))
-    print(f"set the password of user {user.user_id}, {user.username}, of {account.ssid}")
-    return 0
+    return _changeUser(arguments, "set the password of", setPassword)
+
+
+def _clearPassword(arguments: argparse.Namespace) -> int:
+    def clearPassword(accounts: _Accounts, account: Account, user) -> None:
+        accounts.change(accounts.store.setPasswordHash, account.ssid, user.user_id, None)
+    return _changeUser(arguments, "cleared the password of", clearPassword)
 
 
 def _newPassword(username: str) -> str:
@@ -227,12 +237,3 @@ def _newPassword(username: str) -> str:
         raise CommandError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} "
                            "characters; nothing changed")
     return password
-
-
-def _clearPassword(arguments: argparse.Namespace) -> int:
-    with _Accounts(arguments) as accounts:
-        account = accounts.account(arguments.SSID)
-        user = accounts.user(account, arguments.N)
-        accounts.change(accounts.store.setPasswordHash, account.ssid, user.user_id, None)
-    print(f"cleared the password of user {user.user_id}, {user.username}, of {account.ssid}")
-    return 0
