@@ -6,8 +6,7 @@ Run from the repository root::
     python bench/bench_lzpf.py            # MB/s, speed-up and ratios
     python bench/bench_lzpf.py --profile  # plus cProfile of pure compression
 
-It times the 64 KiB HTML case of C{vectors/lzpf.json} (from
-C{../shared/vectors} beside the checkout, or C{$WTVSERV_VECTORS}) and a
+It times the 64 KiB HTML case of C{tests/data/lzpf.json} and a
 ~4 KiB page built here, best of several runs on one core, with zlib level 9
 beside it for scale. Without a built accelerator only the pure codec is
 timed.
@@ -18,7 +17,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import sys
 import time
@@ -36,19 +34,14 @@ CODECS = {"python": _lzpf_python}
 if lzpf.IMPLEMENTATION == "c":
     CODECS["c"] = sys.modules["wtvserv.crypto._lzpf_c"]
 
-VECTORS = Path(os.environ.get(
-    "WTVSERV_VECTORS", REPOSITORY.parent / "shared" / "vectors"))
+VECTORS = REPOSITORY / "tests" / "data" / "lzpf.json"
 
 
-def vector_html() -> bytes | None:
-    """@return: the input of the C{html-64KiB} case, or None without vectors."""
-    path = VECTORS / "lzpf.json"
-    if not path.is_file():
-        return None
-    for case in json.loads(path.read_text())["cases"]:
-        if case["name"] == "html-64KiB":
-            return b64decode(case["input_b64"])
-    return None
+def vector_html() -> bytes:
+    """@return: the input of the C{html-64KiB} case."""
+    [case] = [case for case in json.loads(VECTORS.read_text())["cases"]
+              if case["name"] == "html-64KiB"]
+    return b64decode(case["input_b64"])
 
 
 def small_page() -> bytes:
@@ -132,12 +125,7 @@ def main() -> None:
     options = parser.parse_args()
     print(f"LZPF codec in use: {lzpf.IMPLEMENTATION}"
           + (f" ({lzpf.FALLBACK_REASON})" if lzpf.FALLBACK_REASON else ""))
-    inputs = [("~4 KiB page", small_page())]
-    html = vector_html()
-    if html is None:
-        print(f"(no vectors at {VECTORS}: skipping the 64 KiB case)")
-    else:
-        inputs.insert(0, ("vectors html-64KiB", html))
+    inputs = [("vectors html-64KiB", vector_html()), ("~4 KiB page", small_page())]
     for name, data in inputs:
         report(name, data, options.runs)
     if options.profile:

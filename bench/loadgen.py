@@ -11,8 +11,9 @@ Run from the repository root::
 
 C{--storage postgresql} starts a throwaway PostgreSQL server (as the tests
 do, L{tests.postgres}) and points the servers at it. C{--processes N} runs N
-whole servers (every service, ports of their own) on one data directory or
-database, the boxes taking turns between them.
+whole servers (every service, ports of their own, each its own data
+directory) on one database, or with SQLite on N separate ones; the boxes
+take turns between them, each box always on the same server.
 
 Each mode starts its own server on free loopback ports with a temporary data
 directory. C{--boxes} asyncio tasks (no threads) each run whole
@@ -388,15 +389,18 @@ def with_servers(work, base: Path, name: str, processes: int = 1,
                  storageURL: str | None = None):
     """
     Run C{work(servers)} (a coroutine function) against C{processes} new
-    servers sharing one data directory, or the database C{storageURL}.
+    servers, each with its own data directory, sharing the database
+    C{storageURL} if given.
 
     @return: what C{work} returned, and the longest reactor stall the
         servers logged when they stopped (the worst of them, in ms).
     """
     config = (f'[storage]\nurl = "{storageURL}"\n' if storageURL else "") + BENCH_CONFIG
-    servers = [RealServer(base / name / "data", config=config) for _ in range(processes)]
-    for number, server in enumerate(servers):
-        server.logPath = server.logPath.with_name(f"twistd-{number}.log")
+    # Each process its own data directory, as each host has: whole servers
+    # on one directory would share its control socket (wtvserv status).
+    servers = [RealServer(base / name / (f"data-{number}" if processes > 1 else "data"),
+                          config=config) for number in range(processes)]
+    for server in servers:
         server.start()
     try:
         result = asyncio.run(work(servers))

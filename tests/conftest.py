@@ -1,35 +1,24 @@
 """
 Shared fixtures.
 
-Known-answer vectors copied into the repository live in C{tests/data}; the
-others are read from C{../shared/vectors} beside the checkout (override with
-C{WTVSERV_VECTORS}). Tests that need those skip, saying why, when the folder
-is absent.
+The known-answer vectors live in C{tests/data} (C{tests/data/README.md}
+says what each file holds and where the numbers come from), so the suite
+needs nothing outside the repository.
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from twisted.logger import globalLogPublisher
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-VECTORS = Path(
-    os.environ.get("WTVSERV_VECTORS", REPOSITORY.parent / "shared" / "vectors"))
 TEST_DATA = REPOSITORY / "tests" / "data"
 
 
 def load_vectors(name: str) -> dict:
-    """
-    @return: the parsed JSON of C{tests/data/<name>} or else of
-        C{vectors/<name>}, or skip the calling test when it is in neither.
-    """
-    path = TEST_DATA / name if (TEST_DATA / name).is_file() else VECTORS / name
-    if not path.is_file():
-        pytest.skip(f"known-answer vectors not found at {VECTORS} "
-                    "(expected ../shared/vectors beside the checkout)")
-    return json.loads(path.read_text())
+    """@return: the parsed JSON of C{tests/data/<name>}."""
+    return json.loads((TEST_DATA / name).read_text())
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """
 Tests for the ban list (L{wtvserv.bans}) and the C{wtvserv-ban} command
-(L{wtvserv.bancmd}), on real files.
+(L{wtvserv.cli.bans}), on real files.
 """
 
 import os
@@ -8,8 +8,8 @@ import os
 import pytest
 from twisted.internet.task import Clock
 
-from wtvserv.bancmd import main
 from wtvserv.bans import BanEntryError, BanList, parseBans, parseEntry
+from wtvserv.cli.aliases import ban as main
 
 SSID = "8112345600B0026b"
 
@@ -76,9 +76,9 @@ def test_the_command_adds_lists_and_removes_keeping_comments(tmp_path, capsys):
 
 
 def test_the_command_refuses_bad_input_with_exit_2(tmp_path, capsys):
-    assert main(["--data", str(tmp_path), "add", "address", "nope"]) == 2
-    assert main(["--data", str(tmp_path), "remove", "ssid", SSID]) == 2
-    assert "wtvserv-ban:" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path), "add", "address", "nope"]) == 1
+    assert main(["--data", str(tmp_path), "remove", "ssid", SSID]) == 1
+    assert "wtvserv:" in capsys.readouterr().err
     assert not (tmp_path / "bans.txt").exists()
 
 

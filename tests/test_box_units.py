@@ -26,7 +26,6 @@ from wtvserv.box import (
     make_ssid,
     read_response,
 )
-from wtvserv.box.__main__ import build_parser, main, run
 from wtvserv.box.forms import form_fields, parse_page, resolve, split_url, submission
 from wtvserv.box.headers import (
     identity_headers,
@@ -36,6 +35,8 @@ from wtvserv.box.headers import (
 )
 from wtvserv.box.messages import format_request, parse_service
 from wtvserv.box.navigator import PREREGISTER_URL
+from wtvserv.cli.aliases import box as main
+from wtvserv.cli.box import build_parser, run
 from wtvserv.crypto import lzpf
 from wtvserv.crypto.challenge import issue_challenge, response_matches
 from wtvserv.crypto.rc4 import BoxStreams, ServerStreams
@@ -1111,9 +1112,23 @@ def test_cli_reports_a_failure_with_a_non_zero_status(capsys):
     port = run_async(free_port())
     assert main([f"127.0.0.1:{port}", "--timeout", "2"]) == 1
     error = capsys.readouterr().err
-    assert "error: step 1: GET wtv-1800:/preregister" in error
+    assert "wtvserv: step 1: GET wtv-1800:/preregister" in error
 
 
 def test_cli_rejects_a_bad_address():
     with pytest.raises(SystemExit):
-        main(["localhost"])
+        main(["localhost:notaport"])
+
+
+def test_cli_defaults_to_wtv_1800s_port_on_this_machine():
+    assert build_parser().parse_args([]).address == ("127.0.0.1", 1615)
+    assert build_parser().parse_args(["192.0.2.5"]).address == ("192.0.2.5", 1615)
+    assert build_parser().parse_args(["192.0.2.5:11615"]).address == ("192.0.2.5", 11615)
+
+
+def test_cli_makes_valid_ssids(capsys):
+    assert main(["--make-ssid"]) == 0
+    assert main(["--make-ssid"]) == 0
+    first, second = capsys.readouterr().out.split()
+    assert first != second
+    assert all(check_ssid(ssid) and len(ssid) == 16 for ssid in (first, second))

@@ -5,7 +5,6 @@ Tests for L{wtvserv.config} and the C{twistd wtvserv} options.
 from pathlib import Path
 
 import pytest
-from twisted.python.usage import UsageError
 
 from tests.realserver import REPOSITORY
 from wtvserv.config import ConfigError, loadConfig
@@ -62,9 +61,11 @@ def test_options_override_the_file(tmp_path):
     ["--listen", "wtv-nothing=tcp:1"],
     ["--run", "wtv-nothing"],
 ])
-def test_bad_options_are_usage_errors(argv):
-    with pytest.raises(UsageError):
+def test_bad_options_end_the_start_with_one_line(argv):
+    with pytest.raises(SystemExit) as exited:
         Options().parseOptions(argv)
+    message = str(exited.value)
+    assert message.startswith("wtvserv: ") and "\n" not in message
 
 
 def test_limits_ssid_and_ban_settings_are_read(tmp_path):

@@ -1,4 +1,4 @@
-"""C{wtvserv-db}: status, migrate, and copying a SQLite deployment into PostgreSQL."""
+"""C{wtvserv db}: status, migrate, and copying a SQLite deployment into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import sqlite3
 import psycopg
 import pytest
 
-from wtvserv import logcmd
 from wtvserv.accounts import ACCOUNT_DB_NAME, AccountStore
 from wtvserv.logstore import LOG_DB_NAME, LogStore
 from wtvserv.passwords import hash_password
-from wtvserv.store.cli import main
+from wtvserv.cli.main import main
 from wtvserv.store.postgresql import PostgreSQLPool
 from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, TICKET_SECRET, SharedState
 from wtvserv.store.stores import SCHEMAS
@@ -24,15 +23,15 @@ def configFile(tmp_path, url: str):
     return str(path)
 
 
-def test_status_of_a_fresh_data_directory_fails_readably(tmp_path, capsys):
-    assert main(["--data", str(tmp_path / "none"), "status"]) == 2
+def test_status_of_an_empty_data_directory_fails_readably(tmp_path, capsys):
+    assert main(["db", "--data", str(tmp_path), "status"]) == 1
     assert capsys.readouterr().err == \
-        f"wtvserv-db: no SQLite databases in {tmp_path / 'none'} (wrong --data?)\n"
+        f"wtvserv: no SQLite databases in {tmp_path} (wrong --data?)\n"
 
 
 def test_migrate_then_status_on_sqlite(tmp_path, capsys):
-    assert main(["--data", str(tmp_path), "migrate"]) == 0
-    assert main(["--data", str(tmp_path), "status"]) == 0
+    assert main(["db", "--data", str(tmp_path), "migrate"]) == 0
+    assert main(["db", "--data", str(tmp_path), "status"]) == 0
     out = capsys.readouterr().out
     for schema in SCHEMAS:
         assert f"{schema.component}: version {len(schema.steps)} of {len(schema.steps)}, " \
@@ -40,19 +39,19 @@ def test_migrate_then_status_on_sqlite(tmp_path, capsys):
 
 
 def test_status_reports_pending_migrations_on_postgresql(tmp_path, postgresURL, capsys):
-    config = configFile(tmp_path, postgresURL)
-    assert main(["--config", config, "status"]) == 1
+    config = ["--config", configFile(tmp_path, postgresURL), "--data", str(tmp_path)]
+    assert main(["db", *config, "status"]) == 1
     assert "accounts: version 0 of" in capsys.readouterr().out
-    assert main(["--config", config, "migrate"]) == 0
+    assert main(["db", *config, "migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert main(["--config", config, "status"]) == 0
+    assert main(["db", *config, "status"]) == 0
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(tmp_path, capsys):
     config = configFile(tmp_path, "postgresql://ann:sekrit@127.0.0.1:1/none?connect_timeout=1")
-    assert main(["--config", config, "status"]) == 2
+    assert main(["db", "--config", config, "--data", str(tmp_path), "status"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("wtvserv-db: cannot reach the database postgresql://ann:***@")
+    assert err.startswith("wtvserv: cannot reach the database postgresql://ann:***@")
     assert "sekrit" not in err and err.count("\n") <= 3
 
 
@@ -78,9 +77,9 @@ def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
     logs.close()
     secret = load_or_create_secret(data)
     (data / "bans.txt").write_text("address 203.0.113.7  # spam\nssid 8112345600B0026b\nnonsense\n")
-    config = configFile(tmp_path, postgresURL)
+    config = ["--config", configFile(tmp_path, postgresURL), "--data", str(tmp_path)]
 
-    assert main(["--config", config, "copy", "--from", str(data)]) == 0
+    assert main(["db", *config, "copy", "--from", str(data)]) == 0
     out = capsys.readouterr().out
     assert "accounts: 20 accounts, 27 users" in out and "logs: 2 logs" in out
     assert "ticket secret: copied" in out and "bans: 2 copied" in out
@@ -102,10 +101,10 @@ def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
     finally:
         pool.close()
 
-    assert main(["--config", config, "copy", "--from", str(data)]) == 2
+    assert main(["db", *config, "copy", "--from", str(data)]) == 1
     assert "the database's accounts table is not empty" in capsys.readouterr().err
 
-    assert logcmd.main(["--config", config, "list"]) == 0      # the operator's view of it
+    assert main(["logs", *config, "list"]) == 0                # the operator's view of it
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == ["8", "7", "6"]
 
@@ -114,5 +113,5 @@ def test_copy_moves_every_row_and_ids_continue(tmp_path, postgresURL, capsys):
     (["copy", "--from", "x"], "copy needs [storage] url"),
 ])
 def test_copy_without_postgresql_is_refused(tmp_path, capsys, argv, message):
-    assert main(["--data", str(tmp_path), *argv]) == 2
+    assert main(["db", "--data", str(tmp_path), *argv]) == 1
     assert message in capsys.readouterr().err

@@ -74,7 +74,7 @@ def test_a_fresh_box_registers_reaches_an_encrypted_home_and_posts_a_log(server)
     ssid = run(scenario())
     [entry] = [e for e in logs(server) if e.ssid == ssid]
     assert entry.kind == "e2e"
-    listed = subprocess.run([sys.executable, "-m", "wtvserv.logcmd", "--data", str(server.dataDir),
+    listed = subprocess.run([sys.executable, "-m", "wtvserv.cli", "logs", "--data", str(server.dataDir),
                              "show", str(entry.id)], capture_output=True, text=True, timeout=60)
     assert "power-on report" in listed.stdout
 

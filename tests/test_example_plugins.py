@@ -5,12 +5,11 @@ services under the real twistd without wtvserv's code being touched.
 """
 
 import asyncio
-import os
 import subprocess
-import sys
 
 import pytest
 
+from tests.offline import copyOfTheCheckout, offlineEnvironment, sourceCopy
 from tests.realserver import REPOSITORY, SERVICES, RealServer, secureExchange
 from wtvserv.box import Box, make_profile, make_ssid
 
@@ -19,15 +18,10 @@ EXAMPLE = REPOSITORY / "examples" / "wtvserv-extras"
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A new virtual environment holding wtvserv and the example, as wheels."""
-    venv = tmp_path_factory.mktemp("example") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([python, "-m", "pip", "install", "-q", str(REPOSITORY), str(EXAMPLE)],
-                            capture_output=True, text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return python
+    """A new virtual environment holding wtvserv and the example, installed offline."""
+    base = tmp_path_factory.mktemp("example")
+    return offlineEnvironment(base, copyOfTheCheckout(base / "wtvserv"),
+                              sourceCopy(EXAMPLE, base / "example"))[0]
 
 
 def test_twistd_help_lists_the_installed_plugins(installed, tmp_path):

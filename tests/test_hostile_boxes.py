@@ -88,7 +88,7 @@ def test_one_address_holds_no_more_than_its_cap(server):
 
 
 def ban(server, *args) -> None:
-    subprocess.run([sys.executable, "-m", "wtvserv.bancmd", "--data", str(server.dataDir),
+    subprocess.run([sys.executable, "-m", "wtvserv.cli", "ban", "--data", str(server.dataDir),
                     *args], check=True, capture_output=True)
 
 

@@ -15,12 +15,12 @@ import sys
 import sysconfig
 import threading
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.offline import copyOfTheCheckout, offlineEnvironment
 from tests.realserver import REPOSITORY, RealServer
 from tests.test_lzpf import html_like, long_html_like, runs
 from wtvserv.box import Box, make_profile, make_ssid
@@ -210,40 +210,17 @@ def test_the_extension_compiles_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def copy_of_the_checkout(target: Path) -> Path:
-    """@return: a copy of this checkout's source, without anything built."""
-    shutil.copytree(REPOSITORY, target, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "*.so", "__pycache__", ".hypothesis",
-        ".pytest_cache", "wtvserv-data", "_trial_temp"))
-    return target
-
-
 @pytest.fixture(scope="module")
 def without_compiler(tmp_path_factory):
     """
-    A new virtual environment where pip installed wtvserv with the C
-    compiler made unusable (C{CC=/bin/false}). Its dependencies are this
-    environment's: a path file, added after the install so that pip never
-    sees (or touches) what is installed here, puts our site-packages after
-    its own. Only the build backend is downloaded.
+    A new virtual environment where pip installed a copy of wtvserv, offline,
+    with the C compiler made unusable (C{CC=/bin/false}).
 
     @return: its python and pip's verbose output.
     """
     base = tmp_path_factory.mktemp("no-compiler")
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["CC"] = "/bin/false"
-    result = subprocess.run(
-        [python, "-m", "pip", "install", "-v", "--no-deps",
-         str(copy_of_the_checkout(base / "src"))],
-        capture_output=True, text=True, timeout=600, env=env, cwd=base)
-    assert result.returncode == 0, result.stdout + result.stderr
-    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    Path(own, "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python, result.stdout + result.stderr
+    return offlineEnvironment(base, copyOfTheCheckout(base / "src"),
+                              env=dict(os.environ, CC="/bin/false"), verbose=True)
 
 
 def test_without_a_compiler_the_install_works_and_falls_back(without_compiler, tmp_path):

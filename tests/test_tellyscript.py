@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from tests import tokreader
 from tests.conftest import REPOSITORY
+from wtvserv.cli.aliases import tellyscript as tellyscriptCommand
 from wtvserv.config import ConfigError, TellyScriptSettings, loadConfig
-from wtvserv.tellyscript import cli
 from wtvserv.tellyscript.catalog import TellyScripts, scriptNumber
 from wtvserv.tellyscript.detokenizer import detokenize
 from wtvserv.tellyscript.errors import ScriptError
@@ -238,7 +238,7 @@ def test_the_example_scripts_compile_with_the_example_configuration():
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "wtvserv.tellyscript.cli", *args],
+    return subprocess.run([sys.executable, "-m", "wtvserv.cli", "tellyscript", *args],
                           capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
@@ -275,5 +275,5 @@ def test_the_command_reports_a_problem_in_one_line_and_fails(tmp_path):
 
 def test_pack_refuses_to_overwrite_its_source(tmp_path):
     source = write(tmp_path, "a.tok", "int a;\n")
-    assert cli.main(["pack", str(source)]) == 1
+    assert tellyscriptCommand(["pack", str(source)]) == 1
     assert source.read_text() == "int a;\n"

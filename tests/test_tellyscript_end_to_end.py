@@ -41,7 +41,7 @@ def server(tmp_path_factory):
     shutil.copy(EXAMPLES / "lc2.tsf", scripts / "lc2.tsf")
     shutil.copy(EXAMPLES / "ultimatetv.tsf", scripts / "utv.tsf")
     variables = [arg for item in VARIABLES.items() for arg in ("--var", "=".join(item))]
-    subprocess.run([sys.executable, "-m", "wtvserv.tellyscript.cli", "pack",
+    subprocess.run([sys.executable, "-m", "wtvserv.cli", "tellyscript", "pack",
                     str(EXAMPLES / "classic.tsf"), "-o", str(scripts / "bf0app.tok"), *variables],
                    check=True, capture_output=True, timeout=60)
     with RealServer(folder / "data", config=CONFIG) as running:

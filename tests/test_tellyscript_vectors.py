@@ -15,7 +15,7 @@ import pytest
 
 from tests import tokreader
 from tests.conftest import load_vectors
-from wtvserv.tellyscript.cli import PACKED, SOURCE, TOKENS, classify
+from wtvserv.cli.tellyscript import PACKED, SOURCE, TOKENS, classify
 from wtvserv.tellyscript.detokenizer import detokenize
 from wtvserv.tellyscript.errors import ScriptError
 from wtvserv.tellyscript.lzss import compress, expand

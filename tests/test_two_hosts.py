@@ -15,9 +15,9 @@ import asyncio
 import time
 
 from tests.realserver import SERVICES, RealServer, freePorts
-from wtvserv import bancmd
 from wtvserv.accounts import SCHEMA as ACCOUNT_SCHEMA, AccountStore
 from wtvserv.box import Box, BoxError, make_profile, make_ssid
+from wtvserv.cli.main import main as wtvserv
 from wtvserv.store.postgresql import PostgreSQLPool
 
 FIRST, SECOND = "127.0.0.2", "127.0.0.3"
@@ -63,7 +63,8 @@ def test_a_box_signs_up_on_one_host_and_is_served_by_the_other(tmp_path, postgre
 
         # A ban made (here, with the command) applies on both hosts within seconds.
         config = str(first.configPath)
-        assert bancmd.main(["--config", config, "add", "ssid", ssid]) == 0
+        assert wtvserv(["ban", "--config", config, "--data", str(first.dataDir),
+                        "add", "ssid", ssid]) == 0
         deadline = time.monotonic() + 10
         while True:
             refused = asyncio.run(homeRefused(again))

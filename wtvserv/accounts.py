@@ -27,21 +27,13 @@ from wtvserv.interfaces import IAccountStore
 from wtvserv.store.database import openDatabase, transaction
 from wtvserv.store.errors import IntegrityError
 from wtvserv.store.migrations import Migrations
+from wtvserv.usernames import DEFAULT_RULES, UsernameRules
 
 ACCOUNT_DB_NAME = "accounts.sqlite3"
 
 MIN_USERNAME_LENGTH = 3
 MAX_USERNAME_LENGTH = 16
 MAX_HUMAN_NAME_LENGTH = 32
-
-RESERVED_USERNAMES = frozenset({
-    "abuse", "admin", "administrator", "all", "anonymous", "billing",
-    "daemon", "everyone", "guest", "help", "helpdesk", "hostmaster", "info",
-    "mail", "mailer-daemon", "moderator", "msn", "msntv", "news", "no-reply",
-    "nobody", "noreply", "operator", "owner", "postmaster", "root",
-    "security", "service", "staff", "support", "sysadmin", "sysop", "system",
-    "webmaster", "webtv", "wtv", "wtvserv",
-})
 
 _USERNAME_CHARACTERS = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -154,9 +146,11 @@ class Account:
         return None
 
 
-def check_username(name: str) -> str:
+def check_username(name: str, rules: UsernameRules = DEFAULT_RULES) -> str:
     """
     @param name: a username as the user typed it.
+    @param rules: the reserved names and bad words (the operator's lists,
+        L{wtvserv.usernames}).
     @return: the name without surrounding blanks.
     @raise InvalidUsername: with a message saying what is wrong.
     """
@@ -176,9 +170,9 @@ def check_username(name: str) -> str:
             "User names can only contain letters, numbers, _ and -.")
     if not name[0].isalpha():
         raise InvalidUsername("User names must start with a letter.")
-    if name.lower() in RESERVED_USERNAMES:
-        raise InvalidUsername(
-            f'The user name "{name}" is reserved. Please choose another.')
+    problem = rules.problem(name)
+    if problem is not None:
+        raise InvalidUsername(problem)
     return name
 
 
@@ -211,13 +205,16 @@ class AccountStore:
         missing; its folder must exist.
     @param max_users: the most users one account may have.
     @param clock: returns the current POSIX time.
+    @param usernameRules: returns the rules new user names must follow now.
     @raise wtvserv.store.errors.UnknownSchemaVersion: the file has a newer schema than this code.
     """
 
     def __init__(self, database, max_users: int = 6,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 usernameRules: Callable[[], UsernameRules] = lambda: DEFAULT_RULES) -> None:
         self._max_users = max_users
         self._clock = clock
+        self._rules = usernameRules
         self._conn = openDatabase(database, SCHEMA)
 
     def close(self) -> None:
@@ -246,7 +243,7 @@ class AccountStore:
 
     def createAccount(self, ssid: str, humanName: str, username: str,
                       passwordHash: str | None) -> Account:
-        username = check_username(username)
+        username = check_username(username, self._rules())
         humanName = check_human_name(humanName)
         now = self._now()
         with transaction(self._conn):
@@ -263,7 +260,7 @@ class AccountStore:
 
     def addUser(self, ssid: str, humanName: str, username: str,
                 passwordHash: str | None) -> User:
-        username = check_username(username)
+        username = check_username(username, self._rules())
         humanName = check_human_name(humanName)
         now = self._now()
         with transaction(self._conn):
@@ -379,6 +376,19 @@ class AccountStore:
 
     def userCount(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
+    def listAccounts(self) -> list[Account]:
+        """@return: every account with its users, oldest first."""
+        accounts = self._conn.execute(
+            "SELECT ssid, created, COALESCE(generation, 0), confirmed FROM accounts"
+            " LEFT JOIN generations USING (ssid) ORDER BY created, ssid").fetchall()
+        users: dict[str, list[User]] = {}
+        for ssid, *user in self._conn.execute(
+                "SELECT ssid, user_id, username, human_name, password_hash, created"
+                " FROM users ORDER BY ssid, user_id"):
+            users.setdefault(ssid, []).append(User(*user))
+        return [Account(ssid, created, tuple(users.get(ssid, ())), generation, confirmed)
+                for ssid, created, generation, confirmed in accounts]
 
     def _now(self) -> int:
         return int(self._clock())

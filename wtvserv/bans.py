@@ -4,21 +4,20 @@ serial numbers the service refuses.
 
 It is a text file in the data directory, one entry per line::
 
-    # why, when, who: comments are kept by wtvserv-ban
+    # why, when, who: comments are kept by wtvserv ban
     address 203.0.113.7
     address 198.51.100.0/24
     ssid 8112345600B0026b
 
 The running server notices a change within C{checkInterval} seconds, so
 bans are added and lifted without a restart, by hand or with
-C{wtvserv-ban}. A line that cannot be read is logged and skipped; the rest
+C{wtvserv ban}. A line that cannot be read is logged and skipped; the rest
 still apply. An IPv6 address stands for its group (a /64 by default), as
 every per-address limit counts it (L{wtvserv.clients}).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
@@ -28,6 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from wtvserv.clients import AddressSet, ClientKeys, unmapped
+from wtvserv.watchedfile import WatchedFile
 
 log = Logger()
 KINDS = ("address", "ssid")
@@ -107,53 +107,30 @@ def parseBans(text: str, source: str = "ban list", keys: ClientKeys | None = Non
     return bansFrom(parseBanEntries(text, source), keys)
 
 
-class BanList:
-    """
-    The ban file, re-read when it changes. Checks are lazy: the file's
-    status is looked at, at most once per C{checkInterval} seconds, when a
-    ban is asked about.
-    """
+class BanList(WatchedFile[Bans]):
+    """The ban file, re-read when it changes (L{WatchedFile})."""
+
+    what = "ban list"
 
     def __init__(self, path: Path, clock, checkInterval: float = 2.0,
                  keys: ClientKeys | None = None) -> None:
-        self.path = Path(path)
         self._keys = keys
-        self._clock = clock
-        self._interval = checkInterval
-        self._checked = float("-inf")
-        self._stamp: tuple | None = None
-        self._bans = Bans()
+        super().__init__(path, clock, checkInterval)
 
-    def current(self) -> Bans:
-        now = self._clock.seconds()
-        if now - self._checked >= self._interval:
-            self._checked = now
-            self._reload()
-        return self._bans
+    def missing(self) -> Bans:
+        return Bans()
+
+    def parse(self, text: str) -> Bans:
+        bans = parseBans(text, str(self.path), self._keys)
+        log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
+                 a=len(bans.addresses), s=len(bans.ssids))
+        return bans
 
     def addressBanned(self, key: str) -> bool:
         return self.current().addressBanned(key)
 
     def ssidBanned(self, ssid: str) -> bool:
         return self.current().ssidBanned(ssid)
-
-    def _reload(self) -> None:
-        try:
-            status = os.stat(self.path)
-            stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
-            if stamp == self._stamp:
-                return
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            self._stamp, self._bans = None, Bans()
-            return
-        except OSError as error:
-            log.warn("cannot read the ban list {path}: {error}; keeping the last one",
-                     path=str(self.path), error=error)
-            return
-        self._stamp, self._bans = stamp, parseBans(text, str(self.path), self._keys)
-        log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
-                 a=len(self._bans.addresses), s=len(self._bans.ssids))
 
 
 class SharedBanList:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, ip_network
+from ipaddress import IPv4Address, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +97,12 @@ class Config:
     sessionCapacity: int = 100_000
     maxConnectionsPerService: int = 10_000
     # Connections the kernel queues before the server accepts them: a burst
-    # of boxes powering on at once must not overflow it (README).
+    # of boxes powering on at once must not overflow it (docs/decisions.rst).
     listenBacklog: int = 511
     timezone: str = "GMT -0000"
     country: str = "US"
     language: str = "en-US,en"
-    # Time limits, in seconds (defaults sized for a 33.6k modem; README).
+    # Time limits, in seconds (defaults sized for a 33.6k modem; docs/hardening.rst).
     idleTimeout: float = 300.0
     headerTimeout: float = 30.0
     bodyTimeout: float = 30.0
@@ -132,7 +132,7 @@ class Config:
     logsPerAddress: int = 60
     logWindow: float = 600.0
     exemptAddresses: list[str] = field(default_factory=list)
-    # IPv6 clients count by network of this many bits (README).
+    # IPv6 clients count by network of this many bits (docs/hardening.rst).
     ipv6Prefix: int = 64
     # Which serial numbers are accepted, and who is banned.
     validateSSIDs: bool = True
@@ -214,21 +214,29 @@ def loadConfig(path: Path | None) -> Config:
         return config
     try:
         document = tomllib.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
         raise ConfigError(f"cannot read {path}: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    base = Path(path).absolute().parent
     for section, values in document.items():
         if section == "services":
             _readServices(config, values)
             continue
         if section == "tellyscripts":
-            config.tellyscripts = _readTellyScripts(values, Path(path).parent)
+            config.tellyscripts = _readTellyScripts(values, base)
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] must be a table")
         for key, value in values.items():
-            _setScalar(config, section, key, value)
+            _setScalar(config, section, key, value, base)
+    checkHost(config.host, "[server] host")
+    checkInterface(config.interface, "[server] interface")
+    for name, service in config.services.items():
+        if service.host is not None:
+            checkHost(service.host, f"[services.{name}] host")
     if config.nameServer is not None:
         try:
             IPv4Address(config.nameServer)
@@ -262,7 +270,33 @@ def commandConfig(configPath: str | None, dataDir: str | None) -> Config:
     return config
 
 
-def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
+def checkHost(host: str, where: str) -> str:
+    """
+    @return: C{host}, an address boxes can be told to connect to (in
+        C{wtv-service}, PROTOCOL.md 7: an IPv4 address, not 0.0.0.0).
+    @raise ConfigError: it is not one; the message starts with C{where}.
+    """
+    try:
+        address = IPv4Address(host)
+    except ValueError:
+        raise ConfigError(f"{where}: {host!r} is not an IPv4 address (boxes are told an "
+                          "address, not a name)") from None
+    if address.is_unspecified or address.is_multicast or address == IPv4Address("255.255.255.255"):
+        raise ConfigError(f"{where}: {host} is not an address a box can connect to; give "
+                          "this machine's address as boxes reach it")
+    return host
+
+
+def checkInterface(interface: str, where: str) -> str:
+    """@return: C{interface}, an IP address to listen on. @raise ConfigError: it is not."""
+    try:
+        ip_address(interface)
+    except ValueError:
+        raise ConfigError(f"{where}: {interface!r} is not an IP address to listen on") from None
+    return interface
+
+
+def _setScalar(config: Config, section: str, key: str, value: Any, base: Path) -> None:
     try:
         attribute, kind = _SCALARS[(section, key)]
     except KeyError:
@@ -277,7 +311,8 @@ def _setScalar(config: Config, section: str, key: str, value: Any) -> None:
         raise ConfigError(f"[{section}] {key} must be positive")
     if kind in (str, Path) and not isinstance(value, str):
         raise ConfigError(f"[{section}] {key} must be a string")
-    setattr(config, attribute, kind(value))
+    # A path in the file is relative to the file, wherever twistd was started.
+    setattr(config, attribute, base / value if kind is Path else kind(value))
 
 
 def _readServices(config: Config, services: Any) -> None:

@@ -1,12 +1,18 @@
 """
-Finding the service plugins: built-in and third-party alike come from
-C{getPlugins(IWTVServicePlugin, wtvserv.plugins)}.
+Finding the service plugins: built-in and third-party alike are the
+L{IWTVServicePlugin} providers in the modules of C{wtvserv.plugins} (every
+C{wtvserv/plugins/} folder on C{sys.path}, through Twisted's
+C{pluginPackagePaths}).
+
+The modules are imported here rather than through C{getPlugins}: Twisted's
+dropin cache imports a module that fails again each time it is asked and
+logs a traceback each time, where an operator wants one line per broken
+plugin.
 """
 
 from __future__ import annotations
 
 from twisted.logger import Logger
-from twisted.plugin import getCache, getPlugins
 from twisted.python.modules import getModule
 
 import wtvserv.plugins
@@ -20,13 +26,10 @@ BUILTIN_MODULE = "wtvserv.plugins.wtvserv_builtin"
 def discoverPlugins(package=wtvserv.plugins) -> tuple[list, list[str]]:
     """
     @return: the usable plugins sorted by name, and one sentence per
-        problem found (a plugin that failed to import is logged by
-        C{getPlugins} and simply absent). See L{choosePlugins}.
+        problem found, each also logged as one line (a module that failed
+        to import is left out). See L{choosePlugins}.
     """
-    problems = _unloadableModules(package)
-    origins = _origins(package)
-    found = [(origins.get(id(plugin), "?"), plugin)
-             for plugin in getPlugins(IWTVServicePlugin, package)]
+    found, problems = _loadPlugins(package)
     plugins, clashes = choosePlugins(found)
     problems += clashes
     for problem in problems:
@@ -68,28 +71,19 @@ def choosePlugins(found: list[tuple[str, object]],
     return [byName[name][1] for name in sorted(byName)], problems
 
 
-def _unloadableModules(package) -> list[str]:
+def _loadPlugins(package) -> tuple[list[tuple[str, object]], list[str]]:
     """
-    One sentence per module of the plugin package that cannot be imported
-    (C{getPlugins} skips those with a bare traceback in the log).
+    @return: C{(module name, plugin)} for every plugin in the modules of
+        C{package}, and one sentence per module that cannot be imported.
     """
-    problems = []
+    found, problems = [], []
     for module in getModule(package.__name__).iterModules():
         try:
-            module.load()
+            loaded = module.load()
         except Exception as error:
             problems.append(f"plugin module {module.name} could not be loaded "
                             f"({type(error).__name__}: {error}); its services are not run")
-    return problems
-
-
-def _origins(package) -> dict[int, str]:
-    """Which module each plugin object was found in, from Twisted's dropin cache."""
-    origins = {}
-    for dropin in getCache(package).values():
-        for cached in dropin.plugins:
-            try:
-                origins[id(cached.load())] = dropin.moduleName
-            except Exception:
-                continue
-    return origins
+            continue
+        found.extend((module.name, value) for value in vars(loaded).values()
+                     if IWTVServicePlugin.providedBy(value))
+    return found, problems

@@ -176,6 +176,9 @@ class IAccountStore(Interface):
     def userCount() -> int:
         """@return: the number of users in the store."""
 
+    def listAccounts() -> list[Account]:
+        """@return: every account with its users, oldest first (for the operator)."""
+
     def usernameTaken(username: str) -> bool:
         """@return: whether any user has C{username} (case-insensitively)."""
 
@@ -279,6 +282,15 @@ class IServiceContext(Interface):
         "The L{IWTVServicePlugin}s of every enabled service, whether or not "
         "this process runs it; the head-waiter asks those providing "
         "L{ILoginHeaders} or L{IFlashUpgrade}.")
+    switches = Attribute(
+        "The operator's L{wtvserv.switches.SwitchBoard}: C{current()} says "
+        "whether registration is open and maintenance on.")
+    usernames = Attribute(
+        "The operator's L{wtvserv.usernames.UsernameLists}: C{current()} "
+        "gives the reserved names and bad words new user names are checked against.")
+    activity = Attribute(
+        "The L{wtvserv.activity.Activity} of the process: a service records "
+        "C{LOGIN}s and C{SIGNUP}s there for C{wtvserv status}.")
 
     def random(n: int) -> bytes:
         """@return: C{n} random bytes (injectable for deterministic tests)."""

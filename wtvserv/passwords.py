@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 
+MIN_PASSWORD_LENGTH = 4
 MAX_PASSWORD_LENGTH = 64
 
 SCHEME = "scrypt"

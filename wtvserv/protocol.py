@@ -29,6 +29,7 @@ from wtvserv.connection import BoxConnection, Refusal
 from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
+from wtvserv.switches import SwitchBoard
 from wtvserv.wire import BodyBudget, Limits, Request, Response, errorResponse
 
 log = Logger()
@@ -204,7 +205,7 @@ class WTVPProtocol(Protocol):
                 break
             request.started = self._requestStarted
             self._cancel("_requestCall")
-            refused = self._refusedSSID(request)
+            refused = self._refusedSSID(request) or self._closedForMaintenance()
             if refused is not None:
                 self._respond(request, *refused)
                 return
@@ -242,6 +243,16 @@ class WTVPProtocol(Protocol):
             return None
         status, message, note = refusal
         return errorResponse(status, message, close=True), note
+
+    def _closedForMaintenance(self) -> tuple[Response, str] | None:
+        """@return: the maintenance answer, and why, while the operator's switch is on."""
+        switchBoard = self.factory.maintenance
+        if switchBoard is None:
+            return None
+        switches = switchBoard.current()
+        if not switches.maintenance:
+            return None
+        return errorResponse(503, switches.message, close=True), "maintenance"
 
     def _answer(self, request: Request) -> bool:
         """
@@ -420,7 +431,8 @@ class WTVPFactory(Factory):
                  ssidPolicy: SSIDPolicy | None = None,
                  clientKeys: ClientKeys | None = None,
                  bodyBudget: BodyBudget | None = None,
-                 directory: ServiceDirectory | None = None) -> None:
+                 directory: ServiceDirectory | None = None,
+                 maintenance: SwitchBoard | None = None) -> None:
         """
         @param encode: compresses an answer, now or (a L{Deferred}) later.
         @param admission: who may connect, shared by the process's factories;
@@ -433,6 +445,8 @@ class WTVPFactory(Factory):
             unshared and as large as the process-wide default.
         @param directory: the services boxes are told of, to send a box
             whose ticket is unreadable back to wtv-1800.
+        @param maintenance: the operator's switches, when maintenance closes
+            this service (every request then gets the maintenance message).
         """
         self.service = service
         self.serviceName = service.name
@@ -448,6 +462,7 @@ class WTVPFactory(Factory):
         self.clientKeys = clientKeys or ClientKeys()
         self.bodyBudget = bodyBudget or BodyBudget()
         self.directory = directory or ServiceDirectory()
+        self.maintenance = maintenance
         self.connections: set[WTVPProtocol] = set()
 
     def logPrefix(self) -> str:

@@ -11,6 +11,7 @@ import re
 import resource
 import sys
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Callable
 
@@ -23,30 +24,42 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from wtvserv import __version__
+from wtvserv.activity import LOGIN, SIGNUP, Activity
 from wtvserv.admission import Admission
 from wtvserv.bans import BanList, SharedBanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
+from wtvserv.control import MAX_CONNECTIONS, MAX_SOCKET_PATH, ControlFactory, socketName
 from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext, ISharedState
+from wtvserv.listening import tcpAddress
 from wtvserv.protocol import Timeouts, WTVPFactory
 from wtvserv.sessions import SessionKeyRegistry
 from wtvserv.ssid import SSIDPolicy
 from wtvserv.stalls import StallWatch
+from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
+from wtvserv.switches import SWITCHES_FILE, SwitchBoard
 from wtvserv.tellyscript.catalog import TellyScripts
-from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.tickets import SECRET_LENGTH, TicketAuthority, load_or_create_secret
+from wtvserv.usernames import UsernameLists, installDefaults
 from wtvserv.wire import BodyBudget, Limits
 
 log = Logger()
+#: Services that keep answering under maintenance: boxes can still report.
+MAINTENANCE_EXEMPT = frozenset({"wtv-log"})
 _TCP_PORT = re.compile(r"^tcp:(?:port=)?(\d+)(?::|$)")
 _TAKES_BACKLOG = re.compile(r"^(tcp|tcp6|ssl|unix):")
 _HAS_BACKLOG = re.compile(r"(^|:)backlog=")
+
+
+class StartError(Exception):
+    """The server cannot start; the message is the one line to show."""
 
 
 @implementer(IServiceContext)
@@ -67,6 +80,9 @@ class ServiceContext:
     exemptAddresses: AddressSet = field(default_factory=AddressSet)
     tellyscripts: TellyScripts = field(default_factory=TellyScripts)
     plugins: list = field(default_factory=list)
+    switches: SwitchBoard | None = None
+    usernames: UsernameLists | None = None
+    activity: Activity | None = None
     shared: object = None
 
     def random(self, n: int) -> bytes:
@@ -86,17 +102,21 @@ class ServiceContext:
         return folder
 
 
-def endpointFor(config: Config, plugin) -> str:
-    """
-    The endpoint description a service listens on, with the configured
-    listen backlog unless the description sets its own.
-    """
+def listenDescription(config: Config, plugin) -> str:
+    """The endpoint description a service listens on, as the operator gave it."""
     settings = config.service(plugin.name)
     if settings.endpoint:
-        description = settings.endpoint
-    else:
-        port = settings.port if settings.port is not None else plugin.defaultPort
-        description = f"tcp:{port}:interface={quoteStringArgument(config.interface)}"
+        return settings.endpoint
+    port = settings.port if settings.port is not None else plugin.defaultPort
+    return f"tcp:{port}:interface={quoteStringArgument(config.interface)}"
+
+
+def endpointFor(config: Config, plugin) -> str:
+    """
+    L{listenDescription}, with the configured listen backlog unless the
+    description sets its own.
+    """
+    description = listenDescription(config, plugin)
     if _TAKES_BACKLOG.match(description) and not _HAS_BACKLOG.search(description):
         description += f":backlog={config.listenBacklog}"
     return description
@@ -132,6 +152,9 @@ class WTVServer(MultiService):
     @param runHere: names of the services this process listens for (L{None}:
         all enabled ones). Other processes sharing the data directory and
         ticket secret can run the rest.
+    @ivar exitOnStartError: whether a port that cannot be had ends the
+        process with one line (in the foreground) or raises L{StartError}
+        (daemonized: twistd then tells the terminal it forked from).
     """
 
     def __init__(self, config: Config, reactor, plugins: list, runHere: set[str] | None = None,
@@ -148,6 +171,7 @@ class WTVServer(MultiService):
             cannot be used.
         """
         super().__init__()
+        self.exitOnStartError = True
         tellyscripts = TellyScripts.load(config.tellyscripts)   # before any file is opened
         self.workers = workers or ThreadPool(minthreads=0, maxthreads=max(1, (os.cpu_count() or 2) - 1),
                                              name="wtvserv-workers")
@@ -157,9 +181,11 @@ class WTVServer(MultiService):
         dataDir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.sessions = SessionKeyRegistry(reactor, lifetime=config.sessionLifetime,
                                            capacity=config.sessionCapacity)
+        installDefaults(dataDir)
+        self.usernames = UsernameLists(dataDir, reactor)
         # The synchronous stores: for start-up, commands and tests. Services
         # get them through DeferredStore, on the store threads.
-        self.stores = openStores(config, reactor.seconds)
+        self.stores = openStores(config, reactor.seconds, self.usernames.current)
         self.accounts = self.stores.accounts
         self.logs = self.stores.logs
         self.storeThreads = storeThreads or self.stores.threadPool()
@@ -176,6 +202,9 @@ class WTVServer(MultiService):
         else:
             self.bans = SharedBanList(shared, reactor, self.storeThreads,
                                       config.banCheckInterval, self.clientKeys)
+        self.switches = SwitchBoard(dataDir / SWITCHES_FILE, reactor)
+        self.activity = Activity(reactor)
+        self.started = reactor.seconds()
         exempt = AddressSet(config.exemptAddresses, self.clientKeys)
         self.admission = Admission(self.bans, config.maxConnections,
                                    config.connectionsPerAddress, exempt)
@@ -198,7 +227,9 @@ class WTVServer(MultiService):
                                                     self.storeThreads),
                                       reactor, config, self.directory, links, random,
                                       self.workers, exempt, tellyscripts, enabled,
-                                      None if shared is None else
+                                      switches=self.switches, usernames=self.usernames,
+                                      activity=self.activity,
+                                      shared=None if shared is None else
                                       DeferredStore(shared, ISharedState, reactor,
                                                     self.storeThreads))
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
@@ -206,6 +237,50 @@ class WTVServer(MultiService):
         for plugin in enabled:
             if runHere is None or plugin.name in runHere:
                 self._addService(plugin)
+        self._addControlSocket(dataDir / socketName(runHere))
+
+    def _addControlSocket(self, path: Path) -> None:
+        """The socket C{wtvserv status} asks (L{wtvserv.control}), if its path fits."""
+        if len(str(path.absolute())) > MAX_SOCKET_PATH:
+            log.warn("no control socket (wtvserv status): the path {path} is longer than "
+                     "{n} bytes; use a data directory with a shorter path",
+                     path=str(path.absolute()), n=MAX_SOCKET_PATH)
+            return
+        description = f"unix:{quoteStringArgument(str(path))}:mode=600:lockfile=1"
+        listener = endpointService(f"{description}:backlog={MAX_CONNECTIONS}",
+                                   ControlFactory({"status": self.status}), reactor=self.reactor)
+        listener.setName("control socket")
+        listener.description = str(path)
+        listener.setServiceParent(self)
+
+    def status(self) -> dict:
+        """What C{wtvserv status} shows of this process."""
+        services, loggedIn = {}, set()
+        for name, factory in self.factories.items():
+            boxes = {protocol.box.ssid for protocol in factory.connections
+                     if protocol.box is not None and protocol.box.ssid}
+            loggedIn |= {protocol.box.ssid for protocol in factory.connections
+                         if protocol.box is not None and self._loggedIn(protocol.box)}
+            services[name] = {"connections": len(factory.connections), "boxes": len(boxes)}
+        switches = self.switches.current()
+        return {"version": __version__, "pid": os.getpid(),
+                "uptime": self.reactor.seconds() - self.started, "services": services,
+                "loggedIn": len(loggedIn),
+                "lastHour": {"logins": self.activity.count(LOGIN),
+                             "signups": self.activity.count(SIGNUP)},
+                "switches": {"maintenance": switches.maintenance, "message": switches.message,
+                             "registration": switches.word("registration")}}
+
+    def _loggedIn(self, box) -> bool:
+        """
+        Whether a connection's box holds a ticket of a logged-in user, still
+        valid: not expired, and of its account's generation (not deleted,
+        moved or with a changed password since).
+        """
+        ticket = box.ticket
+        return (ticket is not None and ticket.user_id is not None and ticket.password_ok
+                and not self.tickets.expired(ticket)
+                and ticket.generation == self.accounts.generationOf(ticket.ssid))
 
     def _addService(self, plugin) -> None:
         try:
@@ -220,16 +295,25 @@ class WTVServer(MultiService):
                               maxConnections=self.config.maxConnectionsPerService,
                               encode=self.encoder.encode, admission=self.admission,
                               ssidPolicy=self.ssidPolicy, clientKeys=self.clientKeys,
-                              bodyBudget=self.bodyBudget, directory=self.directory)
+                              bodyBudget=self.bodyBudget, directory=self.directory,
+                              maintenance=None if plugin.name in MAINTENANCE_EXEMPT
+                              else self.switches)
         listener = endpointService(endpointFor(self.config, plugin), factory,
                                    reactor=self.reactor)
         listener.setName(plugin.name)
         listener.description = endpointFor(self.config, plugin)
+        listener.plugin = plugin
         listener.setServiceParent(self)
         self.factories[plugin.name] = factory
 
     def privilegedStartService(self) -> None:
-        """Listen on every port; one that cannot be had stops the start, readably."""
+        """
+        Listen on every port; one that cannot be had stops the start,
+        readably: one line and an exit in the foreground, a L{StartError}
+        (which twistd reports to the terminal it forked from) when
+        daemonized. C{twistd wtvserv} checked the ports before forking
+        (L{wtvserv.listening}), so this is for one taken since.
+        """
         self._fitConnectionsToOpenFiles()
         for listener in self:
             try:
@@ -238,7 +322,34 @@ class WTVServer(MultiService):
                 reason = error.socketError.strerror if error.socketError else str(error)
                 message = f"{listener.name} cannot listen on {listener.description}: {reason}"
                 log.critical("{message}", message=message)
-                sys.exit(f"wtvserv: {message}")
+                if self.exitOnStartError:
+                    sys.exit(f"wtvserv: {message}")
+                raise StartError(message) from None
+        log.info("{line}", line=self._startLine())
+        for warning in self._advertisingWarnings():
+            log.warn("{warning}", warning=warning)
+
+    def _startLine(self) -> str:
+        """Where each service listens (here) and what boxes are told of it."""
+        parts = []
+        for entry in map(self.directory.get, self.directory.names()):
+            listener = self.namedServices.get(entry.name)
+            where = listenDescription(self.config, listener.plugin) if listener else "elsewhere"
+            parts.append(f"{entry.name} on {where} as {entry.host}:{entry.port}")
+        return f"wtvserv {__version__} serving {self.config.dataDir}: {'; '.join(parts)}"
+
+    def _advertisingWarnings(self) -> list[str]:
+        """A service reachable from elsewhere but advertised as this machine only."""
+        warnings = []
+        for name, listener in self.namedServices.items():
+            entry = self.directory.get(name)
+            if entry is None or not ip_address(entry.host).is_loopback:
+                continue
+            if _listensOnEveryAddress(listenDescription(self.config, listener.plugin)):
+                warnings.append(f"{name} listens on every address but tells boxes to connect "
+                                f"to {entry.host}, so only this machine can use it; give "
+                                "--host this machine's address as boxes reach it")
+        return warnings
 
     def _fitConnectionsToOpenFiles(self) -> None:
         """Raise the open files limit, and keep the connection caps below it."""
@@ -281,6 +392,11 @@ class WTVServer(MultiService):
                 pool.stop()
         self.stores.close()
         return passthrough
+
+
+def _listensOnEveryAddress(description: str) -> bool:
+    address = tcpAddress(description)
+    return address is not None and ip_address(address[0]).is_unspecified
 
 
 def _limitText(limit: int) -> str:

@@ -1,15 +1,23 @@
 """
 C{twistd wtvserv}: options and the service they build.
+
+Every mistake an operator can make here (an unknown option or service, a
+configuration that cannot be read, an address or endpoint that cannot be
+used, a port another program holds) ends the start with one line on
+stderr and a non-zero exit, before twistd goes into the background.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from twisted.python import usage
 
-from wtvserv.config import ConfigError, loadConfig
+from wtvserv import __version__
+from wtvserv.config import ConfigError, checkHost, checkInterface, loadConfig
 from wtvserv.directory import isServiceName
 from wtvserv.discovery import discoverPlugins
 
@@ -36,6 +44,18 @@ class Options(usage.Options):
         self["disable"] = set()
         self.plugins, self.problems = discoverPlugins()
 
+    def parseOptions(self, options=None) -> None:
+        """Parse; a mistake is one line (twistd would print the whole help first)."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            _refuse(f"{error} (twistd wtvserv --help lists the options)")
+
+    def opt_version(self) -> None:
+        """Print wtvserv's version and exit."""
+        print(f"wtvserv {__version__}")
+        sys.exit(0)
+
     def getUsage(self, width: int | None = None) -> str:
         """The options, then every service found, one per line."""
         return (super().getUsage(width).rstrip("\n") + "\n\n"
@@ -59,24 +79,33 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         try:
             config = loadConfig(Path(self["config"]) if self["config"] else None)
+            if self["host"]:
+                config.host = checkHost(self["host"], "--host")
+            if self["interface"]:
+                config.interface = checkInterface(self["interface"], "--interface")
         except ConfigError as error:
-            raise usage.UsageError(str(error)) from None
+            _refuse(str(error))
         known = {plugin.name for plugin in self.plugins}
+        found = f"found: {', '.join(sorted(known))}"
+        for name in config.services:
+            if name not in known:
+                _refuse(f"unknown service {name!r} in [services.{name}] of "
+                        f"{self['config']}; {found}")
         for name in [*self["listen"], *self["run"], *self["disable"]]:
             if name not in known:
-                raise usage.UsageError(
-                    f"unknown service {name!r}; found: {', '.join(sorted(known))}")
+                _refuse(f"unknown service {name!r}; {found}")
         if self["data"]:
             config.dataDir = Path(self["data"])
-        if self["host"]:
-            config.host = self["host"]
-        if self["interface"]:
-            config.interface = self["interface"]
         for name, endpoint in self["listen"].items():
             config.service(name).endpoint = endpoint
         for name in self["disable"]:
             config.service(name).enabled = False
         self.config = config
+
+
+def _refuse(message: str) -> NoReturn:
+    """End the start: one line, exit status 1."""
+    raise SystemExit(f"wtvserv: {message}")
 
 
 def _describeServices(plugins: list, problems: list[str]) -> str:
@@ -96,10 +125,29 @@ def makeService(options: Options, reactor=None):
     from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
     from wtvserv.tellyscript.errors import ScriptError
 
+    _checkListening(options, reactor)
     try:
-        return WTVServer(options.config, reactor, options.plugins,
-                         runHere=options["run"] or None)
-    except OSError as error:
+        server = WTVServer(options.config, reactor, options.plugins,
+                           runHere=options["run"] or None)
+    except (OSError, ValueError, UnknownSchemaVersion, sqlite3.Error) as error:
         sys.exit(f"wtvserv: cannot use data directory {options.config.dataDir}: {error}")
-    except (ScriptError, StorageUnavailable, UnknownSchemaVersion) as error:
+    except (ScriptError, StorageUnavailable) as error:
         sys.exit(f"wtvserv: {error}")
+    # Daemonized, twistd's waiting parent hears of an exception, not of an exit.
+    twistd = getattr(options, "parent", None)
+    server.exitOnStartError = twistd is None or bool(twistd.get("nodaemon"))
+    return server
+
+
+def _checkListening(options: Options, reactor) -> None:
+    """Exit with one line if a service this process runs cannot listen where it is told."""
+    from wtvserv.listening import listenProblem
+    from wtvserv.server import listenDescription
+
+    config, runHere = options.config, options["run"]
+    for plugin in options.plugins:
+        if config.service(plugin.name).enabled and (not runHere or plugin.name in runHere):
+            description = listenDescription(config, plugin)
+            problem = listenProblem(description, reactor)
+            if problem is not None:
+                sys.exit(f"wtvserv: {plugin.name} cannot listen on {description}: {problem}")

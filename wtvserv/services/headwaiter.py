@@ -22,6 +22,7 @@ from hashlib import sha256
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from wtvserv.activity import LOGIN
 from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
 from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext
@@ -501,6 +502,7 @@ class HeadWaiter:
                     *featureSwitches(context), *_openISP(box)]
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
+        self.context.activity.record(LOGIN)
         if reconnect:
             response = Response(headers=headers, ticket=ticket)
         else:

@@ -25,8 +25,9 @@ from wtvserv.accounts import (
     check_human_name,
     check_username,
 )
+from wtvserv.activity import SIGNUP
 from wtvserv.interfaces import IServiceContext
-from wtvserv.passwords import MAX_PASSWORD_LENGTH, hash_password
+from wtvserv.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
 from wtvserv.services.common import serviceHeaders
 from wtvserv.throttle import SlidingWindow, minutesText
@@ -35,8 +36,8 @@ from wtvserv.workqueue import QueueFull, WorkQueue
 
 log = Logger()
 NAME = "wtv-register"
+CLOSED = "Sign-ups are closed for now. Please try again later."
 NEXT = "wtv-head-waiter:/login?new_registration=1"
-MIN_PASSWORD_LENGTH = 4
 AGREED = ("yes", "on", "true", "1")
 #: The longest value each field shown again can hold; the rest of a longer
 #: one is cut before it is echoed, so no answer is larger than its form.
@@ -111,6 +112,8 @@ class Registration:
             return relogin()
         if box.account is not None:
             return error(403, "This box already has an account. Please sign in instead.")
+        if not self.context.switches.current().registrationOpen:
+            return error(503, CLOSED)
         return None
 
     def splash(self, box: Box):
@@ -127,7 +130,8 @@ class Registration:
         """
         try:
             name = check_human_name(fields.get("subscriber_name", ""))
-            username = check_username(fields.get("subscriber_username", ""))
+            username = check_username(fields.get("subscriber_username", ""),
+                                      self.context.usernames.current())
         except AccountError as problem:
             return problem.message
         password = fields.get("subscriber_password", "")
@@ -162,7 +166,7 @@ class Registration:
             return self._again(box.form, checked)
         if await self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
             log.warn("sign-up refused: the store holds its maximum of users")
-            return error(503, "Sign-ups are closed for now. Please try again later.")
+            return error(503, CLOSED)
         refusal = self._reserve(box)
         if refusal is not None:
             return refusal
@@ -195,6 +199,7 @@ class Registration:
             return self._again(box.form, problem.message)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
+        self.context.activity.record(SIGNUP)
         return html(pages.registered(account.primary),
                     headers=[("wtv-noback-all", f"{NAME}:"),
                              ("wtv-expire-all", "wtv-"),

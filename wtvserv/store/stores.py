@@ -18,6 +18,7 @@ from wtvserv.config import Config
 from wtvserv.logstore import LOG_DB_NAME, SCHEMA as LOG_SCHEMA, LogStore
 from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, SharedState
 from wtvserv.store.sqlite import SQLiteDatabase
+from wtvserv.usernames import DEFAULT_RULES, UsernameRules
 
 SCHEMAS = (ACCOUNT_SCHEMA, LOG_SCHEMA)
 #: PostgreSQL's deployment shares more than SQLite's (see wtvserv.store.shared).
@@ -104,16 +105,18 @@ class Stores:
         self.databases.close()
 
 
-def openStores(config: Config, clock: Callable[[], float] = time.time) -> Stores:
+def openStores(config: Config, clock: Callable[[], float] = time.time,
+               usernameRules: Callable[[], UsernameRules] = lambda: DEFAULT_RULES) -> Stores:
     """
     @param clock: the time of the shared state (its windows and offers); the
         server's reactor.
+    @param usernameRules: see L{AccountStore}.
     @raise wtvserv.store.errors.StorageUnavailable: see L{openDatabases}.
     """
     databases = openDatabases(config)
     shared = databases.byComponent.get(SHARED_SCHEMA.component)
     return Stores(AccountStore(databases.byComponent["accounts"],
-                               max_users=config.maxUsersPerAccount),
+                               max_users=config.maxUsersPerAccount, usernameRules=usernameRules),
                   LogStore(databases.byComponent["logs"], per_ssid=config.logsPerSSID,
                            total=config.logsTotal),
                   databases, None if shared is None else SharedState(shared, clock))

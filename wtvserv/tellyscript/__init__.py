@@ -7,5 +7,5 @@ optionally L{minifier}) to a token stream (L{tokens}), which L{packfile}
 compresses with L{lzss} behind a 36-byte header. L{packfile} also reads a
 file back and L{detokenizer} prints its tokens as text. L{source} chains
 the steps for an operator's file, L{catalog} holds the configured scripts
-and picks one per box, and L{cli} is C{wtvserv-tellyscript}.
+and picks one per box; L{wtvserv.cli.tellyscript} is C{wtvserv tellyscript}.
 """

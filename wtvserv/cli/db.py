@@ -1,71 +1,62 @@
 """
-C{wtvserv-db}: the schema and the backend of a deployment's storage.
+C{wtvserv db}: the schema and the backend of a deployment's storage.
 
-    wtvserv-db [--config FILE] [--data DIR] status
-    wtvserv-db [--config FILE] [--data DIR] migrate
-    wtvserv-db --config FILE copy --from DIR
+    wtvserv db [--config FILE] [--data DIR] status
+    wtvserv db [--config FILE] [--data DIR] migrate
+    wtvserv db --config FILE copy --from DIR
 
 C{--config} and C{--data} name the storage as C{twistd wtvserv} would:
 C{[storage] url} for PostgreSQL, else the SQLite files of the data
-directory. C{copy} moves a SQLite deployment (the data directory C{--from})
-into the configured PostgreSQL database, row for row, in one transaction
-per table group, and only into empty tables.
+directory. C{status} exits 1 when migrations are waiting. C{copy} moves a
+SQLite deployment (the data directory C{--from}) into the configured
+PostgreSQL database, row for row, in one transaction per table group, and
+only into empty tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from pathlib import Path
-from typing import Sequence
 
-from wtvserv.bancmd import DEFAULT_NAME as DEFAULT_BAN_FILE
 from wtvserv.bans import parseBanEntries
-from wtvserv.config import Config, ConfigError, commandConfig
+from wtvserv.cli.common import CommandError, addDataOptions, settings
+from wtvserv.config import Config
 from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
 from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, TICKET_SECRET, SharedState
 from wtvserv.store.stores import (POSTGRESQL_SCHEMAS, SCHEMAS, SQLITE_FILES, describe,
                                    openDatabases)
 from wtvserv.tickets import SECRET_FILE_NAME, load_or_create_secret
 
-EXIT_ERROR = 2
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """@return: the exit status: 0, 1 when C{status} finds work to do, 2 on an error."""
-    arguments = _parser().parse_args(argv)
-    try:
-        config = commandConfig(arguments.config, arguments.data)
-    except ConfigError as error:
-        return _fail(str(error))
-    try:
-        return arguments.run(config, arguments)
-    except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error, CopyRefused) as error:
-        return _fail(str(error))
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wtvserv-db", description=__doc__.split("\n")[1])
-    parser.add_argument("--config", metavar="FILE", help="the TOML file the server runs with")
-    parser.add_argument("--data", metavar="DIR", help="the data directory (for SQLite)")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    commands.add_parser("status", help="each table group's schema version").set_defaults(
+def addCommand(commands) -> None:
+    parser = commands.add_parser("db", help="storage schemas, and moving SQLite to PostgreSQL",
+                                 description="The schema and the backend of the storage.")
+    addDataOptions(parser)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("status", help="each table group's schema version").set_defaults(
         run=_status)
-    commands.add_parser("migrate", help="bring every schema up to date").set_defaults(
+    actions.add_parser("migrate", help="bring every schema up to date").set_defaults(
         run=_migrate)
-    copying = commands.add_parser("copy", help="copy a SQLite data directory into PostgreSQL")
+    copying = actions.add_parser("copy", help="copy a SQLite data directory into PostgreSQL")
     copying.add_argument("--from", dest="source", required=True, metavar="DIR",
                          help="the data directory of the SQLite deployment")
     copying.set_defaults(run=_copy)
-    return parser
 
 
-def _status(config: Config, arguments: argparse.Namespace) -> int:
+def _open(config: Config, migrate: bool = True):
+    try:
+        return openDatabases(config, migrate)
+    except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error) as error:
+        raise CommandError(str(error)) from None
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    config = settings(arguments)
     if config.storageURL is None and not all(
             (Path(config.dataDir) / name).is_file() for name in SQLITE_FILES.values()):
-        return _fail(f"no SQLite databases in {config.dataDir} (wrong --data?)")
-    databases = openDatabases(config, migrate=False)
+        raise CommandError(f"no SQLite databases in {config.dataDir} (wrong --data?)")
+    databases = _open(config, migrate=False)
     pending = 0
     try:
         print(describe(config))
@@ -82,25 +73,21 @@ def _status(config: Config, arguments: argparse.Namespace) -> int:
     return 1 if pending else 0
 
 
-def _migrate(config: Config, arguments: argparse.Namespace) -> int:
-    openDatabases(config).close()
-    return _status(config, arguments)
+def _migrate(arguments: argparse.Namespace) -> int:
+    _open(settings(arguments)).close()
+    return _status(arguments)
 
 
-class CopyRefused(Exception):
-    """The copy cannot be made; the message says why."""
-
-
-def _copy(config: Config, arguments: argparse.Namespace) -> int:
+def _copy(arguments: argparse.Namespace) -> int:
+    config = settings(arguments)
     if config.storageURL is None:
-        raise CopyRefused("copy needs [storage] url in --config: the PostgreSQL to copy into")
+        raise CommandError("copy needs [storage] url in --config: the PostgreSQL to copy into")
     source = Path(arguments.source)
     for name in SQLITE_FILES.values():
         if not (source / name).is_file():
-            raise CopyRefused(f"no {name} in {source}")
-    sourceConfig = Config(dataDir=source)
-    sources = openDatabases(sourceConfig)       # brought up to this wtvserv's schema
-    targets = openDatabases(config)
+            raise CommandError(f"no {name} in {source}")
+    sources = _open(Config(dataDir=source))       # brought up to this wtvserv's schema
+    targets = _open(config)
     try:
         for schema in SCHEMAS:
             counts = copyTables(sources.byComponent[schema.component],
@@ -121,7 +108,7 @@ def _copyShared(source: Path, shared: SharedState) -> None:
             print("ticket secret: copied")
         else:
             print("ticket secret: the database has its own, kept; boxes log in again")
-    bans = source / DEFAULT_BAN_FILE
+    bans = source / Config.banFile
     entries = parseBanEntries(bans.read_text(encoding="utf-8", errors="replace"),
                               str(bans)) if bans.is_file() else []
     added = sum(shared.addBan(kind, value) for kind, value in entries)
@@ -136,7 +123,7 @@ def copyTables(source, target) -> list[tuple[str, int]]:
 
     @return: C{(table, rows)} in the order copied (the order the tables
         were created in, so references come after what they refer to).
-    @raise CopyRefused: a target table already holds rows.
+    @raise CommandError: a target table already holds rows.
     """
     tables = [row[0] for row in source.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -145,7 +132,7 @@ def copyTables(source, target) -> list[tuple[str, int]]:
     with target.transaction():
         for table in tables:
             if target.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
-                raise CopyRefused(f"the database's {table} table is not empty; "
+                raise CommandError(f"the database's {table} table is not empty; "
                                   "copy into an empty database")
             rows = source.execute(f"SELECT * FROM {table}")
             columns = [column[0] for column in rows.description]
@@ -172,12 +159,3 @@ def _continueIdentity(source, target, table: str) -> None:
         if highest:
             target.execute("SELECT setval(pg_get_serial_sequence(?, ?), ?)",
                            (table, column, highest))
-
-
-def _fail(message: str) -> int:
-    print(f"wtvserv-db: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

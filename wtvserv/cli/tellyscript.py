@@ -1,9 +1,10 @@
 """
-C{wtvserv-tellyscript}: check a script before a box gets it.
+C{wtvserv tellyscript} (alias C{wtvserv-tellyscript}): check a script
+before a box gets it.
 
-    wtvserv-tellyscript pack lc2.tsf [-o lc2.tok] [--var DialinNumber=18005551234]
-    wtvserv-tellyscript unpack lc2.tok [-o lc2.tokens]
-    wtvserv-tellyscript print lc2.tsf|lc2.tok|lc2.tokens
+    wtvserv tellyscript pack lc2.tsf [-o lc2.tok] [--var DialinNumber=18005551234]
+    wtvserv tellyscript unpack lc2.tok [-o lc2.tokens]
+    wtvserv tellyscript print lc2.tsf|lc2.tok|lc2.tokens
 
 C{pack} compiles a source exactly as the server does at start (same
 checks, same script id) and writes the C{.tok}; C{unpack} checks a packed
@@ -15,11 +16,10 @@ line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
+from wtvserv.cli.common import CommandError
 from wtvserv.tellyscript.catalog import (
     OPENISP_MINOR,
     asDialScript,
@@ -67,20 +67,20 @@ def describe(unpacked: Unpacked) -> list[str]:
             f"checksum     0x{header.checksum:08x} ({state})"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+def _run(arguments: argparse.Namespace) -> int:
     path = Path(arguments.file)
     try:
         data = readScriptFile(path)
-        if arguments.command == "pack":
+        if arguments.action == "pack":
             return _pack(path, data, arguments)
-        if arguments.command == "unpack":
+        if arguments.action == "unpack":
             return _unpack(path, data, arguments.output)
         return _print(path, data, arguments)
     except ScriptError as error:
-        return _fail(str(error))
+        raise CommandError(str(error)) from None
     except OSError as error:
-        return _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+        raise CommandError(f"{error.filename}: {error.strerror}" if error.filename
+                           else str(error)) from None
 
 
 def _compile(path: Path, data: bytes, arguments) -> bytes:
@@ -93,7 +93,7 @@ def _compile(path: Path, data: bytes, arguments) -> bytes:
 def _pack(path: Path, data: bytes, arguments) -> int:
     output = Path(arguments.output) if arguments.output else path.with_suffix(".tok")
     if output.resolve() == path.resolve():
-        return _fail(f"{output} is the source; name another output with -o")
+        raise CommandError(f"{output} is the source; name another output with -o")
     packed = _compile(path, data, arguments)
     output.write_bytes(packed)
     print(f"wrote {output} ({len(packed)} bytes)")
@@ -113,7 +113,7 @@ def _unpack(path: Path, data: bytes, output: str | None) -> int:
 def _print(path: Path, data: bytes, arguments) -> int:
     kind = classify(data)
     if kind is None:
-        return _fail(f"{path}: too short to be a script")
+        raise CommandError(f"{path}: too short to be a script")
     if kind == PACKED:
         unpacked = unpack(data)
         print("/*\n" + "\n".join(describe(unpacked)) + "\n*/")
@@ -134,15 +134,16 @@ def _variable(text: str) -> tuple[str, str]:
     return name, value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wtvserv-tellyscript",
+def addCommand(commands) -> None:
+    parser = commands.add_parser(
+        "tellyscript", help="pack, check or print a TellyScript",
         description="Tokenize and pack a TellyScript source, or check and print a packed one.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, help in (("pack", "compile a source and write the .tok a box is sent"),
                        ("unpack", "check a .tok and show its header (exit 1 if damaged)"),
                        ("print", "print any script (source, .tok or tokens) as text")):
-        command = commands.add_parser(name, help=help)
+        command = actions.add_parser(name, help=help)
+        command.set_defaults(run=_run)
         command.add_argument("file", metavar="FILE")
         if name != "print":
             command.add_argument("-o", "--output", metavar="OUT",
@@ -160,13 +161,4 @@ def _parser() -> argparse.ArgumentParser:
                              help="pack as a DialScript (VKAT), as UltimateTV boxes get")
         command.add_argument("--openisp", action="store_true",
                              help="version 1.3, as OpenISP scripts carry")
-    return parser
 
-
-def _fail(message: str) -> int:
-    print(f"wtvserv-tellyscript: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

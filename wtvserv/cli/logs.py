@@ -1,9 +1,8 @@
 """
-C{wtvserv-logs}: read what boxes reported through C{wtv-log}.
+C{wtvserv logs} (alias C{wtvserv-logs}): read what boxes reported through C{wtv-log}.
 
-    wtvserv-logs --data DIR list [--ssid SSID] [--limit N]
-    wtvserv-logs --data DIR show ID
-    wtvserv-logs --config FILE list      # the storage the server's file names
+    wtvserv logs --data DIR list [--ssid SSID] [--limit N]
+    wtvserv logs --data DIR show ID
 
 Everything a box sent is printed with non-printable characters escaped, so a
 report cannot play tricks on the operator's terminal.
@@ -12,91 +11,64 @@ report cannot play tricks on the operator's terminal.
 from __future__ import annotations
 
 import argparse
-import sqlite3
-import sys
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Sequence
 
-from wtvserv.config import ConfigError, commandConfig
-from wtvserv.logstore import LOG_DB_NAME, LogEntry, LogStore
-from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
-from wtvserv.store.stores import describe, openStores
+from wtvserv.cli.common import CommandError, addDataOptions, openStoresFor, settings
+from wtvserv.logstore import LOG_DB_NAME, LogEntry
+from wtvserv.store.stores import Stores
 
-EXIT_ERROR = 2
 HEX_DUMP_WIDTH = 16
 _TEXT_WHITESPACE = frozenset(b"\t\n\r")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """
-    @param argv: the arguments after the program name; C{sys.argv[1:]} when
-        L{None}.
-    @return: the exit status: 0, or 2 after printing a message to stderr.
-    """
-    arguments = _parser().parse_args(argv)
-    try:
-        config = commandConfig(arguments.config, arguments.data)
-    except ConfigError as error:
-        return _fail(str(error))
-    if config.storageURL is None:
-        database = Path(config.dataDir) / LOG_DB_NAME
-        if not Path(config.dataDir).is_dir():
-            return _fail(f"no data directory at {config.dataDir}")
-        if not database.is_file():
-            return _fail(f"no log database at {database}")
-    try:
-        stores = openStores(config)
-    except (StorageUnavailable, UnknownSchemaVersion, sqlite3.Error) as error:
-        return _fail(f"cannot open {describe(config)}: {error}")
-    try:
-        return arguments.run(stores.logs, arguments)
-    finally:
-        stores.close()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wtvserv-logs",
-        description="Read what boxes reported through wtv-log.")
-    parser.add_argument("--data", metavar="DIR",
-                        help=f"the data directory holding {LOG_DB_NAME}")
-    parser.add_argument("--config", metavar="FILE",
-                        help="the server's TOML file (for [storage] url)")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    listing = commands.add_parser("list",
-                                  help="one line per report, newest first")
+def addCommand(commands) -> None:
+    parser = commands.add_parser("logs", help="read what boxes reported",
+                                 description="Read what boxes reported through wtv-log.")
+    addDataOptions(parser)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="one line per report, newest first")
     listing.add_argument("--ssid", help="only the reports of this SSID")
     listing.add_argument("--limit", type=int, default=100,
                          help="at most this many reports (default 100)")
     listing.set_defaults(run=_list)
-    showing = commands.add_parser("show", help="one report, fields and body")
+    showing = actions.add_parser("show", help="one report, fields and body")
     showing.add_argument("id", type=int, metavar="ID")
     showing.set_defaults(run=_show)
-    return parser
 
 
-def _list(store: LogStore, arguments: argparse.Namespace) -> int:
-    for entry in store.list(ssid=arguments.ssid, limit=arguments.limit):
-        print(summary_line(entry))
+def _stores(arguments: argparse.Namespace) -> Stores:
+    """The server's stores: its SQLite files, or the PostgreSQL of C{[storage] url}."""
+    config = settings(arguments)
+    database = config.dataDir / LOG_DB_NAME
+    if config.storageURL is None and not database.is_file():
+        raise CommandError(f"no log database at {database}")
+    return openStoresFor(config)
+
+
+def _list(arguments: argparse.Namespace) -> int:
+    stores = _stores(arguments)
+    try:
+        for entry in stores.logs.list(ssid=arguments.ssid, limit=arguments.limit):
+            print(summary_line(entry))
+    finally:
+        stores.close()
     return 0
 
 
-def _show(store: LogStore, arguments: argparse.Namespace) -> int:
-    entry = store.get(arguments.id)
+def _show(arguments: argparse.Namespace) -> int:
+    stores = _stores(arguments)
+    try:
+        entry = stores.logs.get(arguments.id)
+    finally:
+        stores.close()
     if entry is None:
-        return _fail(f"no report with id {arguments.id}")
+        raise CommandError(f"no report with id {arguments.id}")
     print(summary_line(entry))
     for name, value in entry.fields.items():
         print(f"{escape_text(name)}={escape_text(value)}")
     print()
     print(render_body(entry.body), end="")
     return 0
-
-
-def _fail(message: str) -> int:
-    print(f"wtvserv-logs: {message}", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def summary_line(entry: LogEntry) -> str:
@@ -165,6 +137,3 @@ def hex_dump(body: bytes) -> str:
         lines.append(f"{offset:08x}  {hex_part:<47}  |{ascii_part}|\n")
     return "".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

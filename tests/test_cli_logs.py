@@ -1,5 +1,5 @@
 """
-Tests for the C{wtvserv-logs} command, L{wtvserv.logcmd}.
+Tests for the C{wtvserv-logs} command, L{wtvserv.cli.logs}.
 """
 
 import os
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from wtvserv.logcmd import hex_dump, looks_like_text, main, render_body
+from wtvserv.cli.aliases import logs as main
+from wtvserv.cli.logs import hex_dump, looks_like_text, render_body
 from wtvserv.logstore import LOG_DB_NAME, LogStore
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -77,13 +78,13 @@ def test_show_prints_a_binary_body_as_a_hex_dump(data, capsys):
 
 
 def test_show_of_an_unknown_id_exits_2(data, capsys):
-    assert main(["--data", str(data), "show", "99"]) == 2
+    assert main(["--data", str(data), "show", "99"]) == 1
     assert "no report with id 99" in capsys.readouterr().err
 
 
 def test_a_missing_data_directory_exits_2(tmp_path, capsys):
     missing = tmp_path / "missing"
-    assert main(["--data", str(missing), "list"]) == 2
+    assert main(["--data", str(missing), "list"]) == 1
     assert "no data directory" in capsys.readouterr().err
     assert not missing.exists()
 
@@ -92,7 +93,7 @@ def test_a_data_directory_without_a_log_database_exits_2_untouched(
         tmp_path, capsys):
     """The command never creates the database (which could then belong to
     the wrong user)."""
-    assert main(["--data", str(tmp_path), "list"]) == 2
+    assert main(["--data", str(tmp_path), "list"]) == 1
     assert "no log database" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -123,12 +124,12 @@ def test_an_empty_body_renders_as_nothing():
 
 
 def test_the_module_runs_as_a_program(data):
-    """C{python -m wtvserv.logcmd} lists the reports."""
+    """C{python -m wtvserv.cli logs} lists the reports."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPOSITORY), environment.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, "-m", "wtvserv.logcmd", "--data", str(data), "list"],
+        [sys.executable, "-m", "wtvserv.cli", "logs", "--data", str(data), "list"],
         capture_output=True, text=True, env=environment, timeout=60)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 3

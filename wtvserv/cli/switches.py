@@ -1,0 +1,89 @@
+"""
+C{wtvserv switch}: turn maintenance on or off and open or close
+registration on a running server, which applies the change within seconds.
+
+    wtvserv switch --data DIR maintenance on [--message "Back at six."]
+    wtvserv switch --data DIR maintenance off
+    wtvserv switch --data DIR registration closed
+    wtvserv switch --data DIR show
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from wtvserv.cli.common import CommandError, addDataOptions, replaceFile, settings
+from wtvserv.switches import (
+    DEFAULT_MESSAGE,
+    SWITCHES,
+    SWITCHES_FILE,
+    SwitchError,
+    Switches,
+    checkMessage,
+    parseSwitches,
+)
+
+_HEADER = "# The operator's switches (wtvserv switch); a running server re-reads this file.\n"
+
+
+def addCommand(commands) -> None:
+    parser = commands.add_parser(
+        "switch", help="maintenance on/off, registration open/closed",
+        description="Change a switch of the running server; it applies the change within "
+                    "seconds, in every process sharing the data directory.")
+    addDataOptions(parser)
+    names = parser.add_subparsers(dest="switch", required=True, metavar="SWITCH")
+    names.add_parser("show", help="how every switch is set").set_defaults(run=_show)
+    for name, (_, yes, no) in SWITCHES.items():
+        switch = names.add_parser(name, help=f"{yes} or {no}")
+        switch.add_argument("state", choices=(yes, no))
+        if name == "maintenance":
+            switch.add_argument("--message", help="what boxes are shown (default: "
+                                f"{DEFAULT_MESSAGE!r})")
+        switch.set_defaults(run=_set)
+
+
+def _path(arguments: argparse.Namespace) -> Path:
+    return settings(arguments).dataDir / SWITCHES_FILE
+
+
+def _read(path: Path) -> Switches:
+    try:
+        return parseSwitches(path.read_text(encoding="utf-8")) if path.exists() else Switches()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error}") from None
+
+
+def describe(switches: Switches) -> list[str]:
+    """@return: one line per switch, as C{show} and C{wtvserv status} print them."""
+    lines = [f"{name:<13} {switches.word(name)}" for name in SWITCHES]
+    if switches.maintenance:
+        lines.append(f"{'message':<13} {switches.message}")
+    return lines
+
+
+def _show(arguments: argparse.Namespace) -> int:
+    print("\n".join(describe(_read(_path(arguments)))))
+    return 0
+
+
+def _set(arguments: argparse.Namespace) -> int:
+    path = _path(arguments)
+    attribute, yes, _ = SWITCHES[arguments.switch]
+    changes = {attribute: arguments.state == yes}
+    if getattr(arguments, "message", None) is not None:
+        try:
+            changes["message"] = checkMessage(arguments.message)
+        except SwitchError as problem:
+            raise CommandError(str(problem)) from None
+    elif arguments.switch == "maintenance" and arguments.state == yes:
+        changes["message"] = DEFAULT_MESSAGE
+    switches = replace(_read(path), **changes)
+    try:
+        replaceFile(path, _HEADER + "".join(line + "\n" for line in switches.lines()))
+    except OSError as error:
+        raise CommandError(f"cannot write {path}: {error}") from None
+    print("\n".join(describe(switches)))
+    return 0
