@@ -92,3 +92,19 @@ def test_the_real_store_threads_are_not_the_reactors(tmp_path):
     finally:
         server.storeThreads.stop()
         server.stores.close()
+
+
+def test_status_reads_generations_on_the_store_threads(tmp_path):
+    """wtvserv status counts a box logged in only while its ticket's generation is current."""
+    from twisted.trial.unittest import SynchronousTestCase
+
+    from tests.harness import inProcessServer
+    with inProcessServer(tmp_path / "data") as server:
+        server.accounts.createAccount(SSID, "Ann", "annie", None)
+        box = TestBox(server)
+        assert box.login().status == 200
+        box.request("wtv-home:/home", secure=True)        # a connection holding the ticket
+        status = SynchronousTestCase().successResultOf(server.status())
+        assert status["loggedIn"] == 1
+        server.accounts.bumpGeneration(SSID)
+        assert SynchronousTestCase().successResultOf(server.status())["loggedIn"] == 0

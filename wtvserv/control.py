@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
@@ -64,7 +65,14 @@ class ControlProtocol(LineOnlyReceiver, TimeoutMixin):
             log.warn("control socket: unknown command {command!r}", command=command[:MAX_LINE])
             self._answer({"error": "unknown command; try: " + ", ".join(self.factory.commands)})
             return
-        self._answer(handler())
+        # An answer may have to ask the stores, off the reactor: a Deferred.
+        answering = maybeDeferred(handler)
+        answering.addErrback(self._failed)
+        answering.addCallback(self._answer)
+
+    def _failed(self, failure) -> dict:
+        log.failure("control socket: the answer failed", failure)
+        return {"error": "the server could not answer; see its log"}
 
     def lineLengthExceeded(self, line: bytes) -> None:
         log.warn("control socket: a line over {n} bytes", n=MAX_LINE)
@@ -72,6 +80,8 @@ class ControlProtocol(LineOnlyReceiver, TimeoutMixin):
 
     def _answer(self, answer: dict) -> None:
         self.setTimeout(None)
+        if self.transport is None or self.transport.disconnecting:
+            return
         self.transport.write(json.dumps(answer).encode("utf-8") + b"\n")
         self.transport.loseConnection()
 

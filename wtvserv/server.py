@@ -17,6 +17,7 @@ from typing import Callable
 
 from twisted.application.service import MultiService
 from twisted.application.strports import service as endpointService
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.error import CannotListenError
 from twisted.internet.threads import deferToThreadPool
@@ -253,15 +254,30 @@ class WTVServer(MultiService):
         listener.description = str(path)
         listener.setServiceParent(self)
 
-    def status(self) -> dict:
-        """What C{wtvserv status} shows of this process."""
-        services, loggedIn = {}, set()
+    def status(self) -> Deferred:
+        """
+        What C{wtvserv status} shows of this process. Whether a box is
+        logged in depends on its account's generation, read on the store
+        threads like every store call.
+        """
+        services, candidates = {}, {}
         for name, factory in self.factories.items():
             boxes = {protocol.box.ssid for protocol in factory.connections
                      if protocol.box is not None and protocol.box.ssid}
-            loggedIn |= {protocol.box.ssid for protocol in factory.connections
-                         if protocol.box is not None and self._loggedIn(protocol.box)}
+            for protocol in factory.connections:
+                ticket = protocol.box.ticket if protocol.box is not None else None
+                if self._validLogin(ticket):
+                    candidates.setdefault(ticket.ssid, set()).add(ticket.generation)
             services[name] = {"connections": len(factory.connections), "boxes": len(boxes)}
+        reading = deferToThreadPool(self.reactor, self.storeThreads, self._currentGenerations,
+                                    list(candidates))
+        return reading.addCallback(self._status, services, candidates)
+
+    def _currentGenerations(self, ssids: list[str]) -> dict[str, int]:
+        return {ssid: self.accounts.generationOf(ssid) for ssid in ssids}
+
+    def _status(self, generations: dict[str, int], services: dict, candidates: dict) -> dict:
+        loggedIn = [ssid for ssid, held in candidates.items() if generations[ssid] in held]
         switches = self.switches.current()
         return {"version": __version__, "pid": os.getpid(),
                 "uptime": self.reactor.seconds() - self.started, "services": services,
@@ -271,16 +287,14 @@ class WTVServer(MultiService):
                 "switches": {"maintenance": switches.maintenance, "message": switches.message,
                              "registration": switches.word("registration")}}
 
-    def _loggedIn(self, box) -> bool:
+    def _validLogin(self, ticket) -> bool:
         """
-        Whether a connection's box holds a ticket of a logged-in user, still
-        valid: not expired, and of its account's generation (not deleted,
-        moved or with a changed password since).
+        Whether a connection's ticket is of a logged-in user and still
+        valid (not expired); of its account's generation (not deleted, moved
+        or with a changed password since) is asked of the store.
         """
-        ticket = box.ticket
         return (ticket is not None and ticket.user_id is not None and ticket.password_ok
-                and not self.tickets.expired(ticket)
-                and ticket.generation == self.accounts.generationOf(ticket.ssid))
+                and not self.tickets.expired(ticket))
 
     def _addService(self, plugin) -> None:
         try:
