@@ -5,7 +5,9 @@ end-to-end tests, the load generator and benchmarks.
 
 from __future__ import annotations
 
+import errno
 import os
+import random
 import resource
 import signal
 import socket
@@ -23,18 +25,33 @@ TWISTD = "from twisted.scripts.twistd import run; run()"
 LOOPBACK_EXEMPT = '[limits]\nexempt_addresses = ["127.0.0.0/8", "::1"]\n'
 
 
+#: Where test servers listen: below the kernel's ephemeral range (32768 and
+#: up on Linux), from which every outgoing connection takes its local port.
+#: A port handed out there and closed again could be taken by one of those
+#: (the start-up checks below connect to the ports) before twistd binds it.
+_TEST_PORTS = range(20_000, 32_000)
+
+
 def freePorts(count: int) -> list[int]:
-    """Ports the kernel just handed out on 127.0.0.1 (closed again, so free)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """Ports no socket of this machine holds now, on any address, IPv4 or IPv6."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.choice(_TEST_PORTS)
+        if port not in ports and _bindable(port):
+            ports.append(port)
+    return ports
+
+
+def _bindable(port: int) -> bool:
+    """Whether C{port} is free on every IPv4 and IPv6 address (IPv6 where there is any)."""
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+    return True
 
 
 class RealServer:
