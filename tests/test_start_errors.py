@@ -215,3 +215,11 @@ def test_relative_paths_in_the_configuration_are_relative_to_its_file(tmp_path):
         process.communicate(timeout=15)
     assert (folder / "state" / "accounts.sqlite3").is_file()
     assert not (elsewhere / "state").exists()
+
+
+def test_a_second_whole_server_on_one_data_directory_is_one_line(tmp_path):
+    """Its control socket is taken: say so, and how to run several processes."""
+    with RealServer(tmp_path / "data"):
+        result = twistd("--data", str(tmp_path / "data"))
+    assert "another wtvserv is running on the data directory" in oneLine(result)
+    assert "--run" in result.stdout + result.stderr

@@ -15,6 +15,8 @@ once; what breaks one is answered with an error (or closed) and logged.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Callable
 
 from twisted.internet.defer import maybeDeferred
@@ -35,6 +37,23 @@ MAX_SOCKET_PATH = 107
 def socketName(runHere: set[str] | None) -> str:
     """@return: the socket's file name for a process running C{runHere} (L{None}: all)."""
     return "control.sock" if not runHere else f"control-{min(runHere)}.sock"
+
+
+def takenBy(dataDir: Path, path: Path) -> str | None:
+    """
+    @return: why the control socket C{path} cannot be had, when a live
+        process holds its lock (it serves from the same data directory),
+        else L{None}. The lock is only looked at: a stale one, left by a
+        process that was killed, is Twisted's to break when it listens.
+    """
+    try:
+        holder = int(os.readlink(f"{path}.lock"))
+        os.kill(holder, 0)
+    except (OSError, ValueError):
+        return None
+    return (f"another wtvserv is running on the data directory {dataDir} (its control "
+            f"socket {path} is taken); give each process its own --data, or --run with "
+            "the services it serves")
 
 
 class ControlProtocol(LineOnlyReceiver, TimeoutMixin):

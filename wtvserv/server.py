@@ -31,7 +31,13 @@ from wtvserv.admission import Admission
 from wtvserv.bans import BanList, SharedBanList
 from wtvserv.clients import AddressSet, ClientKeys
 from wtvserv.config import Config
-from wtvserv.control import MAX_CONNECTIONS, MAX_SOCKET_PATH, ControlFactory, socketName
+from wtvserv.control import (
+    MAX_CONNECTIONS,
+    MAX_SOCKET_PATH,
+    ControlFactory,
+    socketName,
+    takenBy,
+)
 from wtvserv.crypto import lzpf
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
@@ -333,8 +339,7 @@ class WTVServer(MultiService):
             try:
                 listener.privilegedStartService()
             except CannotListenError as error:
-                reason = error.socketError.strerror if error.socketError else str(error)
-                message = f"{listener.name} cannot listen on {listener.description}: {reason}"
+                message = _cannotListen(listener, error, self.config.dataDir)
                 log.critical("{message}", message=message)
                 if self.exitOnStartError:
                     sys.exit(f"wtvserv: {message}")
@@ -411,6 +416,17 @@ class WTVServer(MultiService):
 def _listensOnEveryAddress(description: str) -> bool:
     address = tcpAddress(description)
     return address is not None and ip_address(address[0]).is_unspecified
+
+
+def _cannotListen(listener, error: CannotListenError, dataDir: Path) -> str:
+    """The one line that says why C{listener} could not listen."""
+    if listener.name == "control socket" and isinstance(error.socketError, str):
+        # Twisted's "Cannot acquire lock": another process serves from here.
+        taken = takenBy(dataDir, Path(listener.description))
+        if taken is not None:
+            return taken
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError or error)
+    return f"{listener.name} cannot listen on {listener.description}: {reason}"
 
 
 def _limitText(limit: int) -> str:

@@ -141,6 +141,7 @@ def makeService(options: Options, reactor=None):
 
 def _checkListening(options: Options, reactor) -> None:
     """Exit with one line if a service this process runs cannot listen where it is told."""
+    from wtvserv.control import socketName, takenBy
     from wtvserv.listening import listenProblem
     from wtvserv.server import listenDescription
 
@@ -151,3 +152,6 @@ def _checkListening(options: Options, reactor) -> None:
             problem = listenProblem(description, reactor)
             if problem is not None:
                 sys.exit(f"wtvserv: {plugin.name} cannot listen on {description}: {problem}")
+    taken = takenBy(config.dataDir, config.dataDir / socketName(runHere or None))
+    if taken is not None:
+        sys.exit(f"wtvserv: {taken}")
