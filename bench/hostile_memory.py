@@ -14,7 +14,7 @@ worktree of the commit to compare with (its code runs, this script and
 the box simulator stay)::
 
     python bench/hostile_memory.py
-    git worktree add /tmp/base <commit> && python bench/hostile_memory.py --checkout /tmp/base
+    git worktree add ../base <commit> && python bench/hostile_memory.py --checkout ../base
 
 Each attack is bounded in time (C{--seconds}) and bytes; the table gives
 the server's RSS (C{VmRSS}) before and at the end of the attack (its
