@@ -30,13 +30,18 @@ def tables(output: str) -> list[list[dict[str, str]]]:
     return found
 
 
-def test_loadgen_runs_every_mode_and_the_idle_measurement():
-    result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "bench" / "loadgen.py"), "--all",
-         "--boxes", "3", "--logins", "6", "--idle", "20", "--seconds", "30"],
-        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+def runBench(script: str, *args: str) -> str:
+    """Run C{bench/SCRIPT ARGS} from the repository root; @return: what it printed."""
+    result = subprocess.run([sys.executable, str(REPOSITORY / "bench" / script), *args],
+                            capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
     assert result.returncode == 0, result.stdout + result.stderr
-    logins, idle = tables(result.stdout)
+    return result.stdout
+
+
+def test_loadgen_runs_every_mode_and_the_idle_measurement():
+    output = runBench("loadgen.py", "--all", "--boxes", "3", "--logins", "6", "--idle", "20",
+                      "--seconds", "30")
+    logins, idle = tables(output)
 
     assert [row["mode"] for row in logins] == list(MODES)
     for row in logins:
@@ -51,25 +56,19 @@ def test_loadgen_runs_every_mode_and_the_idle_measurement():
 def test_loadgen_runs_two_processes_on_postgresql_and_reports_stalls():
     from tests.postgres import requireBinaries
     requireBinaries()
-    result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "bench" / "loadgen.py"), "--mode", "password",
-         "--boxes", "4", "--logins", "8", "--storage", "postgresql", "--processes", "2"],
-        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
-    assert result.returncode == 0, result.stdout + result.stderr
-    [[row]] = tables(result.stdout)
+    output = runBench("loadgen.py", "--mode", "password", "--boxes", "4", "--logins", "8",
+                      "--storage", "postgresql", "--processes", "2")
+    [[row]] = tables(output)
     assert row["failures"] == "0" and row["logins"] == "8", row
     # A tiny run may use less than one clock tick of the database: only its presence is sure.
     assert float(row["longest stall ms"]) >= 0 and float(row["database CPU ms/login"]) >= 0, row
-    assert "storage: postgresql, 2 server process(es)" in result.stdout
+    assert "storage: postgresql, 2 server process(es)" in output
 
 
 def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
-    result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "bench" / "burst.py"), "--boxes", "5",
-         "--rounds", "2", "--backlog", "50", "--backlog", "511"],
-        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
-    assert result.returncode == 0, result.stdout + result.stderr
-    [rows] = tables(result.stdout)
+    output = runBench("burst.py", "--boxes", "5", "--rounds", "2", "--backlog", "50",
+                      "--backlog", "511")
+    [rows] = tables(output)
     assert [row["backlog"] for row in rows] == ["50", "511"]
     for row in rows:
         assert row["failures"] == "0" and row["logins"] == "10", row
@@ -82,18 +81,14 @@ def test_the_codec_crypto_and_login_benchmarks_run():
             ("bench_lzpf.py", ["--runs", "1"], "LZPF ratio"),
             ("bench_crypto.py", [], "RC4 throughput"),
             ("login_python.py", ["--boxes", "3", "--repeat", "1"], "server Python per login")):
-        result = subprocess.run([sys.executable, str(REPOSITORY / "bench" / script), *args],
-                                capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
-        assert result.returncode == 0 and expected in result.stdout, result.stdout + result.stderr
+        output = runBench(script, *args)
+        assert expected in output, output
 
 
 def test_password_flood_runs_and_the_honest_box_logs_in_meanwhile():
-    result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "bench" / "password_flood.py"), "--guesses", "20",
-         "--victims", "2", "--addresses", "2", "--seconds", "1"],
-        capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "honest password logins, under flood: " in result.stdout
-    assert ", 0 failed;" in result.stdout.split("under flood: ")[1].split("\n")[0]
-    assert "20 guesses at 2 victims from 2 addresses" in result.stdout
-    assert "tracebacks in the server log: 0" in result.stdout
+    output = runBench("password_flood.py", "--guesses", "20", "--victims", "2",
+                      "--addresses", "2", "--seconds", "1")
+    assert "honest password logins, under flood: " in output
+    assert ", 0 failed;" in output.split("under flood: ")[1].split("\n")[0]
+    assert "20 guesses at 2 victims from 2 addresses" in output
+    assert "tracebacks in the server log: 0" in output

@@ -338,15 +338,13 @@ class BoxConnection:
             connection's.
         """
         core: list[tuple[str, str]] = []
-        if self._streams is not None:
+        if self._streams is not None or self._askedSecure:
             core.append(("wtv-encrypted", "true"))
             response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
-        elif self._askedSecure:
-            # A SECURE ON refused before its keys were known: the box expects
-            # the flag (PROTOCOL.md 2.5), and a body could only go in clear.
-            core.append(("wtv-encrypted", "true"))
-            response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
-            response.body = b""
+            if self._streams is None:
+                # A SECURE ON refused before its keys were known: the box
+                # expects the flag (PROTOCOL.md 2.5); a body could only go in clear.
+                response.body = b""
         elif response.body and (response.header("wtv-encrypted") or "").lower() == "true":
             log.error("{path}: a body under wtv-encrypted: true on a plain connection "
                       "was not sent", path=request.path if request else "-")
