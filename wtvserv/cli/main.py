@@ -15,6 +15,7 @@ from typing import Sequence
 from wtvserv import __version__
 from wtvserv.cli import accounts, bans, box, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
+from wtvserv.operations import Refused
 
 COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, box)
 
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = buildParser().parse_args(argv)
     try:
         return arguments.run(arguments)
-    except CommandError as error:
+    except (CommandError, Refused) as error:
         print(f"wtvserv: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
