@@ -13,18 +13,19 @@ import sys
 from typing import Sequence
 
 from wtvserv import __version__
-from wtvserv.cli import accounts, bans, box, db, logs, status, switches, tellyscript
+from wtvserv.cli import accounts, bans, box, console, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
 from wtvserv.operations import Refused
 
-COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, box)
+COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, console, box)
 
 
 def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wtvserv",
         description="Look after a wtvserv service: accounts, switches, status, "
-                    "reports, bans, storage, TellyScripts, and a simulated box to try it with. "
+                    "reports, bans, storage, TellyScripts, the web console, and a simulated "
+                    "box to try it with. "
                     "The server itself runs with twistd wtvserv.")
     parser.add_argument("--version", action="version", version=f"wtvserv {__version__}")
     addDataOptions(parser)

@@ -1,0 +1,490 @@
+"""
+The console's pages and the changes they make.
+
+Every page but the sign-in page needs a live session; every POST needs the
+session's CSRF token (the sign-in form: the token of its own cookie). A
+change runs through L{wtvserv.operations} on the store threads, is logged
+with who made it, and answers C{303} back to its page, which then shows a
+one-line notice. Store calls and password hashing never run on the reactor.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.resources import files
+from urllib.parse import quote, unquote
+
+from jinja2 import Environment, PackageLoader
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from wtvserv import operations
+from wtvserv.activity import LOGIN, SIGNUP
+from wtvserv.cli.logs import render_body
+from wtvserv.console.access import (
+    LINK_FILE,
+    OneTimeLink,
+    Sessions,
+    passwordIsSet,
+    passwordMatches,
+    sameSecret,
+)
+from wtvserv.console.chart import activityChart
+from wtvserv.console.http import SECURITY_HEADERS
+from wtvserv.console.recent import RecentLog
+from wtvserv.operations import Refused
+from wtvserv.switches import SWITCHES, SWITCHES_FILE
+from wtvserv.throttle import SlidingWindow
+
+log = Logger()
+
+SESSION_COOKIE = b"wtvserv-console"
+SIGNIN_COOKIE = b"wtvserv-console-signin"
+#: Failed sign-ins allowed per address in L{SIGNIN_WINDOW} seconds.
+SIGNIN_ATTEMPTS = 5
+SIGNIN_WINDOW = 300.0
+#: Password checks (scrypt) running at once; more wait for a later try.
+MAX_CHECKS = 4
+#: Rows a listing shows at most.
+MAX_ROWS = 100
+#: Reports read to find those of one kind.
+REPORTS_SCANNED = 1000
+FORM_EXPIRED = "This form has expired. Reload the page and try again."
+_USER_NUMBER = re.compile(r"\d{1,3}")
+
+
+@dataclass
+class Reply:
+    """What a page answers: a status, a body, and any extra headers."""
+
+    status: int = 200
+    body: bytes = b""
+    contentType: bytes = b"text/html; charset=utf-8"
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def redirect(location: str) -> Reply:
+    return Reply(303, headers=[(b"Location", location.encode("ascii"))])
+
+
+def when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+class Console:
+    """
+    The console of one server process: its sessions, its sign-in link, its
+    sign-in limit, the recent log, and the pages.
+
+    @param server: the L{wtvserv.server.WTVServer} it shows and changes.
+    """
+
+    def __init__(self, server, recentLog: RecentLog) -> None:
+        self.server = server
+        self.config = server.config
+        self.reactor = server.reactor
+        self.recentLog = recentLog
+        self.sessions = Sessions(self.reactor, self.config.consoleSessionMinutes * 60)
+        self.link = OneTimeLink(self.reactor)
+        self.failures = SlidingWindow(self.reactor, SIGNIN_ATTEMPTS, SIGNIN_WINDOW)
+        self.checking = 0
+        self.templates = Environment(loader=PackageLoader("wtvserv.console", "templates"),
+                                     autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.templates.globals["when"] = when
+        self.templates.filters["path"] = lambda text: quote(str(text), safe="")
+        self.stylesheet = files("wtvserv.console").joinpath("static/console.css").read_bytes()
+        self.routes = [
+            ("GET", re.compile(r"/"), self.dashboard),
+            ("POST", re.compile(r"/switches"), self.setSwitch),
+            ("POST", re.compile(r"/signout"), self.signOut),
+            ("GET", re.compile(r"/accounts"), self.accounts),
+            ("GET", re.compile(r"/accounts/([^/]+)"), self.account),
+            ("POST", re.compile(r"/accounts/([^/]+)/clear-password"), self.clearPassword),
+            ("POST", re.compile(r"/accounts/([^/]+)/remove-user"), self.removeUser),
+            ("POST", re.compile(r"/accounts/([^/]+)/transfer"), self.transfer),
+            ("POST", re.compile(r"/accounts/([^/]+)/delete"), self.delete),
+            ("GET", re.compile(r"/bans"), self.bans),
+            ("POST", re.compile(r"/bans/add"), self.addBan),
+            ("POST", re.compile(r"/bans/remove"), self.removeBan),
+            ("GET", re.compile(r"/reports"), self.reports),
+            ("GET", re.compile(r"/reports/(\d{1,18})"), self.report),
+            ("GET", re.compile(r"/log"), self.logLines),
+        ]
+
+    # Helpers
+
+    def onStoreThreads(self, function, *args):
+        return deferToThreadPool(self.reactor, self.server.storeThreads, function, *args)
+
+    def render(self, name: str, status: int = 200, session=None, **values) -> Reply:
+        notice = None
+        if session is not None:
+            notice, session.notice = session.notice, None
+        page = self.templates.get_template(name).render(session=session, notice=notice,
+                                                        **values)
+        return Reply(status, page.encode("utf-8"))
+
+    def audit(self, session, did: str) -> None:
+        log.info("console: operator from {client} {did} [sign-in {number}]",
+                 client=session.address, did=did, number=session.number)
+
+    def shown(self, ssid: str) -> str:
+        """An SSID as the log shows it (masked unless [logs] full_ssids)."""
+        return self.server.ssidPolicy.forLog(ssid)
+
+    def done(self, session, location: str, notice: str) -> Reply:
+        session.notice = notice
+        return redirect(location)
+
+    # Dispatch
+
+    async def respond(self, request, form: dict[str, str]) -> Reply:
+        path, method = request.path.decode("ascii", "replace"), request.method.decode("ascii")
+        if path == "/static/console.css":
+            return Reply(body=self.stylesheet, contentType=b"text/css; charset=utf-8")
+        if path == "/signin":
+            return await (self.signIn(request, form) if method == "POST"
+                          else self.signInPage(request, form))
+        session = self.sessions.find(_cookie(request, SESSION_COOKIE))
+        if session is None:
+            return redirect("/signin")
+        for routeMethod, pattern, handler in self.routes:
+            match = pattern.fullmatch(path)
+            if match and routeMethod == method:
+                if method == "POST" and not sameSecret(form.get("csrf"), session.csrf):
+                    log.warn("console: a form without its token from {client} refused",
+                             client=session.address)
+                    return self.render("message.html", 403, session, title="Form expired",
+                                       message=FORM_EXPIRED)
+                return await handler(session, form, *map(unquote, match.groups()))
+        return self.render("message.html", 404, session, title="Not found",
+                           message="There is no such page.")
+
+    # Signing in and out
+
+    async def signInPage(self, request, form: dict[str, str]) -> Reply:
+        if "once" in form:
+            return await self.signInWithLink(request, form["once"])
+        if self.sessions.find(_cookie(request, SESSION_COOKIE)):
+            return redirect("/")
+        expired = "Your session has expired. Please sign in again."
+        return self.signInForm(request, 200, expired if _cookie(request, SESSION_COOKIE)
+                               else None)
+
+    def signInForm(self, request, status: int = 200, problem: str | None = None) -> Reply:
+        """The sign-in page, with a fresh token for its form (and its cookie)."""
+        token = secrets.token_urlsafe(32)
+        reply = self.render("signin.html", status, problem=problem, csrf=token,
+                            passwordSet=passwordIsSet(self.config.dataDir))
+        reply.headers += [(b"Set-Cookie", _cookieHeader(request, SIGNIN_COOKIE, token)),
+                          (b"Set-Cookie", _expiredCookie(SESSION_COOKIE))]
+        return reply
+
+    def tooMany(self, request, address: str) -> Reply | None:
+        wait = math.ceil(self.failures.retryAfter(address))
+        if wait <= 0:
+            return None
+        log.warn("console: a sign-in from {client} refused, too many attempts", client=address)
+        reply = self.signInForm(request, 429, f"Too many sign-in attempts; try again in "
+                                              f"{wait} seconds.")
+        reply.headers.append((b"Retry-After", str(wait).encode()))
+        return reply
+
+    async def signInWithLink(self, request, token: str) -> Reply:
+        address = request.getClientAddress().host
+        refused = self.tooMany(request, address)
+        if refused is not None:
+            return refused
+        if passwordIsSet(self.config.dataDir):
+            self.link.revoke()
+        if not self.link.use(token):
+            self.failures.record(address)
+            log.warn("console: a used, expired or wrong sign-in link from {client}",
+                     client=address)
+            return self.signInForm(request, 403, "This sign-in link has been used or has "
+                                   "expired.")
+        (self.config.dataDir / LINK_FILE).unlink(missing_ok=True)
+        return self.startSession(request, address, "with the one-time link")
+
+    async def signIn(self, request, form: dict[str, str]) -> Reply:
+        address = request.getClientAddress().host
+        if not sameSecret(form.get("csrf"), _cookie(request, SIGNIN_COOKIE)):
+            log.warn("console: a sign-in form without its token from {client}", client=address)
+            return self.signInForm(request, 403, FORM_EXPIRED)
+        refused = self.tooMany(request, address)
+        if refused is not None:
+            return refused
+        if self.checking >= MAX_CHECKS:
+            return self.signInForm(request, 503, "The console is busy; try again in a few "
+                                   "seconds.")
+        self.failures.record(address)
+        self.checking += 1
+        try:
+            right = await deferToThreadPool(self.reactor, self.server.workers, passwordMatches,
+                                            self.config.dataDir, form.get("password", ""))
+        finally:
+            self.checking -= 1
+        if not right:
+            log.warn("console: a wrong password from {client}", client=address)
+            return self.signInForm(request, 403, "Wrong password.")
+        self.failures.refund(address)
+        return self.startSession(request, address, "with the password")
+
+    def startSession(self, request, address: str, how: str) -> Reply:
+        session = self.sessions.open(address)
+        self.audit(session, f"signed in {how}")
+        reply = redirect("/")
+        reply.headers += [(b"Set-Cookie", _cookieHeader(request, SESSION_COOKIE, session.id)),
+                          (b"Set-Cookie", _expiredCookie(SIGNIN_COOKIE))]
+        return reply
+
+    async def signOut(self, session, form) -> Reply:
+        self.sessions.close(session.id)
+        self.audit(session, "signed out")
+        reply = redirect("/signin")
+        reply.headers.append((b"Set-Cookie", _expiredCookie(SESSION_COOKIE)))
+        return reply
+
+    # The dashboard and the switches
+
+    async def dashboard(self, session, form) -> Reply:
+        status = await self.server.status()
+        activity = self.server.activity
+        switches = self.server.switches.current()
+        return self.render(
+            "dashboard.html", session=session, connected=self.server.boxesConnected(),
+            loggedIn=status["loggedIn"],
+            lastHour=status["lastHour"], chart=activityChart(activity.perStep(LOGIN),
+                                                             activity.perStep(SIGNUP)),
+            latest=activity.latest()[:20], errors=self.recentLog.newestFirst(
+                self.recentLog.errors, 20),
+            switches=[(name, switches.word(name), yes, no)
+                      for name, (_, yes, no) in SWITCHES.items()],
+            message=switches.message if switches.maintenance else None,
+            passwordSet=passwordIsSet(self.config.dataDir))
+
+    async def setSwitch(self, session, form) -> Reply:
+        name, word = form.get("name", ""), form.get("state", "")
+        try:
+            await self.onStoreThreads(operations.setSwitch,
+                                      self.config.dataDir / SWITCHES_FILE, name, word)
+        except Refused as refusal:
+            return self.done(session, "/", str(refusal))
+        self.server.switches.recheck()
+        self.audit(session, f"set {name} {word}")
+        return self.done(session, "/", f"{name.capitalize()} is {word}.")
+
+    # Accounts
+
+    async def accounts(self, session, form) -> Reply:
+        query = form.get("q", "")
+        found, total = await self.onStoreThreads(operations.searchAccounts,
+                                                 self.server.accounts, query, MAX_ROWS)
+        return self.render("accounts.html", session=session, query=query, found=found,
+                           total=total)
+
+    async def account(self, session, form, ssid: str) -> Reply:
+        try:
+            account = await self.onStoreThreads(operations.findAccount,
+                                                self.server.accounts, ssid)
+        except Refused as refusal:
+            return self.render("message.html", 404, session, title="No such account",
+                               message=str(refusal))
+        return self.render("account.html", session=session, account=account)
+
+    async def changeUser(self, session, form, ssid: str, change, did: str,
+                         notice: str) -> Reply:
+        """
+        Make C{change(store, account, user)} to the form's user; C{did} says
+        what was done, for the log, and C{notice} for the page (a format
+        with C{user} and C{ssid}).
+        """
+        number = form.get("user", "")
+
+        def run():
+            account = operations.findAccount(self.server.accounts, ssid)
+            if not _USER_NUMBER.fullmatch(number):
+                raise Refused(f"{number!r} is not a user number")
+            user = operations.findUser(account, int(number))
+            change(self.server.accounts, account, user)
+            return account, user
+        try:
+            account, user = await self.onStoreThreads(run)
+        except Refused as refusal:
+            return self.done(session, f"/accounts/{quote(ssid, safe='')}", str(refusal))
+        self.audit(session, f"{did} user {user.user_id} of {self.shown(account.ssid)}")
+        return self.done(session, f"/accounts/{quote(account.ssid, safe='')}",
+                         notice.format(user=user.user_id, ssid=account.ssid))
+
+    async def clearPassword(self, session, form, ssid: str) -> Reply:
+        def clear(store, account, user):
+            operations.setPasswordHash(store, account, user, None)
+        return await self.changeUser(session, form, ssid, clear, "cleared the password of",
+                                     "Password cleared for user {user} of {ssid}.")
+
+    async def removeUser(self, session, form, ssid: str) -> Reply:
+        return await self.changeUser(session, form, ssid, operations.removeUser, "removed",
+                                     "Removed user {user} of {ssid}.")
+
+    async def transfer(self, session, form, ssid: str) -> Reply:
+        new = form.get("new", "").strip()
+
+        def run():
+            account = operations.findAccount(self.server.accounts, ssid)
+            operations.transferAccount(self.server.accounts, self.config, account, new)
+            return account
+        try:
+            account = await self.onStoreThreads(run)
+        except Refused as refusal:
+            return self.done(session, f"/accounts/{quote(ssid, safe='')}", str(refusal))
+        self.audit(session, f"moved the account of {self.shown(account.ssid)} to "
+                            f"{self.shown(new)}")
+        return self.done(session, f"/accounts/{quote(new, safe='')}",
+                         f"Moved the account of {account.ssid} to {new}.")
+
+    async def delete(self, session, form, ssid: str) -> Reply:
+        here = f"/accounts/{quote(ssid, safe='')}"
+        if form.get("confirm") != "yes":
+            return self.done(session, here, "Tick the box to confirm, then delete.")
+
+        def run():
+            account = operations.findAccount(self.server.accounts, ssid)
+            operations.deleteAccount(self.server.accounts, account)
+            return account
+        try:
+            account = await self.onStoreThreads(run)
+        except Refused as refusal:
+            return self.done(session, here, str(refusal))
+        self.audit(session, f"deleted the account of {self.shown(account.ssid)}")
+        return self.done(session, "/accounts", f"Deleted the account of {account.ssid}.")
+
+    # Bans
+
+    def banList(self):
+        if self.server.stores.shared is not None:
+            return operations.DatabaseBans(self.server.stores.shared)
+        return operations.FileBans(self.config.dataDir / self.config.banFile)
+
+    async def bans(self, session, form) -> Reply:
+        try:
+            entries = await self.onStoreThreads(lambda: self.banList().entries())
+        except Refused as refusal:
+            return self.render("message.html", 500, session, title="Bans",
+                               message=str(refusal))
+        return self.render("bans.html", session=session, entries=entries)
+
+    async def addBan(self, session, form) -> Reply:
+        def run():
+            entry = operations.banEntry("address", form.get("address", "").strip())
+            return entry, self.banList().add(entry, operations.banNote(form.get("reason")))
+        try:
+            entry, added = await self.onStoreThreads(run)
+        except Refused as refusal:
+            return self.done(session, "/bans", str(refusal))
+        if not added:
+            return self.done(session, "/bans", f"{entry[1]} is already banned.")
+        self.audit(session, f"banned {' '.join(entry)}")
+        return self.done(session, "/bans", f"Banned {entry[1]}.")
+
+    async def removeBan(self, session, form) -> Reply:
+        def run():
+            entry = operations.banEntry(form.get("kind", ""), form.get("value", ""))
+            return entry, self.banList().remove(entry)
+        try:
+            entry, removed = await self.onStoreThreads(run)
+        except Refused as refusal:
+            return self.done(session, "/bans", str(refusal))
+        if not removed:
+            return self.done(session, "/bans", f"{entry[1]} is not banned.")
+        what = entry[1] if entry[0] == "address" else self.shown(entry[1])
+        self.audit(session, f"lifted the ban on {entry[0]} {what}")
+        return self.done(session, "/bans", f"Lifted the ban on {entry[1]}.")
+
+    # Reports and the log
+
+    async def reports(self, session, form) -> Reply:
+        ssid, kind = form.get("ssid", "").strip(), form.get("kind", "").strip()
+        scanned = await self.onStoreThreads(self.server.logs.list, ssid or None,
+                                            REPORTS_SCANNED if kind else MAX_ROWS)
+        listed = [entry for entry in scanned if not kind or entry.kind == kind][:MAX_ROWS]
+        return self.render("reports.html", session=session, ssid=ssid, kind=kind,
+                           reports=listed)
+
+    async def report(self, session, form, logId: str) -> Reply:
+        entry = await self.onStoreThreads(self.server.logs.get, int(logId))
+        if entry is None:
+            return self.render("message.html", 404, session, title="No such report",
+                               message=f"There is no report {logId}.")
+        return self.render("report.html", session=session, report=entry,
+                           body=render_body(entry.body))
+
+    async def logLines(self, session, form) -> Reply:
+        return self.render("log.html", session=session,
+                           lines=self.recentLog.newestFirst(self.recentLog.lines, 500))
+
+
+class ConsoleResource(Resource):
+    """Every path of the console, answered by L{Console.respond}."""
+
+    isLeaf = True
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def render(self, request):
+        try:
+            form = {key.decode("utf-8"): values[0].decode("utf-8")
+                    for key, values in request.args.items() if values}
+        except UnicodeDecodeError:
+            self._send(Reply(400, b"Not UTF-8.\n", b"text/plain; charset=utf-8"), request)
+            return NOT_DONE_YET
+        gone = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        answering = ensureDeferred(self.console.respond(request, form))
+        answering.addErrback(self._failed, request)
+        answering.addCallback(lambda reply: None if gone else self._send(reply, request))
+        return NOT_DONE_YET
+
+    def _failed(self, failure, request) -> Reply:
+        log.failure("console: {method} {path} failed", failure,
+                    method=request.method.decode("ascii", "replace"),
+                    path=request.path.decode("ascii", "replace"))
+        return Reply(500, b"Something went wrong; the server log says what.\n",
+                     b"text/plain; charset=utf-8")
+
+    def _send(self, reply: Reply, request) -> None:
+        request.setResponseCode(reply.status)
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Content-Type", reply.contentType)
+        for name, value in reply.headers:
+            request.responseHeaders.addRawHeader(name, value)
+        request.setHeader(b"Content-Length", str(len(reply.body)).encode())
+        request.write(reply.body)
+        request.finish()
+
+
+def _cookie(request, name: bytes) -> str | None:
+    value = request.getCookie(name)
+    return value.decode("ascii", "replace") if value else None
+
+
+def _cookieHeader(request, name: bytes, value: str) -> bytes:
+    secure = b"; Secure" if request.isSecure() else b""
+    return (name + b"=" + value.encode("ascii") + b"; Path=/; HttpOnly; SameSite=Strict"
+            + secure)
+
+
+def _expiredCookie(name: bytes) -> bytes:
+    return name + b"=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
