@@ -180,3 +180,48 @@ def test_set_password_keeps_only_a_hash_and_refuses_a_short_one(tmp_path):
     result = runCommand("console", "set-password", "--data", str(tmp_path / "none"),
                         input=PASSWORD + "\n")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
+
+
+def rawExchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_garbage_gets_a_status_and_the_console_carries_on(server):
+    port = server.consolePort
+    assert rawExchange(port, b"\x00\x01\x02 nonsense\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 20000 + b"\r\n\r\n"
+    assert rawExchange(port, huge).startswith(b"HTTP/1.1 431 ")
+    many = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 600 + b"\r\n"
+    assert rawExchange(port, many).startswith(b"HTTP/1.1 400 ")
+    assert "console: a line longer than 16384 bytes from 127.0.0.1 refused" in server.log
+    notUTF8 = (b"POST /signin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n"
+               b"password=%FF")
+    assert rawExchange(port, notUTF8).startswith(b"HTTP/1.1 400 ")
+    assert "console: a form that is not UTF-8 from 127.0.0.1 refused" in server.log
+    assert signedIn(server).get("/").status == 200
+    assert "Traceback" not in server.log
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(server):
+    from wtvserv.console.http import MAX_CONNECTIONS
+    held = [socket.create_connection(("127.0.0.1", server.consolePort), timeout=5)
+            for _ in range(MAX_CONNECTIONS)]
+    try:
+        try:
+            answer = rawExchange(server.consolePort, b"GET /signin HTTP/1.1\r\nHost: x\r\n\r\n")
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b"", "closed unanswered"
+        assert f"console: a connection from 127.0.0.1 refused, {MAX_CONNECTIONS} are open" \
+            in server.log
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    assert ConsoleClient(server.consoleURL).get("/signin").status == 200

@@ -35,6 +35,7 @@ def server(request, tmp_path):
     try:
         stores.logs.add(EVIL[:60], "crash-log", {"reason": EVIL}, EVIL.encode() + b"\n")
         stores.logs.add(make_ssid(201), "phone-log", {}, b"dialled", "192.0.2.5")
+        stores.accounts.createAccount(EVIL, "Eve", "evelyn", None)
     finally:
         stores.close()
     with RealServer(dataDir, config=config) as running:
@@ -154,6 +155,33 @@ def test_reports_are_listed_filtered_read_and_escaped(server):
     assert report.status == 200 and EVIL not in report.body
     assert report.body.count(html.escape(EVIL)) >= 2, "the field and the body, escaped"
     assert client.get("/reports/999999").status == 404
+
+
+def test_an_ssid_with_markup_shows_as_text_and_links_safely(server):
+    client = signedIn(server)
+    listing = client.get("/accounts?q=evelyn")
+    assert EVIL not in listing.body and html.escape(EVIL) in listing.body
+    assert 'href="/accounts/%3Cscript%3Ealert%281%29%3C%2Fscript%3E"' in listing.body
+    page = client.get("/accounts/%3Cscript%3Ealert%281%29%3C%2Fscript%3E")
+    assert page.status == 200 and "evelyn" in page.body and EVIL not in page.body
+    missing = client.get("/accounts/%3Cb%3Enone")
+    assert missing.status == 404 and "&lt;b&gt;none" in missing.body
+
+
+def test_the_dashboard_counts_a_box_connected_and_logged_in(server):
+    ssid = make_ssid(205)
+    client = signedIn(server)
+
+    async def scenario():
+        profile = make_profile("plus", ssid=ssid, username="countbox", password="secret1")
+        async with Box("127.0.0.1", server.ports["wtv-1800"], profile,
+                       log=lambda line: None) as box:
+            await box.power_on()
+            await box.get("wtv-home:/home")
+            return await asyncio.to_thread(client.get, "/")
+    dashboard = asyncio.run(scenario())
+    assert re.search(r'id="connected" class="number">1<', dashboard.body)
+    assert re.search(r'id="logged-in" class="number">1<', dashboard.body)
 
 
 def test_the_log_page_shows_recent_lines_with_serial_numbers_masked(server):

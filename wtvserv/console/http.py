@@ -65,6 +65,23 @@ class ConsoleRequest(Request):
 
 
 class ConsoleChannel(HTTPChannel):
+    """Counts its site's connections, and says in the log why it refused a request."""
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._refuse(b"431 Request Header Fields Too Large", "a line longer than "
+                     f"{self.MAX_LENGTH} bytes")
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        # twisted.web's answer to a request it cannot parse, or headers too many or too large.
+        self._refuse(b"400 Bad Request", "a request it cannot read, or too many headers")
+
+    def _refuse(self, status: bytes, why: str) -> None:
+        log.warn("console: {why} from {client} refused", why=why,
+                 client=self.transport.getPeer().host)
+        self.transport.write(b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+        self.transport.loseConnection()
+
     def connectionMade(self) -> None:
         super().connectionMade()
         self.site.open += 1

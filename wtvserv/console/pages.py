@@ -446,7 +446,10 @@ class ConsoleResource(Resource):
             form = {key.decode("utf-8"): values[0].decode("utf-8")
                     for key, values in request.args.items() if values}
         except UnicodeDecodeError:
-            self._send(Reply(400, b"Not UTF-8.\n", b"text/plain; charset=utf-8"), request)
+            log.warn("console: a form that is not UTF-8 from {client} refused",
+                     client=request.getClientAddress().host)
+            self._send(Reply(400, b"The form is not UTF-8.\n", b"text/plain; charset=utf-8"),
+                       request)
             return NOT_DONE_YET
         gone = []
         request.notifyFinish().addErrback(lambda _: gone.append(True))
