@@ -225,3 +225,27 @@ def test_connections_beyond_the_cap_are_closed_at_once(server):
             sock.close()
     time.sleep(0.5)
     assert ConsoleClient(server.consoleURL).get("/signin").status == 200
+
+
+def test_a_request_trickling_in_is_cut_off(server):
+    from wtvserv.console.http import REQUEST_TIMEOUT
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.consolePort), timeout=30) as sock:
+        answer = b""
+        try:
+            for byte in b"GET /signin HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                sock.sendall(bytes([byte]))
+                answer += sock.recv(100) if _readable(sock) else b""
+                if answer:
+                    break
+                time.sleep(0.5)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert REQUEST_TIMEOUT <= time.monotonic() - started < REQUEST_TIMEOUT + 5
+    assert f"console: a request not sent within {REQUEST_TIMEOUT} s from 127.0.0.1" in server.log
+
+
+def _readable(sock) -> bool:
+    import select
+    return bool(select.select([sock], [], [], 0)[0])

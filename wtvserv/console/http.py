@@ -2,8 +2,9 @@
 The console's HTTP, with limits of its own on top of C{twisted.web}'s
 (a request line and headers of at most 16 KiB, 500 headers): a body of at
 most L{MAX_BODY} bytes, refused with C{413} as soon as it is announced or
-exceeded; at most L{MAX_CONNECTIONS} connections at once; an idle
-connection closed after L{IDLE_TIMEOUT} seconds. Every response carries
+exceeded; at most L{MAX_CONNECTIONS} connections at once; a request
+given L{REQUEST_TIMEOUT} seconds to arrive, and a connection closed after
+L{IDLE_TIMEOUT} seconds without traffic. Every response carries
 the security headers of L{SECURITY_HEADERS}. The access log leaves out
 query strings (L{accessLine}).
 """
@@ -19,6 +20,8 @@ log = Logger()
 MAX_BODY = 16 * 1024
 MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 30
+#: Seconds a request may take to arrive whole, from the connection or the last answer.
+REQUEST_TIMEOUT = 10
 SECURITY_HEADERS = {
     b"Content-Security-Policy": b"default-src 'self'; form-action 'self'; "
                                 b"frame-ancestors 'none'",
@@ -65,7 +68,45 @@ class ConsoleRequest(Request):
 
 
 class ConsoleChannel(HTTPChannel):
-    """Counts its site's connections, and says in the log why it refused a request."""
+    """
+    Counts its site's connections, gives each request L{REQUEST_TIMEOUT}
+    seconds to arrive (a trickle of bytes does not keep a connection), and
+    says in the log why it refused a request.
+    """
+
+    _deadline = None
+    _begun = False
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._begun = False
+        self._deadline = self.callLater(REQUEST_TIMEOUT, self._tooSlow)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._begun = True
+        super().dataReceived(data)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _tooSlow(self) -> None:
+        """A request begun and not finished gets a 408; a kept-alive connection left idle is closed."""
+        self._deadline = None
+        if self._begun:
+            self._refuse(b"408 Request Timeout", f"a request not sent within {REQUEST_TIMEOUT} s")
+        else:
+            self.transport.loseConnection()
+
+    def allContentReceived(self) -> None:
+        self._disarm()
+        super().allContentReceived()
+
+    def requestDone(self, request) -> None:
+        super().requestDone(request)
+        if self.transport is not None and not self.transport.disconnecting:
+            self._arm()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._refuse(b"431 Request Header Fields Too Large", "a line longer than "
@@ -85,8 +126,10 @@ class ConsoleChannel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.site.open += 1
+        self._arm()
 
     def connectionLost(self, reason) -> None:
+        self._disarm()
         self.site.open -= 1
         super().connectionLost(reason)
 
