@@ -74,7 +74,8 @@ def test_a_transfer_wants_a_serial_number_the_server_accepts(accounts):
     with pytest.raises(Refused, match="already"):
         operations.transferAccount(accounts, Config(), account, OTHER)
     operations.transferAccount(accounts, Config(), account, NEW)
-    assert accounts.accountFor(SSID) is None and accounts.accountFor(NEW).primary.username == "annie"
+    assert accounts.accountFor(SSID) is None
+    assert accounts.accountFor(NEW).primary.username == "annie"
     operations.deleteAccount(accounts, accounts.accountFor(NEW))
     assert accounts.accountFor(NEW) is None
 

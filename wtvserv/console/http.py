@@ -92,7 +92,7 @@ class ConsoleChannel(HTTPChannel):
         self._deadline = None
 
     def _tooSlow(self) -> None:
-        """A request begun and not finished gets a 408; a kept-alive connection left idle is closed."""
+        """A request begun and not finished gets a 408; an idle kept-alive connection is closed."""
         self._deadline = None
         if self._begun:
             self._refuse(b"408 Request Timeout", f"a request not sent within {REQUEST_TIMEOUT} s")

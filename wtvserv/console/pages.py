@@ -10,68 +10,33 @@ one-line notice. Store calls and password hashing never run on the reactor.
 
 from __future__ import annotations
 
-import math
 import re
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.resources import files
 from urllib.parse import quote, unquote
 
 from jinja2 import Environment, PackageLoader
-from twisted.internet.defer import ensureDeferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET
 
 from wtvserv import operations
 from wtvserv.activity import LOGIN, SIGNUP
 from wtvserv.cli.logs import render_body
-from wtvserv.console.access import (
-    LINK_FILE,
-    OneTimeLink,
-    Sessions,
-    passwordIsSet,
-    passwordMatches,
-    sameSecret,
-)
+from wtvserv.console.access import passwordIsSet, sameSecret
 from wtvserv.console.chart import activityChart
-from wtvserv.console.http import SECURITY_HEADERS
 from wtvserv.console.recent import RecentLog
+from wtvserv.console.resource import Reply, redirect
+from wtvserv.console.signin import FORM_EXPIRED, SignIn
 from wtvserv.operations import Refused
 from wtvserv.switches import SWITCHES, SWITCHES_FILE
-from wtvserv.throttle import SlidingWindow
 
 log = Logger()
 
-SESSION_COOKIE = b"wtvserv-console"
-SIGNIN_COOKIE = b"wtvserv-console-signin"
-#: Failed sign-ins allowed per address in L{SIGNIN_WINDOW} seconds.
-SIGNIN_ATTEMPTS = 5
-SIGNIN_WINDOW = 300.0
-#: Password checks (scrypt) running at once; more wait for a later try.
-MAX_CHECKS = 4
 #: Rows a listing shows at most.
 MAX_ROWS = 100
 #: Reports read to find those of one kind.
 REPORTS_SCANNED = 1000
-FORM_EXPIRED = "This form has expired. Reload the page and try again."
 _USER_NUMBER = re.compile(r"\d{1,3}")
-
-
-@dataclass
-class Reply:
-    """What a page answers: a status, a body, and any extra headers."""
-
-    status: int = 200
-    body: bytes = b""
-    contentType: bytes = b"text/html; charset=utf-8"
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-
-def redirect(location: str) -> Reply:
-    return Reply(303, headers=[(b"Location", location.encode("ascii"))])
 
 
 def when(stamp: float | None) -> str:
@@ -82,8 +47,8 @@ def when(stamp: float | None) -> str:
 
 class Console:
     """
-    The console of one server process: its sessions, its sign-in link, its
-    sign-in limit, the recent log, and the pages.
+    The console of one server process: its sign-ins, the recent log, and
+    the pages.
 
     @param server: the L{wtvserv.server.WTVServer} it shows and changes.
     """
@@ -93,10 +58,7 @@ class Console:
         self.config = server.config
         self.reactor = server.reactor
         self.recentLog = recentLog
-        self.sessions = Sessions(self.reactor, self.config.consoleSessionMinutes * 60)
-        self.link = OneTimeLink(self.reactor)
-        self.failures = SlidingWindow(self.reactor, SIGNIN_ATTEMPTS, SIGNIN_WINDOW)
-        self.checking = 0
+        self.signin = SignIn(self, self.config.consoleSessionMinutes * 60)
         self.templates = Environment(loader=PackageLoader("wtvserv.console", "templates"),
                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.templates.globals["when"] = when
@@ -105,7 +67,7 @@ class Console:
         self.routes = [
             ("GET", re.compile(r"/"), self.dashboard),
             ("POST", re.compile(r"/switches"), self.setSwitch),
-            ("POST", re.compile(r"/signout"), self.signOut),
+            ("POST", re.compile(r"/signout"), self.signin.signOut),
             ("GET", re.compile(r"/accounts"), self.accounts),
             ("GET", re.compile(r"/accounts/([^/]+)"), self.account),
             ("POST", re.compile(r"/accounts/([^/]+)/clear-password"), self.clearPassword),
@@ -152,9 +114,9 @@ class Console:
         if path == "/static/console.css":
             return Reply(body=self.stylesheet, contentType=b"text/css; charset=utf-8")
         if path == "/signin":
-            return await (self.signIn(request, form) if method == "POST"
-                          else self.signInPage(request, form))
-        session = self.sessions.find(_cookie(request, SESSION_COOKIE))
+            return await (self.signin.signIn(request, form) if method == "POST"
+                          else self.signin.page(request, form))
+        session = self.signin.session(request)
         if session is None:
             return redirect("/signin")
         for routeMethod, pattern, handler in self.routes:
@@ -168,91 +130,6 @@ class Console:
                 return await handler(session, form, *map(unquote, match.groups()))
         return self.render("message.html", 404, session, title="Not found",
                            message="There is no such page.")
-
-    # Signing in and out
-
-    async def signInPage(self, request, form: dict[str, str]) -> Reply:
-        if "once" in form:
-            return await self.signInWithLink(request, form["once"])
-        if self.sessions.find(_cookie(request, SESSION_COOKIE)):
-            return redirect("/")
-        expired = "Your session has expired. Please sign in again."
-        return self.signInForm(request, 200, expired if _cookie(request, SESSION_COOKIE)
-                               else None)
-
-    def signInForm(self, request, status: int = 200, problem: str | None = None) -> Reply:
-        """The sign-in page, with a fresh token for its form (and its cookie)."""
-        token = secrets.token_urlsafe(32)
-        reply = self.render("signin.html", status, problem=problem, csrf=token,
-                            passwordSet=passwordIsSet(self.config.dataDir))
-        reply.headers += [(b"Set-Cookie", _cookieHeader(request, SIGNIN_COOKIE, token)),
-                          (b"Set-Cookie", _expiredCookie(SESSION_COOKIE))]
-        return reply
-
-    def tooMany(self, request, address: str) -> Reply | None:
-        wait = math.ceil(self.failures.retryAfter(address))
-        if wait <= 0:
-            return None
-        log.warn("console: a sign-in from {client} refused, too many attempts", client=address)
-        reply = self.signInForm(request, 429, f"Too many sign-in attempts; try again in "
-                                              f"{wait} seconds.")
-        reply.headers.append((b"Retry-After", str(wait).encode()))
-        return reply
-
-    async def signInWithLink(self, request, token: str) -> Reply:
-        address = request.getClientAddress().host
-        refused = self.tooMany(request, address)
-        if refused is not None:
-            return refused
-        if passwordIsSet(self.config.dataDir):
-            self.link.revoke()
-        if not self.link.use(token):
-            self.failures.record(address)
-            log.warn("console: a used, expired or wrong sign-in link from {client}",
-                     client=address)
-            return self.signInForm(request, 403, "This sign-in link has been used or has "
-                                   "expired.")
-        (self.config.dataDir / LINK_FILE).unlink(missing_ok=True)
-        return self.startSession(request, address, "with the one-time link")
-
-    async def signIn(self, request, form: dict[str, str]) -> Reply:
-        address = request.getClientAddress().host
-        if not sameSecret(form.get("csrf"), _cookie(request, SIGNIN_COOKIE)):
-            log.warn("console: a sign-in form without its token from {client}", client=address)
-            return self.signInForm(request, 403, FORM_EXPIRED)
-        refused = self.tooMany(request, address)
-        if refused is not None:
-            return refused
-        if self.checking >= MAX_CHECKS:
-            return self.signInForm(request, 503, "The console is busy; try again in a few "
-                                   "seconds.")
-        self.failures.record(address)
-        self.checking += 1
-        try:
-            right = await deferToThreadPool(self.reactor, self.server.workers, passwordMatches,
-                                            self.config.dataDir, form.get("password", ""))
-        finally:
-            self.checking -= 1
-        if not right:
-            log.warn("console: a wrong password from {client}", client=address)
-            return self.signInForm(request, 403, "Wrong password.")
-        self.failures.refund(address)
-        return self.startSession(request, address, "with the password")
-
-    def startSession(self, request, address: str, how: str) -> Reply:
-        session = self.sessions.open(address)
-        self.audit(session, f"signed in {how}")
-        reply = redirect("/")
-        reply.headers += [(b"Set-Cookie", _cookieHeader(request, SESSION_COOKIE, session.id)),
-                          (b"Set-Cookie", _expiredCookie(SIGNIN_COOKIE))]
-        return reply
-
-    async def signOut(self, session, form) -> Reply:
-        self.sessions.close(session.id)
-        self.audit(session, "signed out")
-        reply = redirect("/signin")
-        reply.headers.append((b"Set-Cookie", _expiredCookie(SESSION_COOKIE)))
-        return reply
 
     # The dashboard and the switches
 
@@ -430,64 +307,3 @@ class Console:
     async def logLines(self, session, form) -> Reply:
         return self.render("log.html", session=session,
                            lines=self.recentLog.newestFirst(self.recentLog.lines, 500))
-
-
-class ConsoleResource(Resource):
-    """Every path of the console, answered by L{Console.respond}."""
-
-    isLeaf = True
-
-    def __init__(self, console: Console) -> None:
-        super().__init__()
-        self.console = console
-
-    def render(self, request):
-        try:
-            form = {key.decode("utf-8"): values[0].decode("utf-8")
-                    for key, values in request.args.items() if values}
-        except UnicodeDecodeError:
-            log.warn("console: a form that is not UTF-8 from {client} refused",
-                     client=request.getClientAddress().host)
-            self._send(Reply(400, b"The form is not UTF-8.\n", b"text/plain; charset=utf-8"),
-                       request)
-            return NOT_DONE_YET
-        gone = []
-        request.notifyFinish().addErrback(lambda _: gone.append(True))
-        answering = ensureDeferred(self.console.respond(request, form))
-        answering.addErrback(self._failed, request)
-        answering.addCallback(lambda reply: None if gone else self._send(reply, request))
-        return NOT_DONE_YET
-
-    def _failed(self, failure, request) -> Reply:
-        log.failure("console: {method} {path} failed", failure,
-                    method=request.method.decode("ascii", "replace"),
-                    path=request.path.decode("ascii", "replace"))
-        return Reply(500, b"Something went wrong; the server log says what.\n",
-                     b"text/plain; charset=utf-8")
-
-    def _send(self, reply: Reply, request) -> None:
-        request.setResponseCode(reply.status)
-        for name, value in SECURITY_HEADERS.items():
-            request.setHeader(name, value)
-        request.setHeader(b"Cache-Control", b"no-store")
-        request.setHeader(b"Content-Type", reply.contentType)
-        for name, value in reply.headers:
-            request.responseHeaders.addRawHeader(name, value)
-        request.setHeader(b"Content-Length", str(len(reply.body)).encode())
-        request.write(reply.body)
-        request.finish()
-
-
-def _cookie(request, name: bytes) -> str | None:
-    value = request.getCookie(name)
-    return value.decode("ascii", "replace") if value else None
-
-
-def _cookieHeader(request, name: bytes, value: str) -> bytes:
-    secure = b"; Secure" if request.isSecure() else b""
-    return (name + b"=" + value.encode("ascii") + b"; Path=/; HttpOnly; SameSite=Strict"
-            + secure)
-
-
-def _expiredCookie(name: bytes) -> bytes:
-    return name + b"=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"

@@ -17,8 +17,9 @@ from twisted.logger import Logger, globalLogPublisher
 
 from wtvserv.console.access import LINK_FILE, LINK_LIFETIME, passwordIsSet
 from wtvserv.console.http import ConsoleSite
-from wtvserv.console.pages import Console, ConsoleResource
+from wtvserv.console.pages import Console
 from wtvserv.console.recent import RecentLog
+from wtvserv.console.resource import ConsoleResource
 from wtvserv.listening import tcpAddress
 
 log = Logger()
@@ -26,7 +27,7 @@ CONSOLE = "console"
 
 
 def servesConsole(config, runHere: set[str] | None) -> bool:
-    """Whether a process running C{runHere} serves the console: all services, or C{--run console}."""
+    """Whether a process running C{runHere} serves the console: all services or C{--run console}."""
     return bool(config.consoleListen) and (not runHere or CONSOLE in runHere)
 
 
@@ -61,7 +62,7 @@ class ConsoleHousekeeping(Service):
             linkPath.unlink(missing_ok=True)
             log.info("console at {url}", url=self.url)
             return
-        token = self.console.link.issue()
+        token = self.console.signin.link.issue()
         descriptor = os.open(linkPath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="ascii") as stream:
             stream.write(f"{self.url}/signin?once={token}\n")
@@ -72,7 +73,7 @@ class ConsoleHousekeeping(Service):
 
     def stopService(self):
         globalLogPublisher.removeObserver(self.console.recentLog)
-        self.console.link.revoke()
+        self.console.signin.link.revoke()
         return super().stopService()
 
 
