@@ -25,6 +25,9 @@ Example file::
     [limits]
     connections_per_address = 32
 
+    [console]                  # the operator's web console; listen = "" turns it off
+    listen = "tcp:1680:interface=127.0.0.1"
+
     [ssids]
     exempt_prefixes = ["1SEGA", "MSTVSIMU"]
 
@@ -141,6 +144,9 @@ class Config:
     banFile: Path = Path("bans.txt")
     banCheckInterval: float = 2.0
     logFullSSIDs: bool = False
+    # The operator's web console (wtvserv.console); "" turns it off.
+    consoleListen: str = "tcp:1680:interface=127.0.0.1"
+    consoleSessionMinutes: float = 30.0
     tellyscripts: TellyScriptSettings = field(default_factory=TellyScriptSettings)
 
     def service(self, name: str) -> ServiceConfig:
@@ -199,6 +205,8 @@ _SCALARS = {
     ("ssids", "exempt"): ("exemptSSIDs", list),
     ("bans", "file"): ("banFile", Path),
     ("bans", "check_interval"): ("banCheckInterval", float),
+    ("console", "listen"): ("consoleListen", str),
+    ("console", "session_minutes"): ("consoleSessionMinutes", float),
 }
 
 

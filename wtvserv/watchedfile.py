@@ -62,6 +62,10 @@ class WatchedFile(Generic[T]):
             self._reload()
         return self._value
 
+    def recheck(self) -> None:
+        """Look at the file at the next L{current}, not an interval later: it was changed here."""
+        self._checked = float("-inf")
+
     def _reload(self) -> None:
         try:
             status = os.stat(self.path)

@@ -13,17 +13,19 @@ import sys
 from typing import Sequence
 
 from wtvserv import __version__
-from wtvserv.cli import accounts, bans, box, db, logs, status, switches, tellyscript
+from wtvserv.cli import accounts, bans, box, console, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
+from wtvserv.operations import Refused
 
-COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, box)
+COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, console, box)
 
 
 def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wtvserv",
         description="Look after a wtvserv service: accounts, switches, status, "
-                    "reports, bans, storage, TellyScripts, and a simulated box to try it with. "
+                    "reports, bans, storage, TellyScripts, the web console, and a simulated "
+                    "box to try it with. "
                     "The server itself runs with twistd wtvserv.")
     parser.add_argument("--version", action="version", version=f"wtvserv {__version__}")
     addDataOptions(parser)
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = buildParser().parse_args(argv)
     try:
         return arguments.run(arguments)
-    except CommandError as error:
+    except (CommandError, Refused) as error:
         print(f"wtvserv: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

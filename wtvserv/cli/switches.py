@@ -11,21 +11,11 @@ registration on a running server, which applies the change within seconds.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
-from wtvserv.cli.common import CommandError, addDataOptions, replaceFile, settings
-from wtvserv.switches import (
-    DEFAULT_MESSAGE,
-    SWITCHES,
-    SWITCHES_FILE,
-    SwitchError,
-    Switches,
-    checkMessage,
-    parseSwitches,
-)
-
-_HEADER = "# The operator's switches (wtvserv switch); a running server re-reads this file.\n"
+from wtvserv.cli.common import addDataOptions, settings
+from wtvserv.operations import readSwitches, setSwitch
+from wtvserv.switches import DEFAULT_MESSAGE, SWITCHES, SWITCHES_FILE, Switches
 
 
 def addCommand(commands) -> None:
@@ -49,13 +39,6 @@ def _path(arguments: argparse.Namespace) -> Path:
     return settings(arguments).dataDir / SWITCHES_FILE
 
 
-def _read(path: Path) -> Switches:
-    try:
-        return parseSwitches(path.read_text(encoding="utf-8")) if path.exists() else Switches()
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error}") from None
-
-
 def describe(switches: Switches) -> list[str]:
     """@return: one line per switch, as C{show} and C{wtvserv status} print them."""
     lines = [f"{name:<13} {switches.word(name)}" for name in SWITCHES]
@@ -65,25 +48,12 @@ def describe(switches: Switches) -> list[str]:
 
 
 def _show(arguments: argparse.Namespace) -> int:
-    print("\n".join(describe(_read(_path(arguments)))))
+    print("\n".join(describe(readSwitches(_path(arguments)))))
     return 0
 
 
 def _set(arguments: argparse.Namespace) -> int:
-    path = _path(arguments)
-    attribute, yes, _ = SWITCHES[arguments.switch]
-    changes = {attribute: arguments.state == yes}
-    if getattr(arguments, "message", None) is not None:
-        try:
-            changes["message"] = checkMessage(arguments.message)
-        except SwitchError as problem:
-            raise CommandError(str(problem)) from None
-    elif arguments.switch == "maintenance" and arguments.state == yes:
-        changes["message"] = DEFAULT_MESSAGE
-    switches = replace(_read(path), **changes)
-    try:
-        replaceFile(path, _HEADER + "".join(line + "\n" for line in switches.lines()))
-    except OSError as error:
-        raise CommandError(f"cannot write {path}: {error}") from None
+    switches = setSwitch(_path(arguments), arguments.switch, arguments.state,
+                         getattr(arguments, "message", None))
     print("\n".join(describe(switches)))
     return 0
