@@ -16,6 +16,7 @@ import pytest
 
 from tests.console_client import ConsoleClient, setConsolePassword
 from tests.realserver import LOOPBACK_EXEMPT, RealServer
+from tests.test_cli import runCommand
 from wtvserv.box import Box, make_profile, make_ssid
 from wtvserv.config import Config
 from wtvserv.store.stores import openStores
@@ -90,6 +91,18 @@ def test_a_registered_box_is_shown_repaired_moved_and_deleted(server):
     assert (f"console: operator from 127.0.0.1 cleared the password of user 0 of {masked}"
             in server.log)
     assert notice(client.get(f"/accounts/{ssid}")) == "", "a notice shows once"
+
+    added = runCommand("accounts", "--config", str(server.configPath), "--data",
+                       str(server.dataDir), "add-user", ssid, "kiddo")
+    assert added.returncode == 0, added.stderr
+    page = client.get(f"/accounts/{ssid}")
+    assert 'id="user-1"' in page.body and "Remove user" in page.body
+    removed = followed(client, client.post(f"/accounts/{ssid}/remove-user", csrf=page.csrf(),
+                                           user="1"))
+    assert notice(removed) == f"Removed user 1 of {ssid}." and "kiddo" not in removed.body
+    refused = followed(client, client.post(f"/accounts/{ssid}/remove-user", csrf=page.csrf(),
+                                           user="0"))
+    assert notice(refused) == "user 0 is the subscriber; delete the account instead"
 
     moved = followed(client, client.change(f"/accounts/{ssid}", f"/accounts/{ssid}/transfer",
                                            new=replacement))

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 WIDTH = 720
 HEIGHT = 160
-#: Room left of the bars for the scale, and below them for the hours.
+#: Room left of the bars for the scale, right of them for the last label, below for the hours.
 LEFT = 40
+RIGHT = 16
 BOTTOM = 20
 
 
@@ -47,7 +48,7 @@ def activityChart(logins: list[int], signups: list[int]) -> Chart:
     minutes = len(logins)
     peak = max([1, *(a + b for a, b in zip(logins, signups))])
     plotHeight = HEIGHT - BOTTOM - 10
-    step = (WIDTH - LEFT) / max(1, minutes)
+    step = (WIDTH - LEFT - RIGHT) / max(1, minutes)
     bars = []
     for index, (logged, signed) in enumerate(zip(logins, signups)):
         ago = minutes - 1 - index

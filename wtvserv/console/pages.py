@@ -45,6 +45,11 @@ def when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def clock(stamp: float) -> str:
+    """A time of the last hours, for the dashboard: the time of day, UTC."""
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%H:%M:%SZ")
+
+
 class Console:
     """
     The console of one server process: its sign-ins, the recent log, and
@@ -61,7 +66,7 @@ class Console:
         self.signin = SignIn(self, self.config.consoleSessionMinutes * 60)
         self.templates = Environment(loader=PackageLoader("wtvserv.console", "templates"),
                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.templates.globals["when"] = when
+        self.templates.globals.update(when=when, clock=clock)
         self.templates.filters["path"] = lambda text: quote(str(text), safe="")
         self.stylesheet = files("wtvserv.console").joinpath("static/console.css").read_bytes()
         self.routes = [
