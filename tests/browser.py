@@ -188,13 +188,17 @@ def signIn(page, server: RealServer, password: str = PASSWORD):
     return navigation.value
 
 
-def reloadUntil(page, selector: str, text: str, seconds: float = 10.0) -> None:
-    """Reload C{page} until the element at C{selector} shows C{text}, as an operator would."""
+def reloadUntil(page, selector: str, text: str, exact: bool = False,
+                seconds: float = 10.0) -> None:
+    """
+    Reload C{page}, as an operator would, until the element at C{selector}
+    shows C{text} (among other text, unless C{exact}).
+    """
     deadline = time.monotonic() + seconds
     while True:
         page.reload()
         shown = page.locator(selector).inner_text()
-        if text in shown:
+        if shown.strip() == text if exact else text in shown:
             return
         assert time.monotonic() < deadline, f"{selector} never showed {text!r}: {shown!r}"
         time.sleep(0.3)
