@@ -169,8 +169,8 @@ class Console:
 
     async def accounts(self, session, form) -> Reply:
         query = form.get("q", "")
-        found, total = await self.onStoreThreads(operations.searchAccounts,
-                                                 self.server.accounts, query, MAX_ROWS)
+        found, total = await self.onStoreThreads(self.server.accounts.searchAccounts,
+                                                 query, MAX_ROWS)
         return self.render("accounts.html", session=session, query=query, found=found,
                            total=total)
 
