@@ -66,6 +66,7 @@ def test_pages_carry_the_security_headers(server):
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "no-referrer"
         assert headers["Cache-Control"] == "no-store"
+        assert headers["Server"] == "wtvserv", "no software version for a prober"
 
 
 def test_a_wrong_password_is_refused_and_too_many_are_limited(server):

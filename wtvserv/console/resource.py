@@ -71,6 +71,7 @@ class ConsoleResource(Resource):
         for name, value in SECURITY_HEADERS.items():
             request.setHeader(name, value)
         request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Server", b"wtvserv")      # not twisted.web's name and version
         request.setHeader(b"Content-Type", reply.contentType)
         for name, value in reply.headers:
             request.responseHeaders.addRawHeader(name, value)
