@@ -13,8 +13,9 @@ One real C{twistd -n wtvserv} (L{tests.realserver}) with registered accounts
 no one watching, and with a browser-like client fetching the dashboard and
 the log page every C{--every} seconds (its sign-in through the one-time
 link). Printed: logins/s and login latency of both runs and their ratio,
-the console pages' latency, and what other processes used meanwhile
-("other CPU %": this machine's cores are shared).
+the console pages' latency, the server CPU a page costs (the watched run's
+CPU beyond the other's, over its page loads: steadier than logins/s on a
+shared machine), and what other processes used meanwhile ("other CPU %").
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"logins/s watched / alone: {ratio:.2f}")
     print(f"console pages: {len(pages)} loads, p50 {percentile(pages, 0.5):.1f} ms, "
           f"p99 {percentile(pages, 0.99):.1f} ms, longest {max(pages, default=0):.1f} ms")
+    extra = (float(watched["server CPU ms/login"]) * watched["logins"]
+             - float(alone["server CPU ms/login"]) * alone["logins"])
+    print(f"server CPU per console page (the watched run's extra over its loads): "
+          f"{extra / max(1, len(pages)):.1f} ms")
     print(f"longest reactor stall (whole run): {stall} ms")
     return 0 if not (alone["failures"] or watched["failures"]) else 1
 

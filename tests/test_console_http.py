@@ -66,6 +66,7 @@ def test_pages_carry_the_security_headers(server):
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "no-referrer"
         assert headers["Cache-Control"] == "no-store"
+        assert headers["Server"] == "wtvserv", "no software version for a prober"
 
 
 def test_a_wrong_password_is_refused_and_too_many_are_limited(server):
@@ -249,3 +250,21 @@ def test_a_request_trickling_in_is_cut_off(server):
 def _readable(sock) -> bool:
     import select
     return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_a_console_on_a_unix_socket_works_and_logs_its_callers_as_local(tmp_path):
+    path = tmp_path / "console.sock"
+    setConsolePassword(tmp_path / "data", PASSWORD)
+    with RealServer(tmp_path / "data", extraArgs=[f"--console=unix:{path}:mode=600"]) as server:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(path))
+            sock.sendall(b"POST /signin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\n"
+                         b"Content-Length: 12\r\n\r\npassword=bad")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 403 ")
+        assert "console: a sign-in form without its token from local" in server.log
+        assert "Traceback" not in server.log

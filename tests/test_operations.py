@@ -47,9 +47,13 @@ def test_an_account_is_found_exactly_or_ignoring_case(accounts):
 
 def test_accounts_are_searched_by_ssid_or_user_name(accounts):
     def found(query, limit=10):
-        matches, total = operations.searchAccounts(accounts, query, limit)
+        matches, total = accounts.searchAccounts(query, limit)
         return [a.ssid for a in matches], total
     assert found("KIDD") == ([SSID], 1)
+    assert found(" kiddo ") == ([SSID], 1)
+    assert found("_") == ([], 0) and found("%") == ([], 0), "LIKE's wildcards are text"
+    accounts.addUser(OTHER, "Under", "under_score", None)
+    assert found("r_s") == ([OTHER], 1)
     assert found(OTHER[-6:].lower()) == ([OTHER], 1)
     assert found("") == ([SSID, OTHER], 2)
     assert found("", limit=1) == ([SSID], 2)

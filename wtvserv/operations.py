@@ -55,19 +55,6 @@ def findUser(account: Account, number: int) -> User:
     return user
 
 
-def searchAccounts(store, query: str, limit: int) -> tuple[list[Account], int]:
-    """
-    @return: up to C{limit} accounts whose SSID or a user name contains
-        C{query} (ignoring case; every account for an empty one), oldest
-        first, and how many matched in all.
-    """
-    wanted = query.strip().lower()
-    matches = [account for account in store.listAccounts()
-               if wanted in account.ssid.lower()
-               or any(wanted in user.username.lower() for user in account.users)]
-    return matches[:limit], len(matches)
-
-
 def change(method, *arguments):
     """Call a store method that makes one change; its refusal is one line."""
     try:

@@ -88,7 +88,8 @@ class _Accounts:
         return operations.findUser(account, number)
 
 
-def _when(stamp: int | None) -> str:
+def when(stamp: float | None) -> str:
+    """A time as the operator reads it: UTC, to the second (C{-} for none)."""
     return "-" if stamp is None else \
         datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -102,7 +103,7 @@ def _list(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         listed = accounts.store.listAccounts()
     for account in listed:
-        print(f"{account.ssid}  {_when(account.created)}  {_users(account)}")
+        print(f"{account.ssid}  {when(account.created)}  {_users(account)}")
     if listed:
         print(f"({len(listed)} accounts; * has a password)", file=sys.stderr)
     return 0
@@ -112,13 +113,13 @@ def _show(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         account = accounts.account(arguments.SSID)
     print(f"ssid          {account.ssid}")
-    print(f"created       {_when(account.created)}")
-    print(f"first login   {_when(account.confirmed) if account.confirmed else 'not yet'}")
+    print(f"created       {when(account.created)}")
+    print(f"first login   {when(account.confirmed) if account.confirmed else 'not yet'}")
     print(f"generation    {account.generation}")
     for user in account.users:
         print(f"user {user.user_id}        {escape_text(user.username)} "
               f"({escape_text(user.human_name)}), "
-              f"{'password' if user.has_password else 'no password'}, since {_when(user.created)}")
+              f"{'password' if user.has_password else 'no password'}, since {when(user.created)}")
     return 0
 
 

@@ -29,6 +29,11 @@ SECURITY_HEADERS = {
     b"X-Content-Type-Options": b"nosniff",
     b"Referrer-Policy": b"no-referrer",
 }
+def peerName(address) -> str:
+    """An address for the log and the sign-in limit: an IP, or "local" for a UNIX socket."""
+    return getattr(address, "host", "local")
+
+
 _TOO_LARGE = (b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/plain\r\n"
               b"Connection: close\r\nContent-Length: 23\r\n\r\nThe form is too large.\n")
 
@@ -57,7 +62,7 @@ class ConsoleRequest(Request):
     def _refuse(self, size: int) -> None:
         self._refused = True
         log.warn("console: a request body of {size} bytes from {client} refused "
-                 "(at most {most})", size=size, client=self.getClientAddress().host,
+                 "(at most {most})", size=size, client=peerName(self.getClientAddress()),
                  most=MAX_BODY)
         self.channel.transport.write(_TOO_LARGE)
         self.channel.transport.loseConnection()
@@ -118,7 +123,7 @@ class ConsoleChannel(HTTPChannel):
 
     def _refuse(self, status: bytes, why: str) -> None:
         log.warn("console: {why} from {client} refused", why=why,
-                 client=self.transport.getPeer().host)
+                 client=peerName(self.transport.getPeer()))
         self.transport.write(b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n"
                              b"Content-Length: 0\r\n\r\n")
         self.transport.loseConnection()
@@ -140,7 +145,7 @@ def accessLine(timestamp: str, request) -> str:
     one-time sign-in link carries its token there.
     """
     path = request.path.decode("ascii", "replace")
-    return (f"console: {request.getClientAddress().host} "
+    return (f"console: {peerName(request.getClientAddress())} "
             f"{request.method.decode('ascii', 'replace')} {path} {request.code} "
             f"{request.sentLength}")
 
@@ -159,6 +164,6 @@ class ConsoleSite(Site):
     def buildProtocol(self, addr):
         if self.open >= MAX_CONNECTIONS:
             log.warn("console: a connection from {client} refused, {n} are open",
-                     client=getattr(addr, "host", addr), n=self.open)
+                     client=peerName(addr), n=self.open)
             return None
         return super().buildProtocol(addr)

@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from wtvserv import operations
 from wtvserv.activity import LOGIN, SIGNUP
+from wtvserv.cli.accounts import when
 from wtvserv.cli.logs import render_body
 from wtvserv.console.access import passwordIsSet, sameSecret
 from wtvserv.console.chart import activityChart
@@ -37,12 +38,6 @@ MAX_ROWS = 100
 #: Reports read to find those of one kind.
 REPORTS_SCANNED = 1000
 _USER_NUMBER = re.compile(r"\d{1,3}")
-
-
-def when(stamp: float | None) -> str:
-    if stamp is None:
-        return "-"
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def clock(stamp: float) -> str:
@@ -169,8 +164,8 @@ class Console:
 
     async def accounts(self, session, form) -> Reply:
         query = form.get("q", "")
-        found, total = await self.onStoreThreads(operations.searchAccounts,
-                                                 self.server.accounts, query, MAX_ROWS)
+        found, total = await self.onStoreThreads(self.server.accounts.searchAccounts,
+                                                 query, MAX_ROWS)
         return self.render("accounts.html", session=session, query=query, found=found,
                            total=total)
 

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from wtvserv.console.http import SECURITY_HEADERS
+from wtvserv.console.http import SECURITY_HEADERS, peerName
 
 log = Logger()
 
@@ -48,7 +48,7 @@ class ConsoleResource(Resource):
                     for key, values in request.args.items() if values}
         except UnicodeDecodeError:
             log.warn("console: a form that is not UTF-8 from {client} refused",
-                     client=request.getClientAddress().host)
+                     client=peerName(request.getClientAddress()))
             self._send(Reply(400, b"The form is not UTF-8.\n", b"text/plain; charset=utf-8"),
                        request)
             return NOT_DONE_YET
@@ -71,6 +71,7 @@ class ConsoleResource(Resource):
         for name, value in SECURITY_HEADERS.items():
             request.setHeader(name, value)
         request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Server", b"wtvserv")      # not twisted.web's name and version
         request.setHeader(b"Content-Type", reply.contentType)
         for name, value in reply.headers:
             request.responseHeaders.addRawHeader(name, value)

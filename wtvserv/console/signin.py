@@ -21,6 +21,7 @@ from wtvserv.console.access import (
     passwordMatches,
     sameSecret,
 )
+from wtvserv.console.http import peerName
 from wtvserv.console.resource import Reply, cookie, cookieHeader, expiredCookie, redirect
 from wtvserv.throttle import SlidingWindow
 
@@ -87,7 +88,7 @@ class SignIn:
 
     async def withLink(self, request, token: str) -> Reply:
         """GET /signin?once=TOKEN: good once, and only while no password is set."""
-        address = request.getClientAddress().host
+        address = peerName(request.getClientAddress())
         refused = self.tooMany(request, address)
         if refused is not None:
             return refused
@@ -103,7 +104,7 @@ class SignIn:
 
     async def signIn(self, request, form: dict[str, str]) -> Reply:
         """POST /signin: the password, checked on a worker thread."""
-        address = request.getClientAddress().host
+        address = peerName(request.getClientAddress())
         if not sameSecret(form.get("csrf"), cookie(request, SIGNIN_COOKIE)):
             log.warn("console: a sign-in form without its token from {client}", client=address)
             return self.form(request, 403, FORM_EXPIRED)
