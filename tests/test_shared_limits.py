@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from base64 import b64decode, b64encode
 
+import psycopg
+
 from tests.harness import SSID, TestBox, countingRandom, inProcessServer
 from wtvserv.box import make_ssid
 from wtvserv.switches import SWITCHES_SETTING
@@ -124,3 +126,18 @@ def test_a_switch_set_on_one_host_applies_on_the_other(tmp_path, postgresURL):
         home = TestBox(second, SSID).request("wtv-home:/home")
         assert home.status == 503, home.head
         second.switches.stop()
+
+
+def test_counts_an_exchange_could_not_send_go_with_the_next(tmp_path, postgresURL, events):
+    first, second = twoHosts(tmp_path, postgresURL, loginsPerAddress=5,
+                             preregistersPerAddress=100, storageLockTimeout=1)
+    with first as first, second as second:
+        assert refusedLogins(first, 3) == 0
+        with psycopg.connect(postgresURL) as other:     # the table held by another transaction
+            other.execute("LOCK TABLE rate_counts IN ACCESS EXCLUSIVE MODE")
+            first.windows.exchange()
+        assert any(e.get("what") == "share the rate counts through the database"
+                   and "busy" in e.get("error", "") for e in events)
+        first.windows.exchange()
+        second.windows.exchange()
+        assert refusedLogins(second, 3) == 1

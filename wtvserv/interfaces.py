@@ -330,12 +330,13 @@ class IServiceContext(Interface):
             processes sharing the data directory share it.
         """
 
-    def rateWindow(name: str, limit: int, seconds: float, exempt: bool = False) -> Any:
+    def rateWindow(name: str, limit: int, seconds: float, byAddress: bool = False) -> Any:
         """
         @return: a L{wtvserv.throttle.SlidingWindow} of C{limit} events per
             key in C{seconds}, named C{name}: with PostgreSQL storage, the
             events of every host count (L{wtvserv.sharedwindows}).
-        @param exempt: the addresses exempted from limits are not counted.
+        @param byAddress: the keys are client addresses, and those exempted
+            from limits are not counted.
         """
 
     def exemptFromLimits(address: str) -> bool:

@@ -105,8 +105,8 @@ class ServiceContext:
     def exemptFromLimits(self, address: str) -> bool:
         return address in self.exemptAddresses
 
-    def rateWindow(self, name: str, limit: int, seconds: float, exempt: bool = False):
-        unless = self.exemptFromLimits if exempt else (lambda key: False)
+    def rateWindow(self, name: str, limit: int, seconds: float, byAddress: bool = False):
+        unless = self.exemptFromLimits if byAddress else (lambda key: False)
         if self.windows is None:
             return SlidingWindow(self.reactor, limit, seconds, exempt=unless)
         return self.windows.window(name, limit, seconds, exempt=unless)

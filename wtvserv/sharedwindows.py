@@ -73,10 +73,16 @@ class SharedWindows:
         return self._windows[name]
 
     def counted(self, name: str, key: str, events: int) -> None:
-        """Note C{events} (one, or minus one for a refund) of C{key}, to send."""
+        """
+        Note C{events} (one, or minus one for a refund) of C{key}, to send.
+        Beyond C{capacity} keys per window waiting to be sent (a flood of
+        addresses, or the database away), new ones count on this host only.
+        """
         window = self._windows[name].window
         bucket = int(self.now() // max(1.0, window / BUCKETS))
         slot = (name, key, bucket)
+        if slot not in self._unsent and len(self._unsent) >= self._capacity * len(self._windows):
+            return
         self._unsent[slot] = self._unsent.get(slot, 0) + events
 
     def others(self, name: str, key: str) -> tuple[int, float]:
@@ -98,8 +104,8 @@ class SharedWindows:
 
     def _unsentAgain(self, failure, sending: dict):
         """The exchange failed: what it carried is sent with the next one."""
-        for slot, events in sending.items():
-            self._unsent[slot] = self._unsent.get(slot, 0) + events
+        for (name, key, _), events in sending.items():     # counted from now: longer, never shorter
+            self.counted(name, key, events)
         return failure
 
     def _learned(self, totals) -> None:

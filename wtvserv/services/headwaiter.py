@@ -78,10 +78,10 @@ class LoginGuard:
         self.exempt = exempt = context.exemptFromLimits
         window = config.loginWindow
         self.byAddress = context.rateWindow("login failures", config.loginFailuresPerAddress,
-                                            window, exempt=True)
+                                            window, byAddress=True)
         self.byBox = SlidingWindow(clock, config.loginAttempts, window)
         self.bySSID = SlidingWindow(clock, config.loginFailuresPerSSID, window)
-        self.logins = context.rateWindow("logins", config.loginsPerAddress, window, exempt=True)
+        self.logins = context.rateWindow("logins", config.loginsPerAddress, window, byAddress=True)
         self._checking: set[str] = set()
 
     def refusal(self, box: Box, wait: float) -> Response | None:

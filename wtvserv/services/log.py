@@ -26,7 +26,7 @@ KINDS = {"/log": "log", "/phone-log": "phone-log", "/crash-log": "crash-log",
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
     reports = context.rateWindow("reports", context.config.logsPerAddress,
-                                 context.config.logWindow, exempt=True)
+                                 context.config.logWindow, byAddress=True)
 
     @requireSSID
     async def report(box: Box) -> Response:

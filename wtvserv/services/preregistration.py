@@ -74,7 +74,7 @@ def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
     config = context.config
     offers = context.rateWindow("preregistrations", config.preregistersPerAddress,
-                                config.loginWindow, exempt=True)
+                                config.loginWindow, byAddress=True)
 
     @service.route("/preregister", login=False)
     @requireSSID

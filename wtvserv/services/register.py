@@ -60,7 +60,7 @@ class Registration:
         self.context = context
         config = context.config
         self.signups = context.rateWindow("signups", config.registrationsPerAddress,
-                                          config.registrationWindow, exempt=True)
+                                          config.registrationWindow, byAddress=True)
         self.everyone = context.rateWindow("all signups", config.registrationsTotal,
                                            config.registrationWindow)
         self.hashing = WorkQueue(context.inWorkerThread, config.passwordQueue)
