@@ -75,7 +75,7 @@ class LoginGuard:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
         config, clock = context.config, context.reactor
-        self.exempt = exempt = context.exemptFromLimits
+        self.exempt = context.exemptFromLimits
         window = config.loginWindow
         self.byAddress = context.rateWindow("login failures", config.loginFailuresPerAddress,
                                             window, byAddress=True)
