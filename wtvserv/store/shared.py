@@ -1,9 +1,10 @@
 """
 What the hosts of a PostgreSQL deployment share besides accounts and logs:
-the ticket secret, the ban list, the count of wrong passwords and the
-initial keys wtv-1800 offered. (On one machine, SQLite's deployment shares
-the first two as files in the data directory, C{ticket-secret} and
-C{bans.txt}, and keeps the others in memory.)
+the ticket secret, the ban list, the switches, the count of wrong
+passwords, the initial keys wtv-1800 offered, each host's rate counts and
+the login challenges answered. (On one machine, SQLite's deployment shares
+the first three as files in the data directory, C{ticket-secret},
+C{bans.txt} and C{switches.txt}, and keeps the others in memory.)
 
 The ticket secret is created by whichever host starts first: every host
 offers a fresh one with C{INSERT ... ON CONFLICT DO NOTHING} and then uses
