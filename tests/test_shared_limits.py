@@ -14,7 +14,8 @@ import psycopg
 
 from tests.harness import SSID, TestBox, countingRandom, inProcessServer
 from wtvserv.box import make_ssid
-from wtvserv.switches import SWITCHES_SETTING
+from wtvserv.cli.main import main
+from wtvserv.switches import SWITCHES_SETTING, Switches
 
 ADDRESS = "198.51.100.7"
 TOO_MANY = "Too many logins from your connection."
@@ -141,3 +142,19 @@ def test_counts_an_exchange_could_not_send_go_with_the_next(tmp_path, postgresUR
         first.windows.exchange()
         second.windows.exchange()
         assert refusedLogins(second, 3) == 1
+
+
+def test_the_switch_command_changes_and_shows_the_shared_switches(tmp_path, postgresURL, capsys):
+    data, config = tmp_path / "data", tmp_path / "shared.toml"
+    data.mkdir()
+    config.write_text(f'[storage]\nurl = "{postgresURL}"\n')
+    where = ["--config", str(config), "--data", str(data)]
+    assert main(["switch", *where, "registration", "closed"]) == 0
+    assert main(["switch", *where, "maintenance", "on", "--message", "Back at six."]) == 0
+    capsys.readouterr()
+    assert main(["switch", *where, "show"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "maintenance   on", "registration  closed", "message       Back at six."]
+    assert not (data / "switches.txt").exists(), "the database holds them, not a file"
+    with inProcessServer(tmp_path / "host", storageURL=postgresURL) as server:
+        assert server.switches.current() == Switches(True, "Back at six.", False)
