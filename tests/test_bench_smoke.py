@@ -100,3 +100,11 @@ def test_the_console_benchmark_runs_with_and_without_a_watcher():
     assert [row["run"] for row in runs] == ["nobody watching", "console watched"]
     assert all(row["failures"] == "0" and row["logins"] == "20" for row in runs), runs
     assert "server CPU per console page" in output and "logins/s watched / alone" in output
+
+
+def test_the_shared_state_costs_are_measured():
+    from tests.postgres import requireBinaries
+    requireBinaries()
+    output = runBench("shared_costs.py", "--events", "2000", "--keys", "200")
+    assert "SharedWindow" in output and "5000 keys counted" in output, output
+    assert "challenge answered (per login)" in output and "other CPU %" in output, output

@@ -145,7 +145,9 @@ def test_maintenance_is_switched_on_and_off(server):
     assert "Maintenance on" in client.get("/").body
     on = followed(client, client.change("/", "/switches", name="maintenance", state="on"))
     assert notice(on) == "Maintenance is on."
-    assert "Maintenance off" in on.body and (server.dataDir / "switches.txt").is_file()
+    assert "Maintenance off" in on.body, "the dashboard shows the switch as it is now"
+    inDatabase = "[storage]" in server.configPath.read_text()
+    assert (server.dataDir / "switches.txt").is_file() != inDatabase
     nonsense = followed(client, client.change("/", "/switches", name="maintenance",
                                               state="sideways"))
     assert "is no switch setting" in notice(nonsense)

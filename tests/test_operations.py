@@ -109,16 +109,19 @@ def test_the_ban_file_keeps_its_comments_and_lines_it_cannot_read(tmp_path):
     assert path.read_text() == "# who and why\nnonsense here\naddress 192.0.2.2\n"
 
 
-def test_switches_are_set_in_one_step_and_nonsense_refused(tmp_path):
-    path = tmp_path / "switches.txt"
-    assert not operations.readSwitches(path).maintenance
-    switches = operations.setSwitch(path, "maintenance", "on")
+def test_switches_are_set_in_one_step_and_nonsense_refused(stores, tmp_path):
+    switchList = (operations.FileSwitches(tmp_path / "switches.txt") if stores.shared is None
+                  else operations.DatabaseSwitches(stores.shared))
+    assert not switchList.read().maintenance
+    switches = operations.setSwitch(switchList, "maintenance", "on")
     assert switches.maintenance and switches.message == DEFAULT_MESSAGE
-    assert operations.readSwitches(path) == switches
-    assert not operations.setSwitch(path, "registration", "closed").registrationOpen
-    assert operations.readSwitches(path).maintenance, "the other switch stays"
+    assert switchList.read() == switches
+    assert not operations.setSwitch(switchList, "registration", "closed").registrationOpen
+    assert switchList.read().maintenance, "the other switch stays"
     for name, word in (("maintenance", "maybe"), ("lights", "on"), ("registration", "on")):
         with pytest.raises(Refused, match="is no switch setting"):
-            operations.setSwitch(path, name, word)
+            operations.setSwitch(switchList, name, word)
     with pytest.raises(Refused, match="a maintenance message is"):
-        operations.setSwitch(path, "maintenance", "on", "x" * 500)
+        operations.setSwitch(switchList, "maintenance", "on", "x" * 500)
+    assert operations.setSwitch(switchList, "maintenance", "on", "Back  at six.").message \
+        == "Back at six."

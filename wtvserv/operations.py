@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from wtvserv.accounts import Account, AccountError, User
 from wtvserv.bans import BanEntryError, Bans, parseEntry
@@ -20,6 +21,7 @@ from wtvserv.ssid import SSIDPolicy
 from wtvserv.switches import (
     DEFAULT_MESSAGE,
     SWITCHES,
+    SWITCHES_SETTING,
     SwitchError,
     Switches,
     checkMessage,
@@ -180,18 +182,58 @@ class DatabaseBans:
 
 # Switches
 
-def readSwitches(path: Path) -> Switches:
-    try:
-        return parseSwitches(path.read_text(encoding="utf-8")) if path.exists() else Switches()
-    except OSError as error:
-        raise Refused(f"cannot read {path}: {error}") from None
+def _parsed(text: str | None) -> Switches:
+    return Switches() if text is None else parseSwitches(text)
 
 
-def setSwitch(path: Path, name: str, word: str, message: str | None = None) -> Switches:
+def _text(switches: Switches) -> str:
+    return "".join(line + "\n" for line in switches.lines())
+
+
+class FileSwitches:
+    """The switches file of a SQLite deployment's data directory, replaced in one step."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> Switches:
+        try:
+            return _parsed(self.path.read_text(encoding="utf-8") if self.path.exists() else None)
+        except OSError as error:
+            raise Refused(f"cannot read {self.path}: {error}") from None
+
+    def change(self, change: Callable[[Switches], Switches]) -> Switches:
+        try:
+            switches = change(_parsed(self.path.read_text(encoding="utf-8")
+                                      if self.path.exists() else None))
+            replaceFile(self.path, _SWITCHES_HEADER + _text(switches))
+        except OSError as error:
+            raise Refused(f"cannot change {self.path}: {error}") from None
+        return switches
+
+
+class DatabaseSwitches:
     """
-    Set switch C{name} to C{word} (C{"on"}, C{"closed"} ...) in the switches
-    file C{path}; turning maintenance on without a C{message} shows the
-    default one. @return: the switches now.
+    The switches of a PostgreSQL deployment: a setting of the shared
+    database, changed in one transaction, which every host reads.
+    """
+
+    def __init__(self, shared) -> None:
+        self.shared = shared
+
+    def read(self) -> Switches:
+        return _parsed(self.shared.setting(SWITCHES_SETTING))
+
+    def change(self, change: Callable[[Switches], Switches]) -> Switches:
+        return _parsed(self.shared.changeSetting(SWITCHES_SETTING,
+                                                 lambda text: _text(change(_parsed(text)))))
+
+
+def setSwitch(switches, name: str, word: str, message: str | None = None) -> Switches:
+    """
+    Set switch C{name} to C{word} (C{"on"}, C{"closed"} ...) in C{switches}
+    (L{FileSwitches} or L{DatabaseSwitches}); turning maintenance on
+    without a C{message} shows the default one. @return: the switches now.
     """
     if name not in SWITCHES or word not in SWITCHES[name][1:]:
         raise Refused(f"{escape_text(name)} {escape_text(word)} is no switch setting")
@@ -204,9 +246,4 @@ def setSwitch(path: Path, name: str, word: str, message: str | None = None) -> S
             raise Refused(str(problem)) from None
     elif name == "maintenance" and word == yes:
         changes["message"] = DEFAULT_MESSAGE
-    switches = replace(readSwitches(path), **changes)
-    try:
-        replaceFile(path, _SWITCHES_HEADER + "".join(line + "\n" for line in switches.lines()))
-    except OSError as error:
-        raise Refused(f"cannot write {path}: {error}") from None
-    return switches
+    return switches.change(lambda current: replace(current, **changes))

@@ -9,6 +9,7 @@ C{wtvserv-box} stay, as L{wtvserv.cli.aliases}.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Sequence
 
@@ -16,6 +17,7 @@ from wtvserv import __version__
 from wtvserv.cli import accounts, bans, box, console, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
 from wtvserv.operations import Refused
+from wtvserv.store.errors import StorageBusy, StorageUnavailable
 
 COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, console, box)
 
@@ -43,9 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for a usage mistake (argparse's).
     """
     arguments = buildParser().parse_args(argv)
+    # The pool's own warnings (each failed reconnection) would be more
+    # lines for one problem; what it comes to is said once, below.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         return arguments.run(arguments)
-    except (CommandError, Refused) as error:
+    except (CommandError, Refused, StorageBusy, StorageUnavailable) as error:
+        # The database may go away, or stay locked, after a command opened it.
         print(f"wtvserv: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

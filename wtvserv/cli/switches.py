@@ -1,6 +1,8 @@
 """
 C{wtvserv switch}: turn maintenance on or off and open or close
-registration on a running server, which applies the change within seconds.
+registration on a running server, which applies the change within seconds:
+the file in the data directory, or with PostgreSQL storage, the row every
+host reads.
 
     wtvserv switch --data DIR maintenance on [--message "Back at six."]
     wtvserv switch --data DIR maintenance off
@@ -11,10 +13,9 @@ registration on a running server, which applies the change within seconds.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from wtvserv.cli.common import addDataOptions, settings
-from wtvserv.operations import readSwitches, setSwitch
+from wtvserv.cli.common import addDataOptions, openStoresFor, settings
+from wtvserv.operations import DatabaseSwitches, FileSwitches, setSwitch
 from wtvserv.switches import DEFAULT_MESSAGE, SWITCHES, SWITCHES_FILE, Switches
 
 
@@ -22,7 +23,8 @@ def addCommand(commands) -> None:
     parser = commands.add_parser(
         "switch", help="maintenance on/off, registration open/closed",
         description="Change a switch of the running server; it applies the change within "
-                    "seconds, in every process sharing the data directory.")
+                    "seconds, in every process sharing the data directory (with PostgreSQL "
+                    "storage: the database).")
     addDataOptions(parser)
     names = parser.add_subparsers(dest="switch", required=True, metavar="SWITCH")
     names.add_parser("show", help="how every switch is set").set_defaults(run=_show)
@@ -35,8 +37,21 @@ def addCommand(commands) -> None:
         switch.set_defaults(run=_set)
 
 
-def _path(arguments: argparse.Namespace) -> Path:
-    return settings(arguments).dataDir / SWITCHES_FILE
+def _run(arguments: argparse.Namespace, action) -> int:
+    """
+    C{action(switches)} where the server reads them: the data directory's
+    file, or with PostgreSQL storage the database's setting every host reads.
+    """
+    config = settings(arguments)
+    if config.storageURL is None:
+        action(FileSwitches(config.dataDir / SWITCHES_FILE))
+        return 0
+    stores = openStoresFor(config)
+    try:
+        action(DatabaseSwitches(stores.shared))
+    finally:
+        stores.close()
+    return 0
 
 
 def describe(switches: Switches) -> list[str]:
@@ -48,12 +63,12 @@ def describe(switches: Switches) -> list[str]:
 
 
 def _show(arguments: argparse.Namespace) -> int:
-    print("\n".join(describe(readSwitches(_path(arguments)))))
-    return 0
+    return _run(arguments, lambda switches: print("\n".join(describe(switches.read()))))
 
 
 def _set(arguments: argparse.Namespace) -> int:
-    switches = setSwitch(_path(arguments), arguments.switch, arguments.state,
-                         getattr(arguments, "message", None))
-    print("\n".join(describe(switches)))
-    return 0
+    def change(switches) -> None:
+        changed = setSwitch(switches, arguments.switch, arguments.state,
+                            getattr(arguments, "message", None))
+        print("\n".join(describe(changed)))
+    return _run(arguments, change)

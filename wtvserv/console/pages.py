@@ -152,13 +152,17 @@ class Console:
     async def setSwitch(self, session, form) -> Reply:
         name, word = form.get("name", ""), form.get("state", "")
         try:
-            await self.onStoreThreads(operations.setSwitch,
-                                      self.config.dataDir / SWITCHES_FILE, name, word)
+            await self.onStoreThreads(operations.setSwitch, self.switchList(), name, word)
         except Refused as refusal:
             return self.done(session, "/", str(refusal))
-        self.server.switches.recheck()
+        await self.server.switches.recheck()
         self.audit(session, f"set {name} {word}")
         return self.done(session, "/", f"{name.capitalize()} is {word}.")
+
+    def switchList(self):
+        if self.server.stores.shared is not None:
+            return operations.DatabaseSwitches(self.server.stores.shared)
+        return operations.FileSwitches(self.config.dataDir / SWITCHES_FILE)
 
     # Accounts
 
