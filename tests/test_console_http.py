@@ -259,7 +259,7 @@ def test_a_console_on_a_unix_socket_works_and_logs_its_callers_as_local(tmp_path
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(5)
             sock.connect(str(path))
-            sock.sendall(b"POST /signin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            sock.sendall(b"POST /signin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                          b"Content-Type: application/x-www-form-urlencoded\r\n"
                          b"Content-Length: 12\r\n\r\npassword=bad")
             answer = b""
@@ -268,3 +268,18 @@ def test_a_console_on_a_unix_socket_works_and_logs_its_callers_as_local(tmp_path
         assert answer.startswith(b"HTTP/1.1 403 ")
         assert "console: a sign-in form without its token from local" in server.log
         assert "Traceback" not in server.log
+
+
+def test_a_page_of_another_site_rebound_to_this_address_is_refused(tmp_path):
+    """DNS rebinding: the browser sends the other site's name as Host."""
+    setConsolePassword(tmp_path / "data", PASSWORD)
+    config = LOOPBACK_EXEMPT + '[console]\nnames = ["Console.Example"]\n'
+    with RealServer(tmp_path / "data", config=config) as server:
+        client = ConsoleClient(server.consoleURL)
+        refused = client.request("GET", "/signin", headers={"Host": "evil.example:80"})
+        assert refused.status == 421 and "[console] names" in refused.body
+        assert "console: a request for host 'evil.example' refused" in server.log
+        for host in (f"localhost:{server.consolePort}", "console.example", "[::1]:1680",
+                     "127.0.0.1"):
+            answer = client.request("GET", "/signin", headers={"Host": host})
+            assert answer.status == 200, host

@@ -37,8 +37,13 @@ def accounts(stores):
 def test_an_account_is_found_exactly_or_ignoring_case(accounts):
     assert operations.findAccount(accounts, SSID).ssid == SSID
     assert operations.findAccount(accounts, SSID.upper()).ssid == SSID
+    assert operations.findAccount(accounts, SSID.lower()).ssid == SSID
     with pytest.raises(Refused, match=f"no account for {NEW}"):
         operations.findAccount(accounts, NEW)
+    accounts.createAccount(NEW.upper(), "Up", "upper", None)
+    accounts.createAccount(NEW.lower(), "Low", "lower", None)
+    with pytest.raises(Refused, match="no account for"):     # two but for case: which?
+        operations.findAccount(accounts, NEW.title())
     with pytest.raises(Refused, match=r"no account for \\x1b\[2J"):
         operations.findAccount(accounts, "\x1b[2J")
     with pytest.raises(Refused, match="has no user 5"):

@@ -391,6 +391,11 @@ class AccountStore:
         return [Account(ssid, created, tuple(users.get(ssid, ())), generation, confirmed)
                 for ssid, created, generation, confirmed in accounts]
 
+    def accountsIgnoringCase(self, ssid: str) -> list[Account]:
+        ssids = [row[0] for row in self._conn.execute(
+            "SELECT ssid FROM accounts WHERE lower(ssid) = ? ORDER BY ssid", (ssid.lower(),))]
+        return [account for account in map(self.accountFor, ssids) if account is not None]
+
     def searchAccounts(self, text: str, limit: int) -> tuple[list[Account], int]:
         # In SQL, not over listAccounts: the store's thread is the boxes' too.
         pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", text.strip().lower()) + "%"

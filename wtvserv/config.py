@@ -150,6 +150,8 @@ class Config:
     # The operator's web console (wtvserv.console); "" turns it off.
     consoleListen: str = "tcp:1680:interface=127.0.0.1"
     consoleSessionMinutes: float = 30.0
+    # Host names the console answers to besides IP addresses and localhost.
+    consoleNames: list[str] = field(default_factory=list)
     tellyscripts: TellyScriptSettings = field(default_factory=TellyScriptSettings)
 
     def service(self, name: str) -> ServiceConfig:
@@ -211,6 +213,7 @@ _SCALARS = {
     ("bans", "check_interval"): ("banCheckInterval", float),
     ("console", "listen"): ("consoleListen", str),
     ("console", "session_minutes"): ("consoleSessionMinutes", float),
+    ("console", "names"): ("consoleNames", list),
 }
 
 

@@ -186,6 +186,9 @@ class IAccountStore(Interface):
     def listAccounts() -> list[Account]:
         """@return: every account with its users, oldest first (for the operator)."""
 
+    def accountsIgnoringCase(ssid: str) -> list[Account]:
+        """@return: the accounts whose SSID is C{ssid} but for case (for the operator)."""
+
     def searchAccounts(text: str, limit: int) -> tuple[list[Account], int]:
         """
         @return: up to C{limit} accounts whose SSID or a user name contains

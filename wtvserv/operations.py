@@ -42,7 +42,7 @@ def findAccount(store, text: str) -> Account:
     """@return: the account of SSID C{text}, matched exactly or else ignoring case."""
     account = store.accountFor(text)
     if account is None:
-        matches = [a for a in store.listAccounts() if a.ssid.lower() == text.lower()]
+        matches = store.accountsIgnoringCase(text)
         if len(matches) != 1:
             raise Refused(f"no account for {escape_text(text)}")
         account = matches[0]

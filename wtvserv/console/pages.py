@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from importlib.resources import files
+from ipaddress import ip_address
 from urllib.parse import quote, unquote
 
 from jinja2 import Environment, PackageLoader
@@ -26,7 +27,7 @@ from wtvserv.cli.logs import render_body
 from wtvserv.console.access import passwordIsSet, sameSecret
 from wtvserv.console.chart import activityChart
 from wtvserv.console.recent import RecentLog
-from wtvserv.console.resource import Reply, redirect
+from wtvserv.console.resource import Reply, hostName, redirect
 from wtvserv.console.signin import FORM_EXPIRED, SignIn
 from wtvserv.operations import Refused
 from wtvserv.switches import SWITCHES, SWITCHES_FILE
@@ -58,6 +59,7 @@ class Console:
         self.config = server.config
         self.reactor = server.reactor
         self.recentLog = recentLog
+        self.names = {name.lower() for name in self.config.consoleNames}
         self.signin = SignIn(self, self.config.consoleSessionMinutes * 60)
         self.templates = Environment(loader=PackageLoader("wtvserv.console", "templates"),
                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -109,8 +111,29 @@ class Console:
 
     # Dispatch
 
+    def knownHost(self, name: str | None) -> bool:
+        """
+        Whether the console answers to C{Host} C{name}: an IP address,
+        localhost or a name of C{[console] names}. A page of another site
+        whose name was rebound to this machine's address sends its own name,
+        and is refused (DNS rebinding).
+        """
+        if name is None or name == "localhost" or name in self.names:
+            return True
+        try:
+            ip_address(name)
+        except ValueError:
+            return False
+        return True
+
     async def respond(self, request, form: dict[str, str]) -> Reply:
         path, method = request.path.decode("ascii", "replace"), request.method.decode("ascii")
+        if not self.knownHost(hostName(request)):
+            log.warn("console: a request for host {host!r} refused (not in [console] names)",
+                     host=hostName(request))
+            return Reply(421, b"This console answers only to its own addresses; add this "
+                              b"name to [console] names to use it.\n",
+                         b"text/plain; charset=utf-8")
         if path == "/static/console.css":
             return Reply(body=self.stylesheet, contentType=b"text/css; charset=utf-8")
         if path == "/signin":

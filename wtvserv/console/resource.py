@@ -80,6 +80,17 @@ class ConsoleResource(Resource):
         request.finish()
 
 
+def hostName(request) -> str | None:
+    """@return: the name in the request's C{Host} header, without its port (L{None}: none)."""
+    host = (request.getHeader(b"host") or b"").decode("ascii", "replace").strip().lower()
+    if not host:
+        return None
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    name, colon, port = host.rpartition(":")
+    return name if colon and port.isdigit() else host
+
+
 def cookie(request, name: bytes) -> str | None:
     value = request.getCookie(name)
     return value.decode("ascii", "replace") if value else None
