@@ -40,8 +40,12 @@ VIEWPORT = {"width": 1280, "height": 800}
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync")
-#: Milliseconds a page action or assertion may wait: the machine is shared.
+#: Milliseconds a page action or an C{expect} may wait: the machine is shared.
 PAGE_TIMEOUT = 15_000
+
+
+if expect is not None:
+    expect.set_options(timeout=PAGE_TIMEOUT)
 
 
 def chromium() -> str:
@@ -71,9 +75,13 @@ def newPage(browser):
     return context.new_page()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One Chromium for the session, with a fresh empty profile of its own."""
+    """
+    One Chromium for the module, with a fresh empty profile of its own.
+    Not for the session: Playwright's loop, running on the test's thread
+    while it lasts, would refuse the other modules' C{asyncio.run}.
+    """
     executable = chromium()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
@@ -111,8 +119,8 @@ def startConsole(tmp_path, storage):
     """
     started = []
 
-    def start(config: str = "", name: str = "console") -> RealServer:
-        server = consoleServer(tmp_path / name / "data", storage + config)
+    def start(config: str = "", name: str = "console", password: bool = True) -> RealServer:
+        server = consoleServer(tmp_path / name / "data", storage + config, password)
         started.append(server.start())
         return server
 
@@ -127,16 +135,18 @@ def console(startConsole) -> RealServer:
     return startConsole()
 
 
-def consoleServer(dataDir: Path, config: str = "") -> RealServer:
+def consoleServer(dataDir: Path, config: str = "", password: bool = True) -> RealServer:
     """
     @return: a server, not started, whose console password is L{PASSWORD}
-        (set as an operator does, with C{wtvserv console set-password}),
-        loopback exempt from the per-address caps, bans re-read every
-        second, and C{config} besides.
+        (set as an operator does, with C{wtvserv console set-password})
+        unless not C{password}, loopback exempt from the per-address caps,
+        bans re-read every second, and C{config} besides.
     """
     config = LOOPBACK_EXEMPT + "[bans]\ncheck_interval = 1\n" + config
     server = RealServer(dataDir, config=config)
     server.dataDir.mkdir(parents=True, exist_ok=True)
+    if not password:
+        return server
     result = runCommand("console", "set-password", "--data", str(server.dataDir),
                         "--config", str(server.configPath), input=PASSWORD + "\n")
     if result.returncode != 0:

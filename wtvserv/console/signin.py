@@ -8,6 +8,7 @@ failures per address, counted before the slow check.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 
 from twisted.internet.threads import deferToThreadPool
@@ -34,6 +35,9 @@ SIGNIN_ATTEMPTS = 5
 SIGNIN_WINDOW = 300.0
 #: Password checks (scrypt) running at once; more are asked to try again.
 MAX_CHECKS = 4
+#: The sign-in cookie's token: random bytes, and what they look like in it.
+TOKEN_BYTES = 32
+TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 FORM_EXPIRED = "This form has expired. Reload the page and try again."
 
 
@@ -68,8 +72,15 @@ class SignIn:
         return self.form(request, 200, expired if cookie(request, SESSION_COOKIE) else None)
 
     def form(self, request, status: int = 200, problem: str | None = None) -> Reply:
-        """The sign-in page, with a fresh token for its form (and its cookie)."""
-        token = secrets.token_urlsafe(32)
+        """
+        The sign-in page, its form's token that of the sign-in cookie: the
+        browser's own when it has one, else a fresh one. A browser asks for
+        more than the form (its favicon.ico is sent here too), and a fresh
+        cookie on each of those would void the form on the screen.
+        """
+        token = cookie(request, SIGNIN_COOKIE)
+        if not token or not TOKEN.fullmatch(token):
+            token = secrets.token_urlsafe(TOKEN_BYTES)
         reply = self.console.render("signin.html", status, problem=problem, csrf=token,
                                     passwordSet=passwordIsSet(self.dataDir))
         reply.headers += [(b"Set-Cookie", cookieHeader(request, SIGNIN_COOKIE, token)),
