@@ -48,14 +48,19 @@ if expect is not None:
     expect.set_options(timeout=PAGE_TIMEOUT)
 
 
+def findChromium() -> tuple[str | None, str | None]:
+    """@return: the Chromium to drive, or L{None} and why there is none."""
+    found = os.environ.get("WTVSERV_CHROMIUM") or shutil.which("chromium")
+    if expect is None:
+        return None, "Playwright is not installed (pip install -e '.[test]')"
+    if not found:
+        return None, "no chromium on PATH (apt-get install chromium, or set WTVSERV_CHROMIUM)"
+    return found, None
+
+
 def chromium() -> str:
     """@return: the Chromium to drive; skip (fail when required) without one."""
-    found = os.environ.get("WTVSERV_CHROMIUM") or shutil.which("chromium")
-    problem = None
-    if expect is None:
-        problem = "Playwright is not installed (pip install -e '.[test]')"
-    elif not found:
-        problem = "no chromium on PATH (apt-get install chromium, or set WTVSERV_CHROMIUM)"
+    found, problem = findChromium()
     if problem:
         if os.environ.get("WTVSERV_REQUIRE_BROWSER"):
             pytest.fail(problem)
