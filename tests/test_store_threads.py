@@ -182,3 +182,29 @@ def test_status_reads_generations_on_the_store_threads(tmp_path):
         server.accounts.bumpGeneration(SSID)
         assert SynchronousTestCase().successResultOf(server.status())["loggedIn"] == 0
 
+
+def test_store_threads_deliver_results_and_failures_and_finish_their_queue_on_stop():
+    from twisted.python.failure import Failure
+
+    from wtvserv.store.threads import StoreThreads
+    threads = StoreThreads(2, "test-store")
+    results = []
+    done = threading.Event()
+
+    def slow(n):
+        done.wait(10)
+        return n * 2
+    threads.start()
+    for n in range(5):
+        threads.callInThreadWithCallback(lambda ok, result: results.append((ok, result)),
+                                         slow, n)
+    threads.callInThreadWithCallback(lambda ok, result: results.append((ok, result)),
+                                     lambda: 1 // 0)
+    done.set()
+    threads.stop()                     # returns once every queued call has run
+    assert sorted(result for ok, result in results if ok) == [0, 2, 4, 6, 8]
+    failures = [result for ok, result in results if not ok]
+    assert len(failures) == 1 and isinstance(failures[0], Failure)
+    assert failures[0].check(ZeroDivisionError)
+    assert not threads.started
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-store")]

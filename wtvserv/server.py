@@ -51,6 +51,7 @@ from wtvserv.stalls import StallWatch
 from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
+from wtvserv.store.threads import StoreThreads
 from wtvserv.switches import SWITCHES_FILE, SwitchBoard
 from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.tickets import SECRET_LENGTH, TicketAuthority, load_or_create_secret
@@ -388,7 +389,7 @@ class WTVServer(MultiService):
     def startService(self) -> None:
         _logLZPFCodec()
         for pool in (self.workers, self.storeThreads):
-            if isinstance(pool, ThreadPool):
+            if isinstance(pool, (ThreadPool, StoreThreads)):
                 pool.start()
         if isinstance(self.bans, SharedBanList):
             self.bans.start()
@@ -407,7 +408,7 @@ class WTVServer(MultiService):
         if isinstance(self.bans, SharedBanList):
             self.bans.stop()
         for pool in (self.workers, self.storeThreads):
-            if isinstance(pool, ThreadPool) and pool.started:
+            if isinstance(pool, (ThreadPool, StoreThreads)) and pool.started:
                 pool.stop()
         self.stores.close()
         return passthrough
