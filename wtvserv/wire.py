@@ -85,7 +85,10 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """@return: the first value of C{name}, or C{default}."""
-        return self._firstValues().get(name.lower(), default)
+        first = self._first
+        if first is None:
+            first = self._firstValues()
+        return first.get(name.lower(), default)
 
     def _firstValues(self) -> dict[str, str]:
         """@return: the first value of each lower-cased name, made once."""
@@ -391,8 +394,7 @@ class RequestParser:
         if len(lines) - 1 > self.limits.headerCount:
             raise WireError(400, "The request had too many headers.")
         method, url = _parseRequestLine(requestLine)
-        headers = Headers(_parseHeaderLine(line.rstrip("\r")) for line in lines[1:])
-        return Request(method=method, url=url, headers=headers)
+        return Request(method=method, url=url, headers=_parseHeaders(lines[1:]))
 
     def _bodyLength(self, request: Request) -> int:
         if request.method == SECURE_ON:
@@ -430,9 +432,20 @@ def _parseRequestLine(line: str) -> tuple[str, str]:
     return method, url
 
 
-def _parseHeaderLine(line: str) -> tuple[str, str]:
-    name, sep, value = line.partition(":")
-    name = name.strip()
-    if not sep or not _HEADER_NAME.match(name):
-        raise WireError(400, "The request had a malformed header.")
-    return name, value.strip()
+def _parseHeaders(lines: list[str]) -> Headers:
+    """
+    The header lines of a head, in one pass that also makes their lookup
+    table (every request's headers are looked up).
+    """
+    items, first = [], {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        name = name.strip()
+        if not sep or not _HEADER_NAME.match(name):
+            raise WireError(400, "The request had a malformed header.")
+        value = value.strip()
+        items.append((name, value))
+        first.setdefault(name.lower(), value)
+    headers = Headers(items)
+    headers._first = first
+    return headers
