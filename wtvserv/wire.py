@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 SECURE_ON = "SECURE ON"
@@ -255,13 +255,23 @@ def serializeHead(response: Response, coreHeaders: Iterable[tuple[str, str]] = (
     length = bodyLength if bodyLength is not None else len(response.body)
     if response.contentLength is not None:
         length = response.contentLength
-    lines = [f"{response.status} {_clean(response.reason)}",
+    headers = (*coreHeaders, *response.headers)
+    text = _head(response, headers, length, str)
+    # Values are almost always clean: look at the whole head once, and
+    # clean each line only when something in it would break a line.
+    if "\r" in text or "\x00" in text or text.count("\n") != len(headers) + 2:
+        text = _head(response, headers, length, _clean)
+    return (text + "\n\n").encode("latin-1", "replace")
+
+
+def _head(response: Response, headers: tuple[tuple[str, str], ...], length: int,
+          clean: Callable[[str], str]) -> str:
+    lines = [f"{response.status} {clean(response.reason)}",
              "Connection: " + ("close" if response.close else "Keep-Alive")]
-    for name, value in (*coreHeaders, *response.headers):
-        lines.append(f"{_clean(name)}: {_clean(value)}")
-    lines.append("Content-type: " + _clean(response.contentType))
+    lines += [f"{clean(name)}: {clean(value)}" for name, value in headers]
+    lines.append("Content-type: " + clean(response.contentType))
     lines.append(f"Content-length: {length}")
-    return ("\n".join(lines) + "\n\n").encode("latin-1", "replace")
+    return "\n".join(lines)
 
 
 def errorResponse(status: int, message: str, close: bool = False) -> Response:
