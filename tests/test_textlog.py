@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 from twisted.logger import (
     FileLogObserver,
     Logger,
@@ -40,6 +40,8 @@ def emitted(call) -> list[dict]:
 
 
 @given(when=TIMES)
+@example(when=1.9999995231628418)          # rounds up to the next second
+@example(when=1764633600.9999994)
 def test_the_timestamp_is_twisteds(when):
     assert textlog.timestamp(when) == formatTime(when)
 

@@ -17,6 +17,7 @@ rotated as twistd rotates it (every megabyte, and on C{SIGUSR1}).
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from functools import lru_cache
@@ -38,7 +39,9 @@ def timestamp(when: float | None) -> str:
     """L{twisted.logger.formatTime}, made once per second (all it shows)."""
     if when is None or when < 0:
         return formatTime(when)
-    return _secondStamp(int(when))
+    # Its second, as datetime rounds a time to microseconds (half to even).
+    fraction, whole = math.modf(when)
+    return _secondStamp(int(whole) + (round(fraction * 1e6) >= 1_000_000))
 
 
 def formatEvent(event: dict) -> str | None:
