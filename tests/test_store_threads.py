@@ -34,10 +34,11 @@ class QueuedThreads(ImmediateThreads):
         return ran
 
 
-def makeQueuedServer(tmp_path):
+def makeQueuedServer(tmp_path, threads=None):
+    """A server whose store calls go to C{threads} (by default L{QueuedThreads})."""
     reactor = TestReactor()
     reactor.advance(946684800)
-    threads = QueuedThreads()
+    threads = threads or QueuedThreads()
     server = WTVServer(Config(dataDir=tmp_path), reactor, discoverPlugins()[0],
                        workers=ImmediateThreads(), storeThreads=threads)
     return server, threads
@@ -86,15 +87,6 @@ class CountingThreads(ImmediateThreads):
         super().callInThreadWithCallback(onResult, function, *args, **kwargs)
 
 
-def makeCountingServer(tmp_path):
-    reactor = TestReactor()
-    reactor.advance(946684800)
-    threads = CountingThreads()
-    server = WTVServer(Config(dataDir=tmp_path), reactor, discoverPlugins()[0],
-                       workers=ImmediateThreads(), storeThreads=threads)
-    return server, threads
-
-
 def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
     """
     A registered power-on: the account is looked up on the two stage-two
@@ -102,7 +94,7 @@ def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
     pre-registration, the challenge (its key was offered) or
     check-tellyscript; each lookup is one call to the store threads.
     """
-    server, threads = makeCountingServer(tmp_path)
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
     try:
         server.accounts.createAccount(SSID, "Ann", "annie", None)
         server.accounts.confirm(SSID)      # logged in before (the first login confirms it)
@@ -133,7 +125,7 @@ def test_a_challenge_without_an_offered_key_looks_the_ticket_up(tmp_path):
     Without an offer (it was answered), /login takes the DES key of the
     box's ticket, which only its account's current generation validates.
     """
-    server, threads = makeCountingServer(tmp_path)
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
     try:
         server.accounts.createAccount(SSID, "Ann", "annie", None)
         box = TestBox(server)
