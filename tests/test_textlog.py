@@ -25,6 +25,7 @@ from wtvserv import accesslog, textlog
 from wtvserv.accesslog import logResponse
 
 TIMES = st.floats(min_value=0, max_value=4e9, allow_nan=False)
+ACCESS = accesslog.log.namespace
 
 
 def emitted(call) -> list[dict]:
@@ -56,32 +57,50 @@ def test_an_access_line_is_rendered_as_twisted_renders_it(url, reason, status, w
         event, formatTime=formatTime)
 
 
+def classic(event: dict) -> str | None:
+    return formatEventAsClassicLogText(event, formatTime=formatTime)
+
+
 def test_other_events_are_rendered_as_twisted_renders_them():
     try:
         1 // 0
     except ZeroDivisionError:
         failure = Failure()
     events = [
-        {"log_format": "{a} and {b!r}", "a": 1, "b": "two", "log_namespace": "x.y",
-         "log_level": LogLevel.warn, "log_time": 1764633600.5},
+        {"log_format": "{a} and {b!r}, {c:>5} {d[0]} {e.real}", "a": 1, "b": "two", "c": "x",
+         "d": [7], "e": 3, "log_namespace": "x.y", "log_level": LogLevel.warn,
+         "log_time": 1764633600.5},
+        {"log_format": "{f()} called", "f": lambda: "it was", "log_level": LogLevel.info},
+        {"log_format": "{missing} and {0} and {}", "log_level": LogLevel.info},
+        {"log_format": "{a:{width}}|", "a": "x", "width": 4, "log_level": LogLevel.info},
         {"log_format": "line\nand more", "log_system": "-", "log_time": 12.0},
         {"log_format": "{line}", "line": "access\nwith a newline",
-         "log_namespace": accesslog.NAMESPACE, "log_level": LogLevel.info, "log_time": 3.0},
-        {"log_format": "{line}", "line": "as an error", "log_namespace": accesslog.NAMESPACE,
-         "log_level": LogLevel.error, "log_time": 3.0},
-        {"log_format": "{line}", "line": "", "log_namespace": accesslog.NAMESPACE,
+         "log_namespace": ACCESS, "log_level": LogLevel.info, "log_time": 3.0},
+        {"log_format": "{line}", "line": "", "log_namespace": ACCESS,
          "log_level": LogLevel.info, "log_time": 3.0},
-        {"log_format": "{line}", "line": "from elsewhere", "log_system": "legacy",
-         "log_namespace": accesslog.NAMESPACE, "log_level": LogLevel.info, "log_time": 3.0},
         {"log_format": "failed: {why}", "why": "boom", "log_failure": failure,
-         "log_namespace": accesslog.NAMESPACE, "log_level": LogLevel.info, "log_time": 3.0},
-        {"log_format": "no time"},
+         "log_namespace": ACCESS, "log_level": LogLevel.error, "log_time": 3.0},
+        {"log_format": b"bytes {a}", "a": 1, "log_level": LogLevel.info},
+        {"log_format": "no level or time"},
+        {"log_format": "odd namespace", "log_namespace": None, "log_level": LogLevel.info},
         {},
     ]
-    flattened = eventFromJSON(eventAsJSON(events[2]))
+    flattened = eventFromJSON(eventAsJSON(events[0]))
     for event in [*events, flattened]:
-        assert textlog.formatEvent(event) == formatEventAsClassicLogText(
-            event, formatTime=formatTime), event
+        assert textlog.formatEvent(event) == classic(event), event
+
+
+FIELD = st.sampled_from(["a", "b", "n", "missing", "a!r", "n:>6", "n:x", "a!s:^9", "l[1]",
+                         "n.real", "0", "", "a()", "n:{w}", "a:%"])
+
+
+@given(parts=st.lists(st.one_of(st.text(max_size=6), FIELD.map(lambda f: "{" + f + "}")),
+                      max_size=6),
+       level=st.sampled_from(list(LogLevel.iterconstants())), when=TIMES)
+def test_any_format_is_rendered_as_twisted_renders_it(parts, level, when):
+    event = {"log_format": "".join(parts), "a": "v\nw", "b": b"\xff", "n": 42, "l": [1, 2],
+             "w": 3, "log_namespace": "some.where", "log_level": level, "log_time": when}
+    assert textlog.formatEvent(event) == classic(event)
 
 
 def twistdOptions(tmp_path, *twistdArgs: str) -> ServerOptions:

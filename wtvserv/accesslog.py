@@ -16,10 +16,7 @@ from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
 
-NAMESPACE = "wtvserv.access"
-#: The events' format: the whole line, made here (see L{wtvserv.textlog}).
-LINE_FORMAT = "{line}"
-log = Logger(namespace=NAMESPACE)
+log = Logger(namespace="wtvserv.access")
 MAX_URL = 200
 _SECRET_NAMES = re.compile(r"(pass|pw|ticket|token|key|secret|response)", re.IGNORECASE)
 _QUERY_PAIR = re.compile(r"([^&=?]*)=([^&]*)")
@@ -59,6 +56,6 @@ def logResponse(service: str, client: str, ssid: str, method: str, url: str,
     # twisted.logger to render than nine (a quarter of a login's CPU).
     line = (f"{service} {client} {ssid} {method} {url} {status} {size}B "
             f"{duration * 1000:.1f}ms{because}")
-    log.info(LINE_FORMAT, line=line, service=service, client=client, ssid=ssid,
+    log.info("{line}", line=line, service=service, client=client, ssid=ssid,
              method=method, url=url, status=status, duration=duration, size=size,
              reason=reason)

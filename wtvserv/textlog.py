@@ -5,8 +5,8 @@ twistd renders each event in twisted.logger's classic text format,
 running it through C{string.Formatter} and working the local time out
 afresh; with one access-log event per request (L{wtvserv.accesslog}) that
 was a tenth of the server's CPU per login. L{formatEvent} gives exactly
-those lines: the access log's line as it was made, a timestamp made once
-a second, and every other event as Twisted formats it.
+those lines, with the timestamp made once a second and plain formats
+filled in by C{str.format_map}.
 
 C{twistd wtvserv} has twistd log through L{twistdObserver} unless the
 operator chose another observer (C{--logger}, C{--syslog}); it writes
@@ -25,9 +25,7 @@ from functools import lru_cache
 from twisted.logger import FileLogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python.logfile import LogFile
 
-from wtvserv.accesslog import LINE_FORMAT, NAMESPACE as ACCESS
-
-_ACCESS_PREFIX = f" [{ACCESS}#info] "
+_LEVELS = frozenset(LogLevel.iterconstants())
 
 
 @lru_cache(maxsize=1)
@@ -45,14 +43,26 @@ def timestamp(when: float | None) -> str:
 
 
 def formatEvent(event: dict) -> str | None:
-    """@return: C{event} as L{formatEventAsClassicLogText} renders it."""
-    if (event.get("log_format") == LINE_FORMAT and event.get("log_namespace") == ACCESS
-            and event.get("log_level") is LogLevel.info and event.get("line")
-            and not ("log_system" in event or "log_failure" in event
-                     or "log_flattened" in event)):
-        line = event["line"].replace("\n", "\n\t")
-        return timestamp(event.get("log_time")) + _ACCESS_PREFIX + line + "\n"
-    return formatEventAsClassicLogText(event, formatTime=timestamp)
+    """
+    @return: C{event} as L{formatEventAsClassicLogText} renders it. A plain
+        format (no C{()} calls, which only Twisted's formatter makes) is
+        filled in by C{str.format_map}, in C, the same way; anything else,
+        or a format that fails, is left to Twisted.
+    """
+    format, level = event.get("log_format"), event.get("log_level")
+    namespace = event.get("log_namespace", "-")
+    if (type(format) is not str or "()" in format or level not in _LEVELS
+            or type(namespace) is not str
+            or "log_system" in event or "log_failure" in event or "log_flattened" in event):
+        return formatEventAsClassicLogText(event, formatTime=timestamp)
+    try:
+        text = format.format_map(event)
+    except Exception:
+        return formatEventAsClassicLogText(event, formatTime=timestamp)
+    if not text:
+        return None
+    line = f"{timestamp(event.get('log_time'))} [{namespace}#{level.name}] {text}"
+    return line.replace("\n", "\n\t") + "\n"
 
 
 def textObserver(outFile) -> FileLogObserver:
