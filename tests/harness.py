@@ -73,9 +73,9 @@ class TestReactor(Clock):
         function(*args, **kwargs)
 
 
-def countingRandom():
-    """Deterministic, distinct random bytes."""
-    counter = itertools.count()
+def countingRandom(start: int = 0):
+    """Deterministic, distinct random bytes (another C{start}: another sequence)."""
+    counter = itertools.count(start)
 
     def random(n: int) -> bytes:
         out = b""
@@ -85,20 +85,26 @@ def countingRandom():
     return random
 
 
-def makeServer(dataDir: Path, workers=None, plugins=(), **settings) -> tuple[WTVServer, TestReactor]:
-    """The built-in services and the services of C{plugins}, with C{settings}."""
+def makeServer(dataDir: Path, workers=None, plugins=(), random=None,
+               **settings) -> tuple[WTVServer, TestReactor]:
+    """
+    The built-in services and the services of C{plugins}, with C{settings}.
+
+    @param random: the server's random bytes; by default L{countingRandom}'s,
+        so two servers standing for two hosts need different ones.
+    """
     reactor = TestReactor()
     reactor.advance(946684800)  # 2000-01-01
     config = Config(dataDir=Path(dataDir), **settings)
     return WTVServer(config, reactor, [*discoverPlugins()[0], *plugins],
-                     random=countingRandom(), workers=workers or ImmediateThreads(),
+                     random=random or countingRandom(), workers=workers or ImmediateThreads(),
                      storeThreads=ImmediateThreads()), reactor
 
 
 @contextmanager
-def inProcessServer(dataDir: Path, workers=None, plugins=(), **settings):
+def inProcessServer(dataDir: Path, workers=None, plugins=(), random=None, **settings):
     """L{makeServer}, its C{reactor} the test's clock, its stores closed after."""
-    server, reactor = makeServer(dataDir, workers, plugins=plugins, **settings)
+    server, reactor = makeServer(dataDir, workers, plugins=plugins, random=random, **settings)
     server.reactor = reactor
     try:
         yield server

@@ -92,3 +92,11 @@ def test_password_flood_runs_and_the_honest_box_logs_in_meanwhile():
     assert ", 0 failed;" in output.split("under flood: ")[1].split("\n")[0]
     assert "20 guesses at 2 victims from 2 addresses" in output
     assert "tracebacks in the server log: 0" in output
+
+
+def test_the_shared_state_costs_are_measured():
+    from tests.postgres import requireBinaries
+    requireBinaries()
+    output = runBench("shared_costs.py", "--events", "2000", "--keys", "200")
+    assert "SharedWindow" in output and "5000 keys counted" in output, output
+    assert "challenge answered (per login)" in output and "other CPU %" in output, output

@@ -2,10 +2,12 @@
 Tests for L{wtvserv.crypto.challenge}, mostly against C{vectors/challenge.json}.
 """
 
+import os
 from base64 import b64decode, b64encode
 
 import pytest
 from Crypto.Cipher import DES
+from twisted.internet.task import Clock
 
 from tests.conftest import load_vectors
 from wtvserv.crypto.challenge import (
@@ -15,6 +17,7 @@ from wtvserv.crypto.challenge import (
     issue_challenge,
     response_matches,
 )
+from wtvserv.services.challenges import LIFETIME, Challenges
 
 
 def challenge_cases():
@@ -231,3 +234,22 @@ def test_answering_a_challenge_with_an_altered_byte_raises():
         altered[index] ^= 0x80
         with pytest.raises(ChallengeError):
             answer_challenge(b"minisrv!", b64encode(altered).decode())
+
+
+def test_a_challenge_is_rebuilt_from_its_answer_alone_while_fresh():
+    """L{Challenges}: what any host sharing the key rebuilds, and what it refuses."""
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    issuer = Challenges(b"k" * 32, clock, os.urandom)
+    issued = issuer.issue(b"minisrv!", "8100000000000001", "198.51.100.7")
+    answer = answer_challenge(b"minisrv!", issued.challenge_b64).response_b64
+    elsewhere = Challenges(b"k" * 32, clock, os.urandom)       # another host, the same key
+    rebuilt = elsewhere.recall(answer, "8100000000000001", "198.51.100.7")
+    assert response_matches(rebuilt, answer) and rebuilt.key1 == issued.key1
+    assert not response_matches(elsewhere.recall(answer, "8100000000000001", "198.51.100.8"),
+                                answer), "from another address, another challenge"
+    assert not response_matches(Challenges(b"x" * 32, clock, os.urandom).recall(
+        answer, "8100000000000001", "198.51.100.7"), answer), "without the key, no answer"
+    assert elsewhere.recall("not base64!", "8100000000000001", "198.51.100.7") is None
+    clock.advance(LIFETIME + 1)
+    assert elsewhere.recall(answer, "8100000000000001", "198.51.100.7") is None

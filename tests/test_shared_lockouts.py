@@ -8,7 +8,7 @@ offered, so the challenge can come from another host's headwaiter.
 
 from __future__ import annotations
 
-from tests.harness import SSID, TestBox, inProcessServer
+from tests.harness import SSID, TestBox, countingRandom, inProcessServer
 from wtvserv.passwords import hash_password
 
 PASSWORD = "secret1"
@@ -25,7 +25,7 @@ def tryPassword(server, password: str):
 def test_a_lockout_earned_on_one_host_holds_on_the_other(tmp_path, postgresURL):
     settings = dict(storageURL=postgresURL, loginAttempts=3)
     with inProcessServer(tmp_path / "first", **settings) as first, \
-            inProcessServer(tmp_path / "second", **settings) as second:
+            inProcessServer(tmp_path / "second", random=countingRandom(10**6), **settings) as second:
         first.accounts.createAccount(SSID, "Ann", "annpw", hash_password(PASSWORD))
         right = tryPassword(second, PASSWORD)
         assert right.status == 200 and right.get("wtv-visit"), right.head
@@ -52,7 +52,8 @@ def test_a_right_password_takes_its_count_back(tmp_path, postgresURL):
 def test_wtv_1800_on_one_host_and_the_headwaiter_on_another_work_together(tmp_path, postgresURL):
     """The key one host's wtv-1800 offered is the one the other's headwaiter challenges with."""
     with inProcessServer(tmp_path / "first", storageURL=postgresURL) as first, \
-            inProcessServer(tmp_path / "second", storageURL=postgresURL) as second:
+            inProcessServer(tmp_path / "second", storageURL=postgresURL,
+                            random=countingRandom(10**6)) as second:
         first.accounts.createAccount(SSID, "Ann", "annpw", None)
         box = TestBox(first, SSID)
         assert box.request("wtv-1800:/preregister?scriptless-visit-reason=10&0").status == 200

@@ -19,14 +19,15 @@ every per-address limit counts it (L{wtvserv.clients}).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import ip_network
 from pathlib import Path
 
-from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from wtvserv.clients import AddressSet, ClientKeys, unmapped
+from wtvserv.store.polled import Polled
 from wtvserv.watchedfile import WatchedFile
 
 log = Logger()
@@ -144,22 +145,14 @@ class SharedBanList:
 
     def __init__(self, shared, reactor, threads, checkInterval: float = 2.0,
                  keys: ClientKeys | None = None) -> None:
-        self._readBans = lambda: deferToThreadPool(reactor, threads, shared.bans)
         self._keys = keys
-        self._loop = LoopingCall(self._reload)
-        self._loop.clock = reactor
-        self._interval = checkInterval
-        self._reading = None
         self._entries: list[tuple[str, str]] = []
         self._bans = Bans()
         self._read(shared.bans())       # at start-up: in force from the first box
-
-    def start(self) -> None:
-        self._loop.start(self._interval, now=True)
-
-    def stop(self) -> None:
-        if self._loop.running:
-            self._loop.stop()
+        self._polled = Polled(partial(deferToThreadPool, reactor, threads, shared.bans),
+                              self._read, reactor, checkInterval,
+                              "read the bans from the database")
+        self.start, self.stop = self._polled.start, self._polled.stop
 
     def current(self) -> Bans:
         return self._bans
@@ -170,22 +163,9 @@ class SharedBanList:
     def ssidBanned(self, ssid: str) -> bool:
         return self._bans.ssidBanned(ssid)
 
-    def _reload(self) -> None:
-        if self._reading is not None:       # the last reading is still on its way
-            return
-        self._reading = self._readBans()
-        self._reading.addCallbacks(self._read, self._unreadable)
-
     def _read(self, rows) -> None:
-        self._reading = None
         entries = sorted((kind, value) for kind, value, _ in rows)
         if entries != self._entries:
             self._entries, self._bans = entries, bansFrom(entries, self._keys)
             log.info("ban list loaded: {a} addresses or ranges, {s} serial numbers",
                      a=len(self._bans.addresses), s=len(self._bans.ssids))
-
-    def _unreadable(self, failure) -> None:
-        self._reading = None
-        log.warn("cannot read the bans from the database: {error}; keeping the last ones",
-                 error=failure.getErrorMessage())
-

@@ -84,6 +84,9 @@ class Config:
     # PostgreSQL shared by several hosts; None: SQLite files in dataDir.
     storageURL: str | None = None
     storagePoolSize: int = 4
+    # Seconds a statement waits for a lock (another host's transaction),
+    # as SQLite waits for its file's, before it fails as busy.
+    storageLockTimeout: float = 30.0
     host: str = "127.0.0.1"
     interface: str = "127.0.0.1"
     services: dict[str, ServiceConfig] = field(default_factory=dict)
@@ -154,6 +157,7 @@ _SCALARS = {
     ("server", "data"): ("dataDir", Path),
     ("storage", "url"): ("storageURL", str),
     ("storage", "pool_size"): ("storagePoolSize", int),
+    ("storage", "lock_timeout"): ("storageLockTimeout", float),
     ("server", "timezone"): ("timezone", str),
     ("server", "country"): ("country", str),
     ("server", "language"): ("language", str),

@@ -62,6 +62,13 @@ class ITicketAuthority(Interface):
     def expired(ticket: Ticket) -> bool:
         """@return: whether C{ticket} (verified earlier) is past its expiry now."""
 
+    def derivedKey(purpose: bytes) -> bytes:
+        """
+        @return: 32 secret bytes for C{purpose}, derived from the ticket
+            secret, so the same on every host sharing it (the head-waiter's
+            challenges and stage-two tokens).
+        """
+
     def needsRenewal(ticket: Ticket) -> bool:
         """
         @return: whether C{ticket} is past half its life, so a response to
@@ -223,6 +230,18 @@ class ISharedState(Interface):
     def offeredKey(ssid: str, origin: str, lifetime: float) -> tuple[bytes, float] | None:
         """@return: the key last offered to C{origin} for C{ssid} and when, or L{None}."""
 
+    def setting(name: str) -> str | None:
+        """@return: the operator's setting C{name} (the switches), or L{None}."""
+
+    def changeSetting(name: str, change: Any) -> str:
+        """Replace setting C{name} by C{change(current value)}, atomically."""
+
+    def exchangeCounts(host: str, rows: list, now: float, most: int) -> list:
+        """Add C{host}'s rate counts; @return: the other hosts' (L{wtvserv.sharedwindows})."""
+
+    def answerChallenge(ssid: str, challengeId: bytes, ends: float) -> bool:
+        """@return: whether this is the first answer to the challenge, on any host."""
+
 
 class ILogStore(Interface):
     """What boxes report through C{wtv-log}, bounded per source and in total."""
@@ -315,6 +334,15 @@ class IServiceContext(Interface):
         @return: a folder of its own for service C{name} under the data
             directory (created, mode 0700), where a plugin keeps its state;
             processes sharing the data directory share it.
+        """
+
+    def rateWindow(name: str, limit: int, seconds: float, byAddress: bool = False) -> Any:
+        """
+        @return: a L{wtvserv.throttle.SlidingWindow} of C{limit} events per
+            key in C{seconds}, named C{name}: with PostgreSQL storage, the
+            events of every host count (L{wtvserv.sharedwindows}).
+        @param byAddress: the keys are client addresses, and those exempted
+            from limits are not counted.
         """
 
     def exemptFromLimits(address: str) -> bool:

@@ -51,9 +51,11 @@ from wtvserv.stalls import StallWatch
 from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
+from wtvserv.sharedwindows import SharedWindows
 from wtvserv.store.threads import StoreThreads
-from wtvserv.switches import SWITCHES_FILE, SwitchBoard
+from wtvserv.switches import SWITCHES_FILE, SharedSwitchBoard, SwitchBoard
 from wtvserv.tellyscript.catalog import TellyScripts
+from wtvserv.throttle import SlidingWindow
 from wtvserv.tickets import SECRET_LENGTH, TicketAuthority, load_or_create_secret
 from wtvserv.usernames import UsernameLists, installDefaults
 from wtvserv.wire import BodyBudget, Limits
@@ -92,6 +94,8 @@ class ServiceContext:
     usernames: UsernameLists | None = None
     activity: Activity | None = None
     shared: object = None
+    #: L{wtvserv.sharedwindows.SharedWindows} with PostgreSQL; else each window is this process's.
+    windows: object = None
 
     def random(self, n: int) -> bytes:
         return self.randomSource(n)
@@ -101,6 +105,12 @@ class ServiceContext:
 
     def exemptFromLimits(self, address: str) -> bool:
         return address in self.exemptAddresses
+
+    def rateWindow(self, name: str, limit: int, seconds: float, byAddress: bool = False):
+        unless = self.exemptFromLimits if byAddress else (lambda key: False)
+        if self.windows is None:
+            return SlidingWindow(self.reactor, limit, seconds, exempt=unless)
+        return self.windows.window(name, limit, seconds, exempt=unless)
 
     def dataDirectory(self, name: str) -> Path:
         if not isServiceName(name):
@@ -207,10 +217,13 @@ class WTVServer(MultiService):
         if shared is None:
             self.bans = BanList(dataDir / config.banFile, reactor, config.banCheckInterval,
                                 self.clientKeys)
+            self.switches = SwitchBoard(dataDir / SWITCHES_FILE, reactor)
         else:
             self.bans = SharedBanList(shared, reactor, self.storeThreads,
                                       config.banCheckInterval, self.clientKeys)
-        self.switches = SwitchBoard(dataDir / SWITCHES_FILE, reactor)
+            self.switches = SharedSwitchBoard(shared, reactor, self.storeThreads)
+        self.windows = None if shared is None else SharedWindows(shared, reactor,
+                                                                 self.storeThreads)
         self.activity = Activity(reactor)
         self.started = reactor.seconds()
         exempt = AddressSet(config.exemptAddresses, self.clientKeys)
@@ -239,7 +252,8 @@ class WTVServer(MultiService):
                                       activity=self.activity,
                                       shared=None if shared is None else
                                       DeferredStore(shared, ISharedState, reactor,
-                                                    self.storeThreads))
+                                                    self.storeThreads),
+                                      windows=self.windows)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
         for plugin in enabled:
@@ -391,8 +405,10 @@ class WTVServer(MultiService):
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, (ThreadPool, StoreThreads)):
                 pool.start()
-        if isinstance(self.bans, SharedBanList):
+        if self.stores.shared is not None:
             self.bans.start()
+            self.switches.start()
+            self.windows.start()
         self.stalls.start()
         super().startService()
 
@@ -405,8 +421,10 @@ class WTVServer(MultiService):
 
     def _closeStores(self, passthrough=None):
         self.stalls.stop()
-        if isinstance(self.bans, SharedBanList):
+        if self.stores.shared is not None:
             self.bans.stop()
+            self.switches.stop()
+            self.windows.stop()
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, (ThreadPool, StoreThreads)) and pool.started:
                 pool.stop()

@@ -4,7 +4,9 @@ server runs (C{wtvserv switch}).
 
 They live in a small text file in the data directory, re-read when it
 changes (L{wtvserv.watchedfile}), so every process sharing the directory
-agrees within seconds::
+agrees within seconds; with PostgreSQL storage, the same text is a row of
+the shared database, read every few seconds by every host
+(L{SharedSwitchBoard})::
 
     maintenance on
     message Back at six, with a new home page.
@@ -19,14 +21,19 @@ read (logged), the defaults hold: no maintenance, registration open.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from wtvserv.watchedfile import WatchedFile
+from wtvserv.store.polled import Polled
+from wtvserv.watchedfile import CHECK_INTERVAL, WatchedFile
 
 log = Logger()
 
 SWITCHES_FILE = "switches.txt"
+#: Their name in the shared database's settings (L{wtvserv.store.shared}).
+SWITCHES_SETTING = "switches"
 DEFAULT_MESSAGE = "The service is closed for maintenance. Please try again later."
 #: The longest message; a box shows it as one sentence.
 MAX_MESSAGE = 200
@@ -99,7 +106,38 @@ class SwitchBoard(WatchedFile[Switches]):
         return Switches()
 
     def parse(self, text: str) -> Switches:
-        switches = parseSwitches(text, str(self.path))
-        log.info("switches: maintenance {m}, registration {r}",
-                 m=switches.word("maintenance"), r=switches.word("registration"))
-        return switches
+        return _loaded(parseSwitches(text, str(self.path)))
+
+
+class SharedSwitchBoard:
+    """
+    The switches of a PostgreSQL deployment: read on the store threads
+    every C{checkInterval} seconds while running, so a switch set on any
+    host applies on every host within that time. Until the first reading,
+    and while the database cannot be read, the last switches read hold.
+    """
+
+    def __init__(self, shared, reactor, threads, checkInterval: float = CHECK_INTERVAL) -> None:
+        self._text: str | None = None
+        self._switches = Switches()
+        self._read(shared.setting(SWITCHES_SETTING))      # at start-up: from the first box
+        self._polled = Polled(partial(deferToThreadPool, reactor, threads, shared.setting,
+                                      SWITCHES_SETTING),
+                              self._read, reactor, checkInterval,
+                              "read the switches from the database")
+        self.start, self.stop = self._polled.start, self._polled.stop
+
+    def current(self) -> Switches:
+        return self._switches
+
+    def _read(self, text: str | None) -> None:
+        if text != self._text:
+            self._text = text
+            self._switches = _loaded(Switches() if text is None else
+                                     parseSwitches(text, "the database's switches"))
+
+
+def _loaded(switches: Switches) -> Switches:
+    log.info("switches: maintenance {m}, registration {r}",
+             m=switches.word("maintenance"), r=switches.word("registration"))
+    return switches

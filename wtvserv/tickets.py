@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+from functools import partial
 import hmac
 import os
 import secrets
@@ -213,10 +214,15 @@ class TicketAuthority:
                              f"{SECRET_LENGTH} bytes")
         # One AEAD object for the authority's life: building one per ticket
         # was a fifth of the server's CPU per login under load.
-        self._aead = AESGCM(hmac.new(secret, b"wtv-ticket v1", hashlib.sha256).digest())
+        self._aead = AESGCM(self._derive(secret, b"wtv-ticket v1"))
+        self.derivedKey = partial(self._derive, secret)
         self._clock = clock
         self._lifetime = lifetime
         self._random = random
+
+    @staticmethod
+    def _derive(secret: bytes, purpose: bytes) -> bytes:
+        return hmac.new(secret, purpose, hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"<TicketAuthority lifetime={self._lifetime}>"

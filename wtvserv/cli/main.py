@@ -9,12 +9,14 @@ C{wtvserv-box} stay, as L{wtvserv.cli.aliases}.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Sequence
 
 from wtvserv import __version__
 from wtvserv.cli import accounts, bans, box, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
+from wtvserv.store.errors import StorageBusy, StorageUnavailable
 
 COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, box)
 
@@ -41,9 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for a usage mistake (argparse's).
     """
     arguments = buildParser().parse_args(argv)
+    # The pool's own warnings (each failed reconnection) would be more
+    # lines for one problem; what it comes to is said once, below.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         return arguments.run(arguments)
-    except CommandError as error:
+    except (CommandError, StorageBusy, StorageUnavailable) as error:
+        # The database may go away, or stay locked, after a command opened it.
         print(f"wtvserv: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,6 +1,8 @@
 """
 C{wtvserv switch}: turn maintenance on or off and open or close
-registration on a running server, which applies the change within seconds.
+registration on a running server, which applies the change within seconds:
+the file in the data directory, or with PostgreSQL storage, the row every
+host reads.
 
     wtvserv switch --data DIR maintenance on [--message "Back at six."]
     wtvserv switch --data DIR maintenance off
@@ -12,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
+from contextlib import contextmanager
+from typing import Callable
 
-from wtvserv.cli.common import CommandError, addDataOptions, replaceFile, settings
+from wtvserv.cli.common import CommandError, addDataOptions, openStoresFor, replaceFile, settings
 from wtvserv.switches import (
     DEFAULT_MESSAGE,
     SWITCHES,
     SWITCHES_FILE,
+    SWITCHES_SETTING,
     SwitchError,
     Switches,
     checkMessage,
@@ -32,7 +36,8 @@ def addCommand(commands) -> None:
     parser = commands.add_parser(
         "switch", help="maintenance on/off, registration open/closed",
         description="Change a switch of the running server; it applies the change within "
-                    "seconds, in every process sharing the data directory.")
+                    "seconds, in every process sharing the data directory (with PostgreSQL "
+                    "storage: the database).")
     addDataOptions(parser)
     names = parser.add_subparsers(dest="switch", required=True, metavar="SWITCH")
     names.add_parser("show", help="how every switch is set").set_defaults(run=_show)
@@ -45,15 +50,56 @@ def addCommand(commands) -> None:
         switch.set_defaults(run=_set)
 
 
-def _path(arguments: argparse.Namespace) -> Path:
-    return settings(arguments).dataDir / SWITCHES_FILE
+def _show(arguments: argparse.Namespace) -> int:
+    config = settings(arguments)
+    if config.storageURL is not None:
+        with _sharedState(config) as shared:
+            switches = _parsed(shared.setting(SWITCHES_SETTING))
+    else:
+        path = config.dataDir / SWITCHES_FILE
+        try:
+            switches = _parsed(path.read_text(encoding="utf-8") if path.exists() else None)
+        except OSError as error:
+            raise CommandError(f"cannot read {path}: {error}") from None
+    print("\n".join(describe(switches)))
+    return 0
 
 
-def _read(path: Path) -> Switches:
+def _change(arguments: argparse.Namespace, change: Callable[[Switches], Switches]) -> Switches:
+    """
+    Apply C{change} to the switches where the server reads them: in one
+    transaction of the shared database, or by replacing the file in one
+    step. @return: the switches now.
+    """
+    config = settings(arguments)
+    if config.storageURL is not None:
+        with _sharedState(config) as shared:
+            return _parsed(shared.changeSetting(
+                SWITCHES_SETTING, lambda text: _text(change(_parsed(text)))))
+    path = config.dataDir / SWITCHES_FILE
     try:
-        return parseSwitches(path.read_text(encoding="utf-8")) if path.exists() else Switches()
+        switches = change(_parsed(path.read_text(encoding="utf-8") if path.exists() else None))
+        replaceFile(path, _HEADER + _text(switches))
     except OSError as error:
-        raise CommandError(f"cannot read {path}: {error}") from None
+        raise CommandError(f"cannot change {path}: {error}") from None
+    return switches
+
+
+@contextmanager
+def _sharedState(config):
+    stores = openStoresFor(config)
+    try:
+        yield stores.shared
+    finally:
+        stores.close()
+
+
+def _parsed(text: str | None) -> Switches:
+    return Switches() if text is None else parseSwitches(text)
+
+
+def _text(switches: Switches) -> str:
+    return "".join(line + "\n" for line in switches.lines())
 
 
 def describe(switches: Switches) -> list[str]:
@@ -64,13 +110,7 @@ def describe(switches: Switches) -> list[str]:
     return lines
 
 
-def _show(arguments: argparse.Namespace) -> int:
-    print("\n".join(describe(_read(_path(arguments)))))
-    return 0
-
-
 def _set(arguments: argparse.Namespace) -> int:
-    path = _path(arguments)
     attribute, yes, _ = SWITCHES[arguments.switch]
     changes = {attribute: arguments.state == yes}
     if getattr(arguments, "message", None) is not None:
@@ -80,10 +120,6 @@ def _set(arguments: argparse.Namespace) -> int:
             raise CommandError(str(problem)) from None
     elif arguments.switch == "maintenance" and arguments.state == yes:
         changes["message"] = DEFAULT_MESSAGE
-    switches = replace(_read(path), **changes)
-    try:
-        replaceFile(path, _HEADER + "".join(line + "\n" for line in switches.lines()))
-    except OSError as error:
-        raise CommandError(f"cannot write {path}: {error}") from None
+    switches = _change(arguments, lambda switches: replace(switches, **changes))
     print("\n".join(describe(switches)))
     return 0

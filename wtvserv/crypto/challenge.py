@@ -30,8 +30,10 @@ SESSION_KEY_LENGTH = 16
 DES_KEY_LENGTH = 8
 PADDING = b"\x08" * 8
 
-#: The DES-encrypted part: data, K1, K2, Kn, MD5 of those, padding.
-_SECRET_LENGTH = DATA_LENGTH + 2 * SESSION_KEY_LENGTH + DES_KEY_LENGTH + 16
+#: What a challenge hands the box: data, K1, K2, Kn.
+FIELDS_LENGTH = DATA_LENGTH + 2 * SESSION_KEY_LENGTH + DES_KEY_LENGTH  # 80
+#: The DES-encrypted part: those fields, their MD5, padding.
+_SECRET_LENGTH = FIELDS_LENGTH + 16
 PADDED_CHALLENGE_LENGTH = ID_LENGTH + _SECRET_LENGTH + len(PADDING)  # 112
 ANCHOR_CHALLENGE_LENGTH = ID_LENGTH + _SECRET_LENGTH + 4  # 108
 RESPONSE_LENGTH = ID_LENGTH + 16 + DATA_LENGTH + len(PADDING)  # 72
@@ -104,18 +106,41 @@ def issue_challenge(current_key: bytes,
     """
     _check_des_key(current_key)
     challenge_id = random(ID_LENGTH)
-    data = random(DATA_LENGTH)
-    key1 = random(SESSION_KEY_LENGTH)
-    key2 = random(SESSION_KEY_LENGTH)
-    new_key = random(DES_KEY_LENGTH)
-    fields = data + key1 + key2 + new_key
-    secret = fields + hashlib.md5(fields).digest() + PADDING
-    challenge = challenge_id + _des(current_key).encrypt(secret)
+    fields = b"".join(random(n) for n in (DATA_LENGTH, SESSION_KEY_LENGTH,
+                                           SESSION_KEY_LENGTH, DES_KEY_LENGTH))
+    return make_challenge(current_key, challenge_id, fields)
+
+
+def make_challenge(current_key: bytes | None, challenge_id: bytes,
+                   fields: bytes) -> IssuedChallenge:
+    """
+    The challenge of C{challenge_id} and C{fields} (data, K1, K2 and the new
+    key, 80 bytes, in that order).
+
+    @param current_key: the box's DES key; L{None} to rebuild only what
+        checks an answer (the challenge text is then empty).
+    """
+    data = fields[:DATA_LENGTH]
+    key1 = fields[DATA_LENGTH:DATA_LENGTH + SESSION_KEY_LENGTH]
+    key2 = fields[DATA_LENGTH + SESSION_KEY_LENGTH:FIELDS_LENGTH - DES_KEY_LENGTH]
+    new_key = fields[FIELDS_LENGTH - DES_KEY_LENGTH:FIELDS_LENGTH]
+    challenge = b""
+    if current_key is not None:
+        secret = fields + hashlib.md5(fields).digest() + PADDING
+        challenge = challenge_id + _des(current_key).encrypt(secret)
     response = _build_response(challenge_id, data, new_key)
     return IssuedChallenge(
         challenge_id=challenge_id, data=data, key1=key1, key2=key2,
         new_key=new_key, challenge_b64=b64encode(challenge).decode("ascii"),
         expected_response_b64=b64encode(response).decode("ascii"))
+
+
+def response_id(response_b64: str | None) -> bytes | None:
+    """@return: the challenge id a C{wtv-challenge-response} answers, or L{None}."""
+    received = _decode_base64(response_b64, _MAX_RESPONSE_TEXT)
+    if received is None or len(received) != RESPONSE_LENGTH:
+        return None
+    return received[:ID_LENGTH]
 
 
 def _decode_base64(text: object, max_length: int) -> bytes | None:

@@ -23,11 +23,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from wtvserv.activity import LOGIN
-from wtvserv.crypto.challenge import IssuedChallenge, issue_challenge, response_matches
+from wtvserv.crypto.challenge import IssuedChallenge, response_matches
 from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
 from wtvserv.services import pages
+from wtvserv.services.challenges import LIFETIME as TOKEN_LIFETIME, Challenges
 from wtvserv.services.common import (
     clockHeaders,
     localeHeaders,
@@ -52,7 +53,6 @@ STAGE_TWO = f"{NAME}:/login-stage-two"
 RELOGIN_URL = f"{NAME}:/relogin?relogin=true"
 RECONNECT_URL = f"{NAME}:/reconnect"
 HOME = "wtv-home:/home"
-TOKEN_LIFETIME = 600
 CARRIED = ("relogin", "new_registration", "reconnect")
 #: A box whose disk failed says so (PROTOCOL.md 11); it is told once per login.
 BAD_DISK = "wtv-my-disk-sucks-sucks-sucks"
@@ -75,13 +75,13 @@ class LoginGuard:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
         config, clock = context.config, context.reactor
-        self.exempt = exempt = context.exemptFromLimits
+        self.exempt = context.exemptFromLimits
         window = config.loginWindow
-        self.byAddress = SlidingWindow(clock, config.loginFailuresPerAddress, window,
-                                       exempt=exempt)
+        self.byAddress = context.rateWindow("login failures", config.loginFailuresPerAddress,
+                                            window, byAddress=True)
         self.byBox = SlidingWindow(clock, config.loginAttempts, window)
         self.bySSID = SlidingWindow(clock, config.loginFailuresPerSSID, window)
-        self.logins = SlidingWindow(clock, config.loginsPerAddress, window, exempt=exempt)
+        self.logins = context.rateWindow("logins", config.loginsPerAddress, window, byAddress=True)
         self._checking: set[str] = set()
 
     def refusal(self, box: Box, wait: float) -> Response | None:
@@ -178,7 +178,11 @@ class HeadWaiter:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
         self.sessions = context.sessions
-        self._tokenKey = context.random(32)
+        # Both the same on every host sharing the ticket secret: the answer,
+        # and the stage-two URL it comes on, may reach another host.
+        self._tokenKey = context.tickets.derivedKey(b"wtv-head-waiter token v1")
+        self.challenges = Challenges(context.tickets.derivedKey(b"wtv-head-waiter challenge v1"),
+                                     context.reactor, context.random)
         self.guard = LoginGuard(context)
         self.checks = WorkQueue(context.inWorkerThread, context.config.passwordQueue)
 
@@ -235,7 +239,7 @@ class HeadWaiter:
         return Response(headers=headers)
 
     def _challenge(self, box: Box, key: bytes) -> IssuedChallenge:
-        challenge = issue_challenge(key, self.context.random)
+        challenge = self.challenges.issue(key, box.ssid, box.address)
         self.sessions.setPendingChallenge(box.ssid, challenge, box.address)
         return challenge
 
@@ -254,27 +258,60 @@ class HeadWaiter:
         fresh = 0 <= self.context.reactor.seconds() - stamp <= TOKEN_LIFETIME
         return fresh and hmac.compare_digest(token, self._token(ssid, stamp))
 
-    def _checkAnswer(self, box: Box) -> Response | Ticket:
+    def _checkAnswer(self, box: Box) -> Response | Ticket | Deferred:
         """
-        Check C{wtv-challenge-response} against the pending challenge.
+        Check C{wtv-challenge-response} against the pending challenge: the
+        one this host sent, or with several hosts, the one any host sent,
+        rebuilt from the answer (L{Challenges}).
 
-        @return: a new ticket when it is right, else the response to send.
+        @return: a new ticket when it is right, else the response to send
+            (with several hosts, a L{Deferred} of either).
         """
         if box.token is not None and not self._tokenValid(box.ssid, box.token):
             return error(403, "Your login took too long. Please connect again.")
         refusal = self.guard.challengeLockout(box)
         if refusal is not None:
             return refusal
-        answered = self.sessions.pendingChallenge(box.ssid, box.address)
+        response = box.header("wtv-challenge-response")
+        pending = self.sessions.pendingChallenge(box.ssid, box.address)
+        shared = self.context.shared
+        answered = pending
+        if shared is not None:
+            answered = self.challenges.recall(response, box.ssid, box.address) or pending
         if answered is None:
             # Nothing was asked of this origin (or it expired): no failure.
             return self._backToPreregistration("relogin=true")
-        if not response_matches(answered, box.header("wtv-challenge-response")):
+        if not response_matches(answered, response):
             return self._wrongAnswer(box)
-        self.sessions.challengeAnswered(box.ssid, answered, box.address)
+        if shared is None:
+            return self._answered(True, box, answered, pending)
+        # Several hosts: the first answer on any of them counts.
+        ends = Challenges.issued(answered.challenge_id) + TOKEN_LIFETIME
+        answering = shared.answerChallenge(box.ssid, answered.challenge_id, ends)
+        return answering.addCallback(self._answered, box, answered, pending)
+
+    def _answered(self, first: bool, box: Box, answered: IssuedChallenge,
+                  pending: IssuedChallenge | None) -> Response | Ticket:
+        if not first:
+            log.warn("{ssid} at {client}: a challenge answered twice; sent to log in again",
+                     ssid=box.loggedSSID, client=box.address)
+            return self._backToPreregistration("relogin=true")
+        if pending is not None and pending.challenge_id == answered.challenge_id:
+            self.sessions.challengeAnswered(box.ssid, pending, box.address)
         return Ticket(ssid=box.ssid, key1=answered.key1, key2=answered.key2,
                       des_key=answered.new_key,
                       generation=box.generation)
+
+    def _withAnswer(self, box: Box, then) -> Response | Deferred:
+        """Check the challenge's answer; with the ticket it earns, C{then(box, ticket)}."""
+        checked = self._checkAnswer(box)
+        if isinstance(checked, Deferred):
+            return checked.addCallback(self._ticketThen, box, then)
+        return self._ticketThen(checked, box, then)
+
+    @staticmethod
+    def _ticketThen(checked: Response | Ticket, box: Box, then):
+        return checked if isinstance(checked, Response) else then(box, checked)
 
     def _wrongAnswer(self, box: Box) -> Response:
         """
@@ -303,24 +340,24 @@ class HeadWaiter:
 
     # Stage two: after the challenge, decide where the box goes
 
-    def stageTwo(self, box: Box) -> Response:
+    def stageTwo(self, box: Box) -> Response | Deferred:
         if box.header("wtv-challenge-response") is not None:
-            ticket = self._checkAnswer(box)
-            if isinstance(ticket, Response):
-                return ticket
-            if box.secure and not _badDisk(box):
-                return self.decide(box, ticket)
-            account = box.account
-            if account is not None or _badDisk(box):
-                # What comes next has a body (choose-user, password, the final
-                # splash, the bad-disk notice): never in clear.
-                return self._continueSecurely(box, _settled(ticket, account) if account else ticket)
-            response = self._unregistered(box, ticket)
-            response.headers.insert(0, ("wtv-encrypted", "true"))
-            return response
+            return self._withAnswer(box, self._answeredAtStageTwo)
         if box.provenTicket is not None:
             return self.decide(box, box.provenTicket)
         return self._noLogin(box)
+
+    def _answeredAtStageTwo(self, box: Box, ticket: Ticket) -> Response:
+        if box.secure and not _badDisk(box):
+            return self.decide(box, ticket)
+        account = box.account
+        if account is not None or _badDisk(box):
+            # What comes next has a body (choose-user, password, the final
+            # splash, the bad-disk notice): never in clear.
+            return self._continueSecurely(box, _settled(ticket, account) if account else ticket)
+        response = self._unregistered(box, ticket)
+        response.headers.insert(0, ("wtv-encrypted", "true"))
+        return response
 
     def validateLogin(self, box: Box):
         """
@@ -328,10 +365,7 @@ class HeadWaiter:
         a user chosen on the choose-user page, or a typed password.
         """
         if box.header("wtv-challenge-response") is not None:
-            ticket = self._checkAnswer(box)
-            if isinstance(ticket, Response):
-                return ticket
-            return self._continueSecurely(box, ticket)
+            return self._withAnswer(box, self._continueSecurely)
         if box.provenTicket is None:
             return self._noLogin(box)
         if "password" in box.form:

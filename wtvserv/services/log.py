@@ -15,7 +15,6 @@ from twisted.logger import Logger
 from wtvserv.interfaces import IServiceContext
 from wtvserv.logstore import sanitise_kind
 from wtvserv.services.common import requireSSID
-from wtvserv.throttle import SlidingWindow
 from wtvserv.web import Box, Response, WTVService, error
 
 log = Logger()
@@ -26,8 +25,8 @@ KINDS = {"/log": "log", "/phone-log": "phone-log", "/crash-log": "crash-log",
 
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService(NAME, context)
-    reports = SlidingWindow(context.reactor, context.config.logsPerAddress,
-                            context.config.logWindow, exempt=context.exemptFromLimits)
+    reports = context.rateWindow("reports", context.config.logsPerAddress,
+                                 context.config.logWindow, byAddress=True)
 
     @requireSSID
     async def report(box: Box) -> Response:

@@ -18,7 +18,7 @@ from wtvserv.directory import DONT_ENCRYPT_REQUESTS
 from wtvserv.interfaces import IServiceContext
 from wtvserv.services.common import STAR, WILDCARD, clockHeaders, requireSSID, serviceHeaders
 from wtvserv.tellyscript.catalog import Script, flashMode, scriptNumber, wantsOpenISP
-from wtvserv.throttle import SlidingWindow, minutesText
+from wtvserv.throttle import minutesText
 from wtvserv.tickets import ExpiredTicket
 from wtvserv.web import Box, Response, WTVService, error
 
@@ -74,8 +74,8 @@ def scriptToSend(context: IServiceContext, box: Box, flash: bool) -> Script | No
 def makeService(context: IServiceContext) -> WTVService:
     service = WTVService("wtv-1800", context)
     config = context.config
-    offers = SlidingWindow(context.reactor, config.preregistersPerAddress, config.loginWindow,
-                           exempt=context.exemptFromLimits)
+    offers = context.rateWindow("preregistrations", config.preregistersPerAddress,
+                                config.loginWindow, byAddress=True)
 
     @service.route("/preregister", login=False, account=False)
     @requireSSID

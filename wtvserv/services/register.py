@@ -30,7 +30,7 @@ from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from wtvserv.services import pages
 from wtvserv.services.common import serviceHeaders
-from wtvserv.throttle import SlidingWindow, minutesText
+from wtvserv.throttle import minutesText
 from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, relogin
 from wtvserv.workqueue import QueueFull, WorkQueue
 
@@ -59,10 +59,10 @@ class Registration:
     def __init__(self, context: IServiceContext) -> None:
         self.context = context
         config = context.config
-        self.signups = SlidingWindow(context.reactor, config.registrationsPerAddress,
-                                     config.registrationWindow, exempt=context.exemptFromLimits)
-        self.everyone = SlidingWindow(context.reactor, config.registrationsTotal,
-                                      config.registrationWindow)
+        self.signups = context.rateWindow("signups", config.registrationsPerAddress,
+                                          config.registrationWindow, byAddress=True)
+        self.everyone = context.rateWindow("all signups", config.registrationsTotal,
+                                           config.registrationWindow)
         self.hashing = WorkQueue(context.inWorkerThread, config.passwordQueue)
 
     def _reserve(self, box: Box) -> Response | None:

@@ -17,3 +17,7 @@ class IntegrityError(sqlite3.IntegrityError):
 
 class StorageUnavailable(Exception):
     """The database cannot be reached or opened; the message says why."""
+
+
+class StorageBusy(Exception):
+    """Another transaction held what a statement needed for too long; try again."""

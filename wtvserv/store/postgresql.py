@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from wtvserv.store.errors import IntegrityError, StorageUnavailable
+from wtvserv.store.errors import IntegrityError, StorageBusy, StorageUnavailable
 from wtvserv.store.migrations import Migrations, postgresqlStatement
 
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS wtvserv_schema (
@@ -40,11 +40,16 @@ class PostgreSQLPool:
     """
     The connections to one PostgreSQL database, opened at once.
 
+    A statement waits at most C{lockTimeout} seconds for a lock, then raises
+    L{StorageBusy}; a connection lost, or none to be had within C{timeout}
+    seconds, raises L{StorageUnavailable}.
+
     @raise StorageUnavailable: psycopg is not installed, or the database
         cannot be reached within C{timeout} seconds.
     """
 
-    def __init__(self, url: str, size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, size: int = 4, timeout: float = 10.0,
+                 lockTimeout: float = 30.0) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool, PoolTimeout
@@ -52,9 +57,13 @@ class PostgreSQLPool:
             raise StorageUnavailable(
                 "PostgreSQL storage needs psycopg: pip install 'wtvserv[postgresql]'") from None
         self._psycopg = psycopg
+        self._poolTimeout = PoolTimeout
+        self._url = redactedURL(url)
         self.size = size
-        self._pool = ConnectionPool(url, min_size=1, max_size=size, open=False,
-                                    kwargs={"autocommit": True}, name="wtvserv")
+        options = f"-c lock_timeout={max(1, int(lockTimeout * 1000))}"
+        self._pool = ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout,
+                                    kwargs={"autocommit": True, "options": options},
+                                    name="wtvserv")
         try:
             self._pool.open(wait=True, timeout=timeout)
         except (PoolTimeout, psycopg.Error) as error:
@@ -66,12 +75,27 @@ class PostgreSQLPool:
         """@return: the table group of C{migrations}, migrated unless told otherwise."""
         return PostgreSQLDatabase(self, migrations, migrate)
 
-    def connection(self):
-        """@return: a context lending one connection of the pool."""
-        return self._pool.connection()
+    @contextmanager
+    def connection(self) -> Iterator:
+        """
+        Lend one connection of the pool for the block. A lock waited for
+        too long raises L{StorageBusy}, a lost or unreachable server
+        L{StorageUnavailable}, not psycopg's own errors.
+        """
+        errors = self._psycopg.errors
+        try:
+            with self._pool.connection() as connection:
+                yield connection
+        except (errors.LockNotAvailable, errors.DeadlockDetected,
+                errors.SerializationFailure) as error:
+            raise StorageBusy(f"the database {self._url} is busy ({_firstLine(error)});"
+                              " try again") from None
+        except (self._psycopg.OperationalError, self._poolTimeout) as error:
+            raise StorageUnavailable(f"cannot reach the database {self._url}:"
+                                     f" {_firstLine(error)}") from None
 
     def run(self, connection, sql: str, parameters) -> Rows:
-        """Run one statement; a refused write raises L{IntegrityError}."""
+        """Run one statement; a refused write raises L{IntegrityError} (to catch in a transaction)."""
         try:
             return Rows(connection.execute(sql, parameters))
         except self._psycopg.IntegrityError as error:
@@ -160,6 +184,10 @@ class PostgreSQLDatabase:
                 self.execute("INSERT INTO wtvserv_schema (component, version) VALUES (?, ?)"
                              " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                              (self.migrations.component, len(self.migrations.steps)))
+
+
+def _firstLine(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _lockKey(name: str) -> int:

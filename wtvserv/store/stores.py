@@ -74,7 +74,8 @@ def openDatabases(config: Config, migrate: bool = True) -> Databases:
             raise
         return Databases(opened, 1)
     from wtvserv.store.postgresql import PostgreSQLPool
-    pool = PostgreSQLPool(config.storageURL, size=config.storagePoolSize)
+    pool = PostgreSQLPool(config.storageURL, size=config.storagePoolSize,
+                          lockTimeout=config.storageLockTimeout)
     try:
         opened = {schema.component: pool.database(schema, migrate)
                   for schema in POSTGRESQL_SCHEMAS}
