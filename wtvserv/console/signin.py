@@ -8,6 +8,7 @@ failures per address, counted before the slow check.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 
 from twisted.internet.threads import deferToThreadPool
@@ -35,6 +36,10 @@ SIGNIN_WINDOW = 300.0
 #: Password checks (scrypt) running at once; more are asked to try again.
 MAX_CHECKS = 4
 FORM_EXPIRED = "This form has expired. Reload the page and try again."
+TOKEN_BYTES = 32
+#: What L{secrets.token_urlsafe} makes of L{TOKEN_BYTES}: a cookie of
+#: another shape is not taken as a token.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class SignIn:
@@ -59,17 +64,22 @@ class SignIn:
         return self.sessions.find(cookie(request, SESSION_COOKIE))
 
     async def page(self, request, form: dict[str, str]) -> Reply:
+        """GET /signin: the form, or the one-time link's sign-in."""
         if "once" in form:
             return await self.withLink(request, form["once"])
-        """GET /signin: the form, or the one-time link's sign-in."""
         if self.session(request):
             return redirect("/")
         expired = "Your session has expired. Please sign in again."
         return self.form(request, 200, expired if cookie(request, SESSION_COOKIE) else None)
 
     def form(self, request, status: int = 200, problem: str | None = None) -> Reply:
-        """The sign-in page, with a fresh token for its form (and its cookie)."""
-        token = secrets.token_urlsafe(32)
+        """
+        The sign-in page, with its form's token (and its cookie). A token
+        the browser holds already is kept: a second tab, or the browser's
+        own request for an icon sent here, must not void the form on screen.
+        """
+        held = cookie(request, SIGNIN_COOKIE)
+        token = held if held and _TOKEN.fullmatch(held) else secrets.token_urlsafe(TOKEN_BYTES)
         reply = self.console.render("signin.html", status, problem=problem, csrf=token,
                                     passwordSet=passwordIsSet(self.dataDir))
         reply.headers += [(b"Set-Cookie", cookieHeader(request, SIGNIN_COOKIE, token)),
