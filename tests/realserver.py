@@ -96,6 +96,7 @@ class RealServer:
         self.dataDir = Path(dataDir)
         self.services = tuple(services)
         self.ports = ports or dict(zip(self.services, freePorts(len(self.services))))
+        self.consolePort = freePorts(1)[0]
         self.extraArgs = list(extraArgs)
         self.listening = tuple(self.ports) if listening is None else listening
         for name in () if listening is None else listening:
@@ -116,6 +117,16 @@ class RealServer:
             self.extraArgs += ["--config", str(self.configPath)]
 
     @property
+    def consoleURL(self) -> str:
+        """Where this process's web console is (when it serves one)."""
+        return f"http://127.0.0.1:{self.consolePort}"
+
+    def consoleSignInLink(self) -> str:
+        """The one-time sign-in link the server wrote, while no console password is set."""
+        from wtvserv.console.access import LINK_FILE
+        return (self.dataDir / LINK_FILE).read_text().strip()
+
+    @property
     def address(self) -> str:
         """Where a client reaches this process's services."""
         if self.interface in (None, "0.0.0.0", "::", ""):
@@ -124,7 +135,8 @@ class RealServer:
 
     def command(self) -> list[str]:
         args = [self.python, "-c", TWISTD, "-n", "--pidfile=", "wtvserv",
-                "--data", str(self.dataDir), "--host", "127.0.0.1"]
+                "--data", str(self.dataDir), "--host", "127.0.0.1",
+                f"--console=tcp:{self.consolePort}:interface=127.0.0.1"]
         if self.interface is None:
             for name, port in self.ports.items():
                 args += ["--listen", f"{name}=tcp:{port}:interface=127.0.0.1"]

@@ -94,6 +94,14 @@ def test_password_flood_runs_and_the_honest_box_logs_in_meanwhile():
     assert "tracebacks in the server log: 0" in output
 
 
+def test_the_console_benchmark_runs_with_and_without_a_watcher():
+    output = runBench("console_watch.py", "--boxes", "2", "--logins", "20", "--every", "0.05")
+    runs, = tables(output)
+    assert [row["run"] for row in runs] == ["nobody watching", "console watched"]
+    assert all(row["failures"] == "0" and row["logins"] == "20" for row in runs), runs
+    assert "server CPU per console page" in output and "logins/s watched / alone" in output
+
+
 def test_the_shared_state_costs_are_measured():
     from tests.postgres import requireBinaries
     requireBinaries()

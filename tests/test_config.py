@@ -143,7 +143,8 @@ def test_an_unreachable_database_stops_the_start_with_one_line(tmp_path):
         '[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n')
     result = subprocess.run(
         [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
-         "--pidfile=", "wtvserv", "--config", str(config), "--data", str(tmp_path / "d")],
+         "--pidfile=", "wtvserv", "--config", str(config), "--data", str(tmp_path / "d"),
+         "--console="],
         capture_output=True, text=True, timeout=60, cwd=REPOSITORY)
     assert result.returncode != 0
     assert "wtvserv: cannot reach the database postgresql://ann:***@127.0.0.1:1/x" in result.stderr

@@ -146,7 +146,7 @@ def test_the_soft_open_files_limit_is_raised_to_the_hard_one():
 
 def test_an_ipv6_interface_is_escaped_in_the_endpoint(tmp_path):
     options = tap.Options()
-    options.parseOptions(["--data", str(tmp_path / "d"), "--interface", "::"])
+    options.parseOptions(["--data", str(tmp_path / "d"), "--interface", "::", "--console="])
     plugin = next(p for p in options.plugins if p.name == "wtv-1800")
     assert endpointFor(options.config, plugin) == r"tcp:1615:interface=\:\::backlog=511"
     reactor = MemoryReactorClock()

@@ -30,8 +30,10 @@ def twistd(*args, daemon: tuple[str, ...] = (), cwd=None, timeout=30):
     Run C{twistd -n wtvserv ARGS} from this checkout, every service on a free
     port; with C{daemon}, C{twistd DAEMON wtvserv ARGS} (daemonizing).
     """
-    ports = dict(zip(SERVICES, freePorts(len(SERVICES)), strict=True))
-    listen = [f"--listen={name}=tcp:{port}:interface=127.0.0.1" for name, port in ports.items()]
+    *ports, console = freePorts(len(SERVICES) + 1)
+    listen = [f"--listen={name}=tcp:{port}:interface=127.0.0.1"
+              for name, port in zip(SERVICES, ports, strict=True)]
+    listen.append(f"--console=tcp:{console}:interface=127.0.0.1")
     head = list(daemon) if daemon else ["-n", "--pidfile="]
     command = [sys.executable, "-c", TWISTD, *head, "wtvserv", *listen, *args]
     env = dict(os.environ, PYTHONPATH=str(REPOSITORY))
@@ -194,6 +196,7 @@ def test_relative_paths_in_the_configuration_are_relative_to_its_file(tmp_path):
     ports = dict(zip(SERVICES, freePorts(len(SERVICES)), strict=True))
     (folder / "wtvserv.toml").write_text(
         '[server]\ndata = "state"\n[bans]\nfile = "bans.txt"\n'
+        f'[console]\nlisten = "tcp:{freePorts(1)[0]}:interface=127.0.0.1"\n'
         + "".join(f"[services.{name}]\nport = {port}\n" for name, port in ports.items()))
     (folder / "bans.txt").write_text("ssid 8112345600B0026b\n")
     env = dict(os.environ, PYTHONPATH=str(REPOSITORY))

@@ -18,18 +18,21 @@ from wtvserv.interfaces import (
 def test_each_service_listens_where_it_was_told_and_shares_the_parts(tmp_path):
     reactor, options = MemoryReactorClock(), tap.Options()
     options.parseOptions(["--data", str(tmp_path / "data"),
-                          "--listen", "wtv-log=tcp:11609:interface=127.0.0.1"])
+                          "--listen", "wtv-log=tcp:11609:interface=127.0.0.1",
+                          "--console", "tcp:11680:interface=127.0.0.1"])
     server = tap.makeService(options, reactor=reactor)
     server.privilegedStartService()
     server.startService()
     try:
-        listeners = {factory.serviceName: (port, interface)
+        listeners = {getattr(factory, "serviceName", "console"): (port, interface)
                      for port, factory, _backlog, interface in reactor.tcpServers}
         assert listeners["wtv-log"] == (11609, "127.0.0.1")
         assert listeners["wtv-1800"] == (1615, "127.0.0.1")
+        assert listeners["console"] == (11680, "127.0.0.1")
         assert set(listeners) == {"wtv-1800", "wtv-head-waiter", "wtv-register", "wtv-log",
-                                  "wtv-home", "wtv-star"}
-        factories = [factory for _, factory, _, _ in reactor.tcpServers]
+                                  "wtv-home", "wtv-star", "console"}
+        factories = [factory for _, factory, _, _ in reactor.tcpServers
+                     if hasattr(factory, "serviceName")]
         assert len({id(f) for f in factories}) == len(factories)
         assert {id(f.tickets) for f in factories} == {id(server.tickets)}
         assert {id(f.sessions) for f in factories} == {id(server.sessions)}

@@ -36,6 +36,7 @@ MAX_USERNAME_LENGTH = 16
 MAX_HUMAN_NAME_LENGTH = 32
 
 _USERNAME_CHARACTERS = re.compile(r"[A-Za-z0-9_-]*")
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
 
 # Each entry upgrades the schema by one version: entry i takes a file from
 # version i to version i + 1. Append; never edit an entry once released.
@@ -393,6 +394,23 @@ class AccountStore:
             users.setdefault(ssid, []).append(User(*user))
         return [Account(ssid, created, tuple(users.get(ssid, ())), generation, confirmed)
                 for ssid, created, generation, confirmed in accounts]
+
+    def accountsIgnoringCase(self, ssid: str) -> list[Account]:
+        ssids = [row[0] for row in self._conn.execute(
+            "SELECT ssid FROM accounts WHERE lower(ssid) = ? ORDER BY ssid", (ssid.lower(),))]
+        return [account for account in map(self.accountFor, ssids) if account is not None]
+
+    def searchAccounts(self, text: str, limit: int) -> tuple[list[Account], int]:
+        # In SQL, not over listAccounts: the store's thread is the boxes' too.
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", text.strip().lower()) + "%"
+        matching = ("SELECT ssid FROM accounts WHERE lower(ssid) LIKE ? ESCAPE '\\'"
+                    " UNION SELECT ssid FROM users WHERE username_key LIKE ? ESCAPE '\\'")
+        total = self._conn.execute(f"SELECT COUNT(*) FROM ({matching}) AS found",
+                                   (pattern, pattern)).fetchone()[0]
+        ssids = [row[0] for row in self._conn.execute(
+            f"SELECT ssid FROM accounts WHERE ssid IN ({matching}) ORDER BY created, ssid"
+            " LIMIT ?", (pattern, pattern, max(0, limit)))]
+        return [account for account in map(self.accountFor, ssids) if account is not None], total
 
     def _now(self) -> int:
         return int(self._clock())

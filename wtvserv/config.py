@@ -25,6 +25,9 @@ Example file::
     [limits]
     connections_per_address = 32
 
+    [console]                  # the operator's web console; listen = "" turns it off
+    listen = "tcp:1680:interface=127.0.0.1"
+
     [ssids]
     exempt_prefixes = ["1SEGA", "MSTVSIMU"]
 
@@ -144,6 +147,11 @@ class Config:
     banFile: Path = Path("bans.txt")
     banCheckInterval: float = 2.0
     logFullSSIDs: bool = False
+    # The operator's web console (wtvserv.console); "" turns it off.
+    consoleListen: str = "tcp:1680:interface=127.0.0.1"
+    consoleSessionMinutes: float = 30.0
+    # Host names the console answers to besides IP addresses and localhost.
+    consoleNames: list[str] = field(default_factory=list)
     tellyscripts: TellyScriptSettings = field(default_factory=TellyScriptSettings)
 
     def service(self, name: str) -> ServiceConfig:
@@ -203,6 +211,9 @@ _SCALARS = {
     ("ssids", "exempt"): ("exemptSSIDs", list),
     ("bans", "file"): ("banFile", Path),
     ("bans", "check_interval"): ("banCheckInterval", float),
+    ("console", "listen"): ("consoleListen", str),
+    ("console", "session_minutes"): ("consoleSessionMinutes", float),
+    ("console", "names"): ("consoleNames", list),
 }
 
 

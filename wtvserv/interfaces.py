@@ -192,6 +192,16 @@ class IAccountStore(Interface):
     def listAccounts() -> list[Account]:
         """@return: every account with its users, oldest first (for the operator)."""
 
+    def accountsIgnoringCase(ssid: str) -> list[Account]:
+        """@return: the accounts whose SSID is C{ssid} but for case (for the operator)."""
+
+    def searchAccounts(text: str, limit: int) -> tuple[list[Account], int]:
+        """
+        @return: up to C{limit} accounts whose SSID or a user name contains
+            C{text} ignoring case (all for an empty one), oldest first, and
+            how many match in all (for the operator's console).
+        """
+
     def usernameTaken(username: str) -> bool:
         """@return: whether any user has C{username} (case-insensitively)."""
 

@@ -294,6 +294,12 @@ class WTVServer(MultiService):
                                     list(candidates))
         return reading.addCallback(self._status, services, candidates)
 
+    def boxesConnected(self) -> int:
+        """@return: how many boxes (SSIDs) have a connection to this process now."""
+        return len({protocol.box.ssid for factory in self.factories.values()
+                    for protocol in factory.connections
+                    if protocol.box is not None and protocol.box.ssid})
+
     def _currentGenerations(self, ssids: list[str]) -> dict[str, int]:
         return {ssid: self.accounts.generationOf(ssid) for ssid in ssids}
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
@@ -129,6 +130,10 @@ class SharedSwitchBoard:
 
     def current(self) -> Switches:
         return self._switches
+
+    def recheck(self) -> Deferred:
+        """Read the switches now, not an interval later: they were changed here."""
+        return self._polled.poll()
 
     def _read(self, text: str | None) -> None:
         if text != self._text:

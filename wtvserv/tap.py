@@ -35,6 +35,9 @@ class Options(usage.Options):
         ["interface", None, None,
          "Address the services listen on unless --listen says otherwise "
          "(default 127.0.0.1)."],
+        ["console", None, None,
+         "Where the operator's web console listens, an endpoint description "
+         "(default tcp:1680:interface=127.0.0.1, or [console] listen; \"\" for none)."],
     ]
 
     def __init__(self) -> None:
@@ -77,6 +80,7 @@ class Options(usage.Options):
         self["disable"].add(name)
 
     def postOptions(self) -> None:
+        from wtvserv.console.service import CONSOLE
         try:
             config = loadConfig(Path(self["config"]) if self["config"] else None)
             if self["host"]:
@@ -91,11 +95,15 @@ class Options(usage.Options):
             if name not in known:
                 _refuse(f"unknown service {name!r} in [services.{name}] of "
                         f"{self['config']}; {found}")
-        for name in [*self["listen"], *self["run"], *self["disable"]]:
+        for name in [*self["listen"], *self["run"] - {CONSOLE}, *self["disable"]]:
             if name not in known:
                 _refuse(f"unknown service {name!r}; {found}")
         if self["data"]:
             config.dataDir = Path(self["data"])
+        if self["console"] is not None:
+            config.consoleListen = self["console"]
+        if CONSOLE in self["run"] and not config.consoleListen:
+            _refuse("--run console, but the console is turned off ([console] listen is empty)")
         for name, endpoint in self["listen"].items():
             config.service(name).endpoint = endpoint
         for name in self["disable"]:
@@ -121,7 +129,7 @@ def _refuse(message: str) -> NoReturn:
 
 
 def _describeServices(plugins: list, problems: list[str]) -> str:
-    lines = ["Services found (each on its own port):"]
+    lines = ["Services found (each on its own port; --run console serves the web console):"]
     for plugin in plugins:
         lines.append(f"  {plugin.name:<18} port {plugin.defaultPort:<5} "
                      f"{getattr(plugin, 'description', '')}")
@@ -133,6 +141,7 @@ def makeService(options: Options, reactor=None):
     """Build the parent service from parsed options."""
     if reactor is None:
         from twisted.internet import reactor
+    from wtvserv.console.service import addConsole, servesConsole
     from wtvserv.server import WTVServer
     from wtvserv.store.errors import StorageUnavailable, UnknownSchemaVersion
     from wtvserv.tellyscript.errors import ScriptError
@@ -145,6 +154,8 @@ def makeService(options: Options, reactor=None):
         sys.exit(f"wtvserv: cannot use data directory {options.config.dataDir}: {error}")
     except (ScriptError, StorageUnavailable) as error:
         sys.exit(f"wtvserv: {error}")
+    if servesConsole(options.config, options["run"] or None):
+        addConsole(server)
     # Daemonized, twistd's waiting parent hears of an exception, not of an exit.
     twistd = getattr(options, "parent", None)
     server.exitOnStartError = twistd is None or bool(twistd.get("nodaemon"))
@@ -153,6 +164,7 @@ def makeService(options: Options, reactor=None):
 
 def _checkListening(options: Options, reactor) -> None:
     """Exit with one line if a service this process runs cannot listen where it is told."""
+    from wtvserv.console.service import servesConsole
     from wtvserv.control import socketName, takenBy
     from wtvserv.listening import listenProblem
     from wtvserv.server import listenDescription
@@ -164,6 +176,10 @@ def _checkListening(options: Options, reactor) -> None:
             problem = listenProblem(description, reactor)
             if problem is not None:
                 sys.exit(f"wtvserv: {plugin.name} cannot listen on {description}: {problem}")
+    if servesConsole(config, runHere or None):
+        problem = listenProblem(config.consoleListen, reactor)
+        if problem is not None:
+            sys.exit(f"wtvserv: console cannot listen on {config.consoleListen}: {problem}")
     taken = takenBy(config.dataDir, config.dataDir / socketName(runHere or None))
     if taken is not None:
         sys.exit(f"wtvserv: {taken}")

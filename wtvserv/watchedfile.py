@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 log = Logger()
@@ -61,6 +62,15 @@ class WatchedFile(Generic[T]):
             self._checked = now
             self._reload()
         return self._value
+
+    def recheck(self) -> Deferred:
+        """
+        Look at the file at the next L{current}, not an interval later: it
+        was changed here. @return: a fired L{Deferred}, as the database's
+        boards return one (L{wtvserv.switches.SharedSwitchBoard.recheck}).
+        """
+        self._checked = float("-inf")
+        return succeed(None)
 
     def _reload(self) -> None:
         try:

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sqlite3
 import sys
 from datetime import datetime, timezone
 
-from wtvserv.accounts import ACCOUNT_DB_NAME, Account, AccountError
-from wtvserv.bans import Bans
+from wtvserv import operations
+from wtvserv.accounts import ACCOUNT_DB_NAME, Account
 from wtvserv.cli.common import CommandError, addDataOptions, openStoresFor, settings
 from wtvserv.cli.logs import escape_text
 from wtvserv.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
-from wtvserv.ssid import SSIDPolicy
 from wtvserv.usernames import UsernameLists
 from wtvserv.watchedfile import WallClock
 
@@ -84,32 +82,14 @@ class _Accounts:
 
     def account(self, text: str) -> Account:
         """@return: the account of SSID C{text}, matched exactly or else ignoring case."""
-        account = self.store.accountFor(text)
-        if account is None:
-            matches = [a for a in self.store.listAccounts() if a.ssid.lower() == text.lower()]
-            if len(matches) != 1:
-                raise CommandError(f"no account for {escape_text(text)}")
-            account = matches[0]
-        return account
+        return operations.findAccount(self.store, text)
 
     def user(self, account: Account, number: int):
-        user = account.user(number)
-        if user is None:
-            raise CommandError(f"{account.ssid} has no user {number} (users: "
-                               f"{', '.join(str(u.user_id) for u in account.users)})")
-        return user
-
-    def change(self, method, *arguments):
-        """Call a store method that makes one change; its refusal is one line."""
-        try:
-            return method(*arguments)
-        except AccountError as refusal:
-            raise CommandError(refusal.message) from None
-        except sqlite3.OperationalError as error:
-            raise CommandError(f"the account store is busy ({error}); try again") from None
+        return operations.findUser(account, number)
 
 
-def _when(stamp: int | None) -> str:
+def when(stamp: float | None) -> str:
+    """A time as the operator reads it: UTC, to the second (C{-} for none)."""
     return "-" if stamp is None else \
         datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -123,7 +103,7 @@ def _list(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         listed = accounts.store.listAccounts()
     for account in listed:
-        print(f"{account.ssid}  {_when(account.created)}  {_users(account)}")
+        print(f"{account.ssid}  {when(account.created)}  {_users(account)}")
     if listed:
         print(f"({len(listed)} accounts; * has a password)", file=sys.stderr)
     return 0
@@ -133,13 +113,13 @@ def _show(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         account = accounts.account(arguments.SSID)
     print(f"ssid          {account.ssid}")
-    print(f"created       {_when(account.created)}")
-    print(f"first login   {_when(account.confirmed) if account.confirmed else 'not yet'}")
+    print(f"created       {when(account.created)}")
+    print(f"first login   {when(account.confirmed) if account.confirmed else 'not yet'}")
     print(f"generation    {account.generation}")
     for user in account.users:
         print(f"user {user.user_id}        {escape_text(user.username)} "
               f"({escape_text(user.human_name)}), "
-              f"{'password' if user.has_password else 'no password'}, since {_when(user.created)}")
+              f"{'password' if user.has_password else 'no password'}, since {when(user.created)}")
     return 0
 
 
@@ -150,7 +130,7 @@ def _delete(arguments: argparse.Namespace) -> int:
                 f"Delete the account of {account.ssid} and its users {_users(account)}? [y/N] "):
             print("not deleted")
             return 1
-        accounts.change(accounts.store.deleteAccount, account.ssid)
+        operations.deleteAccount(accounts.store, account)
     print(f"deleted the account of {account.ssid}")
     return 0
 
@@ -168,14 +148,7 @@ def _confirmed(question: str) -> bool:
 def _transfer(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         account = accounts.account(arguments.OLD)
-        config = accounts.config
-        policy = SSIDPolicy(Bans(), config.validateSSIDs, tuple(config.exemptSSIDPrefixes),
-                            tuple(config.exemptSSIDs))
-        if policy.refusal(arguments.NEW) is not None:
-            raise CommandError(f"{escape_text(arguments.NEW)} is not a serial number the "
-                               "server accepts (16 hex digits with the right check byte, "
-                               "unless exempt in [ssids])")
-        accounts.change(accounts.store.transferAccount, account.ssid, arguments.NEW)
+        operations.transferAccount(accounts.store, accounts.config, account, arguments.NEW)
     print(f"moved the account of {account.ssid} to {arguments.NEW}")
     return 0
 
@@ -183,8 +156,8 @@ def _transfer(arguments: argparse.Namespace) -> int:
 def _addUser(arguments: argparse.Namespace) -> int:
     with _Accounts(arguments) as accounts:
         account = accounts.account(arguments.SSID)
-        user = accounts.change(accounts.store.addUser, account.ssid,
-                               arguments.name or arguments.USERNAME, arguments.USERNAME, None)
+        user = operations.change(accounts.store.addUser, account.ssid,
+                                 arguments.name or arguments.USERNAME, arguments.USERNAME, None)
     print(f"added user {user.user_id}, {user.username}, to {account.ssid} (no password)")
     return 0
 
@@ -201,35 +174,32 @@ def _changeUser(arguments: argparse.Namespace, done: str, change) -> int:
 
 def _removeUser(arguments: argparse.Namespace) -> int:
     def remove(accounts: _Accounts, account: Account, user) -> None:
-        if user.user_id == 0:
-            raise CommandError("user 0 is the subscriber; delete the account instead")
-        accounts.change(accounts.store.removeUser, account.ssid, user.user_id)
+        operations.removeUser(accounts.store, account, user)
     return _changeUser(arguments, "removed", remove)
 
 
 def _setPassword(arguments: argparse.Namespace) -> int:
     def setPassword(accounts: _Accounts, account: Account, user) -> None:
-        password = _newPassword(user.username)
-        accounts.change(accounts.store.setPasswordHash, account.ssid, user.user_id,
-                        hash_password(password))
+        password = newPassword(user.username)
+        operations.setPasswordHash(accounts.store, account, user, hash_password(password))
     return _changeUser(arguments, "set the password of", setPassword)
 
 
 def _clearPassword(arguments: argparse.Namespace) -> int:
     def clearPassword(accounts: _Accounts, account: Account, user) -> None:
-        accounts.change(accounts.store.setPasswordHash, account.ssid, user.user_id, None)
+        operations.setPasswordHash(accounts.store, account, user, None)
     return _changeUser(arguments, "cleared the password of", clearPassword)
 
 
-def _newPassword(username: str) -> str:
-    """The new password: typed twice at a terminal, or one line from a pipe."""
+def newPassword(whose: str, shortest: int = MIN_PASSWORD_LENGTH) -> str:
+    """The new password of C{whose}: typed twice at a terminal, or one line from a pipe."""
     if sys.stdin.isatty():
-        password = getpass.getpass(f"New password for {username}: ")
+        password = getpass.getpass(f"New password for {whose}: ")
         if getpass.getpass("Again: ") != password:
             raise CommandError("the two passwords differ; nothing changed")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise CommandError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} "
+    if not shortest <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise CommandError(f"a password has {shortest} to {MAX_PASSWORD_LENGTH} "
                            "characters; nothing changed")
     return password

@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wtvserv.bans import KINDS, BanEntryError, parseEntry
-from wtvserv.cli.common import (CommandError, addDataOptions, openStoresFor, replaceFile,
-                                settings)
+from wtvserv.bans import KINDS
+from wtvserv.cli.common import CommandError, addDataOptions, openStoresFor, settings
+from wtvserv.operations import DatabaseBans, FileBans, banEntry, banNote
 
 
 def addCommand(commands) -> None:
@@ -51,97 +51,53 @@ def _path(arguments: argparse.Namespace) -> Path:
     return config.dataDir / config.banFile
 
 
-def _lines(path: Path) -> list[str]:
+def _bans(arguments: argparse.Namespace):
+    """
+    The ban list to change: the file (C{--file}, or the data directory's),
+    or in a PostgreSQL deployment the database's, whose bans every host
+    applies; and the stores to close after, if any.
+    """
+    if not arguments.file:
+        config = settings(arguments)
+        if config.storageURL is not None:
+            stores = openStoresFor(config)
+            return DatabaseBans(stores.shared), stores
+    return FileBans(_path(arguments)), None
+
+
+def _run(arguments: argparse.Namespace, action) -> int:
+    bans, stores = _bans(arguments)
     try:
-        return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error}") from None
-
-
-def _shared(arguments: argparse.Namespace):
-    """The stores of a PostgreSQL deployment, whose bans every host applies; else L{None}."""
-    if arguments.file:
-        return None
-    config = settings(arguments)
-    return openStoresFor(config) if config.storageURL is not None else None
+        action(bans)
+    finally:
+        if stores is not None:
+            stores.close()
+    return 0
 
 
 def _list(arguments: argparse.Namespace) -> int:
-    stores = _shared(arguments)
-    if stores is not None:
-        try:
-            for kind, value, note in stores.shared.bans():
-                print(kind, value, *([f"# {note}"] if note else []))
-        finally:
-            stores.close()
-        return 0
-    for entry in _entries(_lines(_path(arguments))):
-        print(*entry)
-    return 0
-
-
-def _asked(arguments: argparse.Namespace) -> tuple[str, str]:
-    try:
-        return parseEntry(arguments.kind, arguments.value)
-    except BanEntryError as problem:
-        raise CommandError(str(problem)) from None
+    def show(bans) -> None:
+        for kind, value, note in bans.entries():
+            # The file's comments are its own; the database's notes are listed.
+            shown = [f"# {note}"] if note and isinstance(bans, DatabaseBans) else []
+            print(kind, value, *shown)
+    return _run(arguments, show)
 
 
 def _add(arguments: argparse.Namespace) -> int:
-    entry = _asked(arguments)
-    stores = _shared(arguments)
-    if stores is not None:
-        try:
-            added = stores.shared.addBan(*entry, " ".join((arguments.why or "").split()))
-        finally:
-            stores.close()
+    entry = banEntry(arguments.kind, arguments.value)
+
+    def add(bans) -> None:
+        added = bans.add(entry, banNote(arguments.why))
         print(f"banned {' '.join(entry)}" if added else f"{' '.join(entry)} is already banned")
-        return 0
-    path = _path(arguments)
-    lines = _lines(path)
-    if entry in _entries(lines):
-        print(f"{' '.join(entry)} is already banned")
-        return 0
-    note = f"  # {' '.join(arguments.why.split())}" if arguments.why else ""
-    _write(path, [*lines, f"{' '.join(entry)}{note}"])
-    print(f"banned {' '.join(entry)}")
-    return 0
+    return _run(arguments, add)
 
 
 def _remove(arguments: argparse.Namespace) -> int:
-    entry = _asked(arguments)
-    stores = _shared(arguments)
-    if stores is not None:
-        try:
-            if not stores.shared.removeBan(*entry):
-                raise CommandError(f"{' '.join(entry)} is not banned")
-        finally:
-            stores.close()
+    entry = banEntry(arguments.kind, arguments.value)
+
+    def remove(bans) -> None:
+        if not bans.remove(entry):
+            raise CommandError(f"{' '.join(entry)} is not banned")
         print(f"unbanned {' '.join(entry)}")
-        return 0
-    path = _path(arguments)
-    lines = _lines(path)
-    if entry not in _entries(lines):
-        raise CommandError(f"{' '.join(entry)} is not banned")
-    _write(path, [line for line in lines if _entry(line) != entry])
-    print(f"unbanned {' '.join(entry)}")
-    return 0
-
-
-def _write(path: Path, lines: list[str]) -> None:
-    try:
-        replaceFile(path, "".join(line + "\n" for line in lines))
-    except OSError as error:
-        raise CommandError(f"cannot write {path}: {error}") from None
-
-
-def _entry(line: str) -> tuple[str, str] | None:
-    kind, _, value = line.split("#", 1)[0].strip().partition(" ")
-    try:
-        return parseEntry(kind, value.strip())
-    except BanEntryError:
-        return None
-
-
-def _entries(lines: list[str]) -> list[tuple[str, str]]:
-    return [entry for entry in map(_entry, lines) if entry is not None]
+    return _run(arguments, remove)

@@ -14,18 +14,20 @@ import sys
 from typing import Sequence
 
 from wtvserv import __version__
-from wtvserv.cli import accounts, bans, box, db, logs, status, switches, tellyscript
+from wtvserv.cli import accounts, bans, box, console, db, logs, status, switches, tellyscript
 from wtvserv.cli.common import CommandError, addDataOptions
+from wtvserv.operations import Refused
 from wtvserv.store.errors import StorageBusy, StorageUnavailable
 
-COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, box)
+COMMANDS = (accounts, switches, status, logs, bans, db, tellyscript, console, box)
 
 
 def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wtvserv",
         description="Look after a wtvserv service: accounts, switches, status, "
-                    "reports, bans, storage, TellyScripts, and a simulated box to try it with. "
+                    "reports, bans, storage, TellyScripts, the web console, and a simulated "
+                    "box to try it with. "
                     "The server itself runs with twistd wtvserv.")
     parser.add_argument("--version", action="version", version=f"wtvserv {__version__}")
     addDataOptions(parser)
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         return arguments.run(arguments)
-    except (CommandError, StorageBusy, StorageUnavailable) as error:
+    except (CommandError, Refused, StorageBusy, StorageUnavailable) as error:
         # The database may go away, or stay locked, after a command opened it.
         print(f"wtvserv: {error}", file=sys.stderr)
         return 1

@@ -13,23 +13,10 @@ host reads.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from contextlib import contextmanager
-from typing import Callable
 
-from wtvserv.cli.common import CommandError, addDataOptions, openStoresFor, replaceFile, settings
-from wtvserv.switches import (
-    DEFAULT_MESSAGE,
-    SWITCHES,
-    SWITCHES_FILE,
-    SWITCHES_SETTING,
-    SwitchError,
-    Switches,
-    checkMessage,
-    parseSwitches,
-)
-
-_HEADER = "# The operator's switches (wtvserv switch); a running server re-reads this file.\n"
+from wtvserv.cli.common import addDataOptions, openStoresFor, settings
+from wtvserv.operations import DatabaseSwitches, FileSwitches, setSwitch
+from wtvserv.switches import DEFAULT_MESSAGE, SWITCHES, SWITCHES_FILE, Switches
 
 
 def addCommand(commands) -> None:
@@ -50,56 +37,21 @@ def addCommand(commands) -> None:
         switch.set_defaults(run=_set)
 
 
-def _show(arguments: argparse.Namespace) -> int:
-    config = settings(arguments)
-    if config.storageURL is not None:
-        with _sharedState(config) as shared:
-            switches = _parsed(shared.setting(SWITCHES_SETTING))
-    else:
-        path = config.dataDir / SWITCHES_FILE
-        try:
-            switches = _parsed(path.read_text(encoding="utf-8") if path.exists() else None)
-        except OSError as error:
-            raise CommandError(f"cannot read {path}: {error}") from None
-    print("\n".join(describe(switches)))
-    return 0
-
-
-def _change(arguments: argparse.Namespace, change: Callable[[Switches], Switches]) -> Switches:
+def _run(arguments: argparse.Namespace, action) -> int:
     """
-    Apply C{change} to the switches where the server reads them: in one
-    transaction of the shared database, or by replacing the file in one
-    step. @return: the switches now.
+    C{action(switches)} where the server reads them: the data directory's
+    file, or with PostgreSQL storage the database's setting every host reads.
     """
     config = settings(arguments)
-    if config.storageURL is not None:
-        with _sharedState(config) as shared:
-            return _parsed(shared.changeSetting(
-                SWITCHES_SETTING, lambda text: _text(change(_parsed(text)))))
-    path = config.dataDir / SWITCHES_FILE
-    try:
-        switches = change(_parsed(path.read_text(encoding="utf-8") if path.exists() else None))
-        replaceFile(path, _HEADER + _text(switches))
-    except OSError as error:
-        raise CommandError(f"cannot change {path}: {error}") from None
-    return switches
-
-
-@contextmanager
-def _sharedState(config):
+    if config.storageURL is None:
+        action(FileSwitches(config.dataDir / SWITCHES_FILE))
+        return 0
     stores = openStoresFor(config)
     try:
-        yield stores.shared
+        action(DatabaseSwitches(stores.shared))
     finally:
         stores.close()
-
-
-def _parsed(text: str | None) -> Switches:
-    return Switches() if text is None else parseSwitches(text)
-
-
-def _text(switches: Switches) -> str:
-    return "".join(line + "\n" for line in switches.lines())
+    return 0
 
 
 def describe(switches: Switches) -> list[str]:
@@ -110,16 +62,13 @@ def describe(switches: Switches) -> list[str]:
     return lines
 
 
+def _show(arguments: argparse.Namespace) -> int:
+    return _run(arguments, lambda switches: print("\n".join(describe(switches.read()))))
+
+
 def _set(arguments: argparse.Namespace) -> int:
-    attribute, yes, _ = SWITCHES[arguments.switch]
-    changes = {attribute: arguments.state == yes}
-    if getattr(arguments, "message", None) is not None:
-        try:
-            changes["message"] = checkMessage(arguments.message)
-        except SwitchError as problem:
-            raise CommandError(str(problem)) from None
-    elif arguments.switch == "maintenance" and arguments.state == yes:
-        changes["message"] = DEFAULT_MESSAGE
-    switches = _change(arguments, lambda switches: replace(switches, **changes))
-    print("\n".join(describe(switches)))
-    return 0
+    def change(switches) -> None:
+        changed = setSwitch(switches, arguments.switch, arguments.state,
+                            getattr(arguments, "message", None))
+        print("\n".join(describe(changed)))
+    return _run(arguments, change)

@@ -542,7 +542,7 @@ class HeadWaiter:
                     *featureSwitches(context), *_openISP(box)]
         log.info("{ssid} at {client}: user {user} logged in",
                  ssid=box.loggedSSID, client=box.address, user=user.user_id)
-        self.context.activity.record(LOGIN)
+        self.context.activity.record(LOGIN, box.ssid, box.address)
         if reconnect:
             response = Response(headers=headers, ticket=ticket)
         else:

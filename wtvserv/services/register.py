@@ -199,7 +199,7 @@ class Registration:
             return self._again(box.form, problem.message)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
-        self.context.activity.record(SIGNUP)
+        self.context.activity.record(SIGNUP, box.ssid, box.address)
         return html(pages.registered(account.primary),
                     headers=[("wtv-noback-all", f"{NAME}:"),
                              ("wtv-expire-all", "wtv-"),
