@@ -42,7 +42,7 @@ from tests.realserver import RealServer  # noqa: E402
 BURST_BASE = 0xB00000
 COLUMNS = ("backlog", "boxes", "bursts", "logins", "failures", "p50 ms", "p95 ms",
            "p99 ms", "worst burst p99 ms", "max ms", "logins over 1 s", "listen overflows",
-           "listen drops", "server CPU ms/login", "box CPU ms/login")
+           "listen drops", "server CPU ms/login", "box CPU ms/login", "other CPU %")
 
 
 def listen_counters() -> tuple[int, int]:
@@ -73,6 +73,7 @@ async def measure(server: RealServer, backlog: int | None, boxes: int, rounds: i
                            f"{registered.errors}")
     overflows, drops = listen_counters()
     cpu, ownCPU = loadgen.server_cpu(pid), time.process_time()
+    busy, wall = loadgen.machine_busy(), time.perf_counter()
     everything = Tally()
     worst = 0.0
     for _ in range(rounds):
@@ -83,6 +84,8 @@ async def measure(server: RealServer, backlog: int | None, boxes: int, rounds: i
         everything.failures += tally.failures
         everything.errors += tally.errors[:5 - len(everything.errors)]
     cpu, ownCPU = loadgen.server_cpu(pid) - cpu, time.process_time() - ownCPU
+    other = max(0.0, loadgen.machine_busy() - busy - cpu - ownCPU)
+    wall = time.perf_counter() - wall
     afterOverflows, afterDrops = listen_counters()
     for problem in everything.errors:
         print(f"backlog {backlog}: {problem}", file=sys.stderr)
@@ -97,7 +100,8 @@ async def measure(server: RealServer, backlog: int | None, boxes: int, rounds: i
             "listen overflows": afterOverflows - overflows,
             "listen drops": afterDrops - drops,
             "server CPU ms/login": f"{cpu * 1000 / max(logins, 1):.2f}",
-            "box CPU ms/login": f"{ownCPU * 1000 / max(logins, 1):.2f}"}
+            "box CPU ms/login": f"{ownCPU * 1000 / max(logins, 1):.2f}",
+            "other CPU %": f"{other * 100 / wall:.0f}"}
 
 
 def run(base: Path, backlog: int | None, boxes: int, rounds: int) -> dict:

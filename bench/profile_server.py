@@ -145,9 +145,10 @@ def record(options, base: Path) -> tuple[dict, Path]:
             raise RuntimeError(f"py-spy wrote no profile:\n{problems.decode(errors='replace')}")
         for problem in tally.errors:
             print(f"failure: {problem}", file=sys.stderr)
-        return row, raw
     finally:
         server.stop()
+    row["longest stall ms"] = loadgen.longest_stall(server.log)
+    return row, raw
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,25 @@ def test_the_right_password_opens_the_dashboard_with_a_strict_cookie(server):
     assert PASSWORD not in server.log
 
 
+def test_a_second_sign_in_page_or_the_icon_keeps_the_first_form_good(server):
+    """Chromium asks for /favicon.ico after every page; a second tab loads /signin again."""
+    client = ConsoleClient(server.consoleURL)
+    first = client.get("/signin")
+    icon = client.get("/favicon.ico")
+    assert (icon.status, icon.location) == (404, None)
+    again = client.get("/signin")
+    assert again.csrf() == first.csrf()
+    answer = client.post("/signin", csrf=first.csrf(), password=PASSWORD)
+    assert (answer.status, answer.location) == (303, "/")
+
+
+def test_a_sign_in_cookie_of_another_shape_is_not_taken_as_a_token(server):
+    client = ConsoleClient(server.consoleURL)
+    client.cookies["wtvserv-console-signin"] = "x"
+    form = client.get("/signin")
+    assert form.csrf() != "x" and len(form.csrf()) == 43
+
+
 def test_pages_carry_the_security_headers(server):
     client = signedIn(server)
     for path in ("/", "/signin", "/static/console.css"):

@@ -34,10 +34,11 @@ class QueuedThreads(ImmediateThreads):
         return ran
 
 
-def makeQueuedServer(tmp_path):
+def makeQueuedServer(tmp_path, threads=None):
+    """A server whose store calls go to C{threads} (by default L{QueuedThreads})."""
     reactor = TestReactor()
     reactor.advance(946684800)
-    threads = QueuedThreads()
+    threads = threads or QueuedThreads()
     server = WTVServer(Config(dataDir=tmp_path), reactor, discoverPlugins()[0],
                        workers=ImmediateThreads(), storeThreads=threads)
     return server, threads
@@ -76,6 +77,70 @@ def test_pre_registration_reads_the_account_on_the_store_threads(tmp_path):
         server.stores.close()
 
 
+class CountingThreads(ImmediateThreads):
+    """A thread pool that runs work at once and counts it."""
+
+    calls = 0
+
+    def callInThreadWithCallback(self, onResult, function, *args, **kwargs):
+        self.calls += 1
+        super().callInThreadWithCallback(onResult, function, *args, **kwargs)
+
+
+def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
+    """
+    A registered power-on: the account is looked up on the two stage-two
+    requests and the home page (the ticket, the user), never for the
+    pre-registration, the challenge (its key was offered) or
+    check-tellyscript; each lookup is one call to the store threads.
+    """
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
+    try:
+        server.accounts.createAccount(SSID, "Ann", "annie", None)
+        server.accounts.confirm(SSID)      # logged in before (the first login confirms it)
+        box = TestBox(server)
+        counts = []
+
+        def counted(url, **options):
+            before = threads.calls
+            response = box.request(url, **options)
+            counts.append(threads.calls - before)
+            return response
+        counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
+        login = counted("wtv-head-waiter:/login?")
+        answered = counted(login.get("wtv-visit"), extra=box.answer())
+        final = counted(answered.get("wtv-visit"), secure=True)
+        assert final.get("wtv-user-name") == "annie"
+        check = counted("wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home",
+                        secure=True)
+        home = counted(check.get("wtv-visit"), secure=True)
+        assert b"Hello, Ann!" in home.body
+        assert counts == [0, 0, 1, 1, 0, 1]
+    finally:
+        server.stores.close()
+
+
+def test_a_challenge_without_an_offered_key_looks_the_ticket_up(tmp_path):
+    """
+    Without an offer (it was answered), /login takes the DES key of the
+    box's ticket, which only its account's current generation validates.
+    """
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
+    try:
+        server.accounts.createAccount(SSID, "Ann", "annie", None)
+        box = TestBox(server)
+        box.login()
+        before = threads.calls
+        login = box.request("wtv-head-waiter:/login?", fresh=True)
+        assert threads.calls == before + 1 and login.get("wtv-challenge")
+        server.accounts.bumpGeneration(SSID)           # logged out: the ticket counts no more
+        login = box.request("wtv-head-waiter:/login?", fresh=True)
+        assert login.get("wtv-challenge") is None
+        assert login.get("wtv-visit").startswith("wtv-1800:/preregister")
+    finally:
+        server.stores.close()
+
+
 def test_the_real_store_threads_are_not_the_reactors(tmp_path):
     """The default pool is real threads: a call made through it runs elsewhere."""
     server = WTVServer(Config(dataDir=tmp_path), TestReactor(), discoverPlugins()[0],
@@ -108,3 +173,30 @@ def test_status_reads_generations_on_the_store_threads(tmp_path):
         assert status["loggedIn"] == 1
         server.accounts.bumpGeneration(SSID)
         assert SynchronousTestCase().successResultOf(server.status())["loggedIn"] == 0
+
+
+def test_store_threads_deliver_results_and_failures_and_finish_their_queue_on_stop():
+    from twisted.python.failure import Failure
+
+    from wtvserv.store.threads import StoreThreads
+    threads = StoreThreads(2, "test-store")
+    results = []
+    done = threading.Event()
+
+    def slow(n):
+        done.wait(10)
+        return n * 2
+    threads.start()
+    for n in range(5):
+        threads.callInThreadWithCallback(lambda ok, result: results.append((ok, result)),
+                                         slow, n)
+    threads.callInThreadWithCallback(lambda ok, result: results.append((ok, result)),
+                                     lambda: 1 // 0)
+    done.set()
+    threads.stop()                     # returns once every queued call has run
+    assert sorted(result for ok, result in results if ok) == [0, 2, 4, 6, 8]
+    failures = [result for ok, result in results if not ok]
+    assert len(failures) == 1 and isinstance(failures[0], Failure)
+    assert failures[0].check(ZeroDivisionError)
+    assert not threads.started
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-store")]

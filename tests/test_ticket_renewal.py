@@ -127,3 +127,17 @@ def test_a_renewed_ticket_keeps_its_generation_and_a_stale_one_is_not_renewed(se
     server.reactor.advance(13 * HOUR)
     stale = home(box, fresh=True)
     assert stale.get("wtv-ticket") is None and b"Hello" not in stale.body
+
+
+def test_a_page_that_needs_no_account_still_renews_a_ticket_past_half_its_life(server):
+    """check-tellyscript looks nothing up for itself, but a ticket due for renewal is renewed."""
+    box = loggedIn(server)
+    check = "wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home"
+    server.reactor.advance(11 * HOUR)
+    assert box.request(check, secure=True).get("wtv-ticket") is None
+    server.reactor.advance(1 * HOUR)
+    renewed = box.request(check, secure=True).get("wtv-ticket")
+    assert renewed and server.tickets.verify(renewed, SSID).issued == server.reactor.seconds()
+    server.accounts.bumpGeneration(SSID)           # logged out elsewhere: never renewed
+    server.reactor.advance(12 * HOUR)
+    assert box.request(check, secure=True).get("wtv-ticket") is None

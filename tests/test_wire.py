@@ -194,3 +194,13 @@ def test_merged_headers_look_up_as_the_same_headers_made_at_once():
     assert merged.getAll("x-two") == ["own", "own again", "block"] and len(merged) == 7
     merged.add("Five", "5")
     assert merged.get("five") == "5" and block.get("five") is None
+
+
+@given(headers=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), max_size=8),
+       reason=st.text(max_size=20), contentType=st.text(max_size=12))
+def test_a_head_is_cleaned_line_by_line_whatever_it_holds(headers, reason, contentType):
+    """The whole-head check never lets through what cleaning each value would change."""
+    from wtvserv import wire
+    response = Response(headers=headers, reason=reason, contentType=contentType, body=b"abc")
+    expected = wire._head(response, tuple(headers), 3, wire._clean)
+    assert serializeHead(response) == (expected + "\n\n").encode("latin-1", "replace")

@@ -242,6 +242,10 @@ class AccountStore:
             "SELECT generation FROM generations WHERE ssid = ?", (ssid,)).fetchone()
         return 0 if row is None else row[0]
 
+    def accountAndGeneration(self, ssid: str) -> tuple[Account | None, int]:
+        account = self.accountFor(ssid)
+        return account, self.generationOf(ssid) if account is None else account.generation
+
     def createAccount(self, ssid: str, humanName: str, username: str,
                       passwordHash: str | None) -> Account:
         username = check_username(username, self._rules())

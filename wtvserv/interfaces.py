@@ -168,6 +168,12 @@ class IAccountStore(Interface):
             above bumps it in the same transaction.
         """
 
+    def accountAndGeneration(ssid: str) -> tuple[Account | None, int]:
+        """
+        @return: L{accountFor} and L{generationOf} of C{ssid} (a request's
+            lookup: one call, so one trip to the store threads).
+        """
+
     def bumpGeneration(ssid: str) -> None:
         """Make the tickets issued so far for C{ssid} stale (logging out)."""
 

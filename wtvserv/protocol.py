@@ -152,8 +152,12 @@ class WTVPProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._requestCall is None:
+            self._requestStarted = self.factory.clock.seconds()
         self.box.receive(data)
-        self._startRequestTimer()
+        if self._busy or self._writePaused:
+            self._startRequestTimer()
+        # Otherwise what is whole is answered now, and only the rest timed.
         self._processNext()
 
     # The transport's write buffer (IPushProducer)
@@ -271,7 +275,7 @@ class WTVPProtocol(Protocol):
         else:
             result = self.factory.encode(request, result)
         if isinstance(result, Deferred):
-            self._cancel("_idleCall")
+            # The idle timer stays: it lets a busy connection be (see _idleTimedOut).
             self._answering = result
             result.addErrback(self._serviceFailed, request)
             result.addCallback(self._finish, request)
@@ -383,9 +387,11 @@ class WTVPProtocol(Protocol):
         dropped, and started again once the connection goes on.
         """
         if self._requestCall is None and self.box.awaitingBytes:
-            self._requestStarted = self.factory.clock.seconds()
-            self._requestCall = self.factory.clock.callLater(
-                self.factory.timeouts.header, self._requestTimedOut)
+            clock = self.factory.clock
+            # Its first bytes came in this turn, or while it could not be timed.
+            self._requestStarted = clock.seconds()
+            self._requestCall = clock.callLater(self.factory.timeouts.header,
+                                                self._requestTimedOut)
 
     def _requestTimedOut(self) -> None:
         self._requestCall = None

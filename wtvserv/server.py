@@ -52,6 +52,7 @@ from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.store.stores import describe, openStores
 from wtvserv.store.threaded import DeferredStore
 from wtvserv.sharedwindows import SharedWindows
+from wtvserv.store.threads import StoreThreads
 from wtvserv.switches import SWITCHES_FILE, SharedSwitchBoard, SwitchBoard
 from wtvserv.tellyscript.catalog import TellyScripts
 from wtvserv.throttle import SlidingWindow
@@ -408,7 +409,7 @@ class WTVServer(MultiService):
     def startService(self) -> None:
         _logLZPFCodec()
         for pool in (self.workers, self.storeThreads):
-            if isinstance(pool, ThreadPool):
+            if isinstance(pool, (ThreadPool, StoreThreads)):
                 pool.start()
         if self.stores.shared is not None:
             self.bans.start()
@@ -431,7 +432,7 @@ class WTVServer(MultiService):
             self.switches.stop()
             self.windows.stop()
         for pool in (self.workers, self.storeThreads):
-            if isinstance(pool, ThreadPool) and pool.started:
+            if isinstance(pool, (ThreadPool, StoreThreads)) and pool.started:
                 pool.stop()
         self.stores.close()
         return passthrough

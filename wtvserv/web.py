@@ -13,6 +13,12 @@ A handler takes a L{Box} and returns a L{Response}, a C{str} of HTML, or a
 L{Deferred} of either. Routes require a logged-in box unless declared with
 C{login=False}. Encryption and compression of the answer happen on the
 connection; the author does nothing for them.
+
+The box's account is looked up on the store threads before a handler runs,
+unless its route says with C{account=False} that the handler reads none of
+it (nor the ticket, the user or whether the box is logged in), or only
+after asking for it with L{Box.loadAccount}: a lookup is a trip to another
+thread and back, the largest cost of a request that needs none.
 """
 
 from __future__ import annotations
@@ -204,29 +210,28 @@ class Box:
             raise RuntimeError("Box.account is read before loadAccount() fired")
         return self._account
 
+    @property
+    def accountLoaded(self) -> bool:
+        return self._account is not False
+
     def loadAccount(self) -> Deferred:
         """
         Look up the SSID's account, or without one its generation (which
-        tickets must match), on the store threads.
+        tickets must match), in one call on the store threads; at once if
+        this request looked them up already.
 
         @return: a L{Deferred} firing with this box once both are known.
         """
+        if self._account is not False:
+            return succeed(self)
         if not self.ssid:
             self._account = None
             return succeed(self)
-        accounts = self.context.accounts
 
-        def loaded(account):
-            self._account = account
-            if account is not None:
-                self._generationNumber = account.generation
-                return self
-            return accounts.generationOf(self.ssid).addCallback(generation)
-
-        def generation(number: int):
-            self._generationNumber = number
+        def loaded(found):
+            self._account, self._generationNumber = found
             return self
-        return accounts.accountFor(self.ssid).addCallback(loaded)
+        return self.context.accounts.accountAndGeneration(self.ssid).addCallback(loaded)
 
     @property
     def user(self):
@@ -243,12 +248,15 @@ class Box:
 
 
 class _Route:
-    __slots__ = ("handler", "login", "methods")
+    __slots__ = ("handler", "login", "methods", "account")
 
-    def __init__(self, handler: Handler, login: bool, methods: frozenset[str]) -> None:
+    def __init__(self, handler: Handler, login: bool, methods: frozenset[str],
+                 account: bool = True) -> None:
         self.handler = handler
         self.login = login
         self.methods = methods
+        # Checking the login needs the account, whatever the handler reads.
+        self.account = account or login
 
 
 @implementer(IWTVService)
@@ -268,20 +276,28 @@ class WTVService:
         self._routes: dict[str, _Route] = {}
         self._static: list[tuple[str, Path, bool]] = []
 
-    def route(self, path: str, login: bool = True,
-              methods: tuple[str, ...] = ("GET", "POST")) -> Callable[[Handler], Handler]:
+    def route(self, path: str, login: bool = True, methods: tuple[str, ...] = ("GET", "POST"),
+              account: bool = True) -> Callable[[Handler], Handler]:
         """
         Register the decorated function for C{path} (exact match; a path
         with or without a trailing C{?} query is the same).
+
+        @param account: L{False} when the handler reads none of the box's
+            account, ticket, user or login, or only once it has called
+            L{Box.loadAccount}: the request then skips the lookup.
+            Ignored with C{login}, which needs the account.
         """
         def register(handler: Handler) -> Handler:
-            self._routes[path] = _Route(handler, login, frozenset(methods))
+            self._routes[path] = _Route(handler, login, frozenset(methods), account)
             return handler
         return register
 
-    def fallback(self, handler: Handler, login: bool = True) -> None:
-        """Answer every path no route or static folder matches with C{handler}."""
-        self._fallback = _Route(handler, login, frozenset({"GET", "POST"}))
+    def fallback(self, handler: Handler, login: bool = True, account: bool = True) -> None:
+        """
+        Answer every path no route or static folder matches with C{handler};
+        C{account} as for L{route}.
+        """
+        self._fallback = _Route(handler, login, frozenset({"GET", "POST"}), account)
 
     def static(self, prefix: str, directory: Path, login: bool = False) -> None:
         """
@@ -297,8 +313,30 @@ class WTVService:
             return errorResponse(400, f"{self.name} cannot serve that address.", close=True)
         path, token = splitToken(request.path)
         box = Box(request, self.context, token, self._takesPlainTickets())
-        answering = box.loadAccount().addCallback(self._answer, path)
-        return answering.addCallback(self._renewing, box)
+        if self._needsAccount(box, path):
+            answering = box.loadAccount().addCallback(self._answer, path)
+            return answering.addCallback(self._renewing, box)
+        result = self._answer(box, path)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._renewing, box)
+        return self._renewing(result, box)
+
+    def _needsAccount(self, box: Box, path: str) -> bool:
+        """
+        Whether the account must be looked up before answering: for the
+        route's handler or login check, a static folder's login check, or a
+        ticket that may be renewed (which only its generation tells).
+        """
+        request = box.request
+        if (request.keysProven and request.ticket is not None
+                and self.context.tickets.needsRenewal(request.ticket)):
+            return True
+        route = self._routes.get(path)
+        if route is not None:
+            return route.account
+        if any(login and request.path.startswith(prefix) for prefix, _, login in self._static):
+            return True
+        return self._fallback is not None and self._fallback.account
 
     def _answer(self, box: Box, path: str) -> Response | str | Deferred:
         route = self._routes.get(path)
@@ -324,8 +362,11 @@ class WTVService:
         replayed in clear or in a SECURE ON block, stays as old as it is.
         """
         response = _asResponse(result)
+        if response.ticket is not None or not box.accountLoaded:
+            # Unloaded, the ticket did not need renewing (see _needsAccount).
+            return response
         ticket = box.provenTicket
-        if (response.ticket is None and ticket is not None and box.request.keysProven
+        if (ticket is not None and box.request.keysProven
                 and box.loggedIn and self.context.tickets.needsRenewal(ticket)):
             response.ticket = ticket
         return response

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 SECURE_ON = "SECURE ON"
@@ -85,7 +85,10 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """@return: the first value of C{name}, or C{default}."""
-        return self._firstValues().get(name.lower(), default)
+        first = self._first
+        if first is None:
+            first = self._firstValues()
+        return first.get(name.lower(), default)
 
     def _firstValues(self) -> dict[str, str]:
         """@return: the first value of each lower-cased name, made once."""
@@ -252,13 +255,23 @@ def serializeHead(response: Response, coreHeaders: Iterable[tuple[str, str]] = (
     length = bodyLength if bodyLength is not None else len(response.body)
     if response.contentLength is not None:
         length = response.contentLength
-    lines = [f"{response.status} {_clean(response.reason)}",
+    headers = (*coreHeaders, *response.headers)
+    text = _head(response, headers, length, str)
+    # Values are almost always clean: look at the whole head once, and
+    # clean each line only when something in it would break a line.
+    if "\r" in text or "\x00" in text or text.count("\n") != len(headers) + 2:
+        text = _head(response, headers, length, _clean)
+    return (text + "\n\n").encode("latin-1", "replace")
+
+
+def _head(response: Response, headers: tuple[tuple[str, str], ...], length: int,
+          clean: Callable[[str], str]) -> str:
+    lines = [f"{response.status} {clean(response.reason)}",
              "Connection: " + ("close" if response.close else "Keep-Alive")]
-    for name, value in (*coreHeaders, *response.headers):
-        lines.append(f"{_clean(name)}: {_clean(value)}")
-    lines.append("Content-type: " + _clean(response.contentType))
+    lines += [f"{clean(name)}: {clean(value)}" for name, value in headers]
+    lines.append("Content-type: " + clean(response.contentType))
     lines.append(f"Content-length: {length}")
-    return ("\n".join(lines) + "\n\n").encode("latin-1", "replace")
+    return "\n".join(lines)
 
 
 def errorResponse(status: int, message: str, close: bool = False) -> Response:
@@ -391,8 +404,7 @@ class RequestParser:
         if len(lines) - 1 > self.limits.headerCount:
             raise WireError(400, "The request had too many headers.")
         method, url = _parseRequestLine(requestLine)
-        headers = Headers(_parseHeaderLine(line.rstrip("\r")) for line in lines[1:])
-        return Request(method=method, url=url, headers=headers)
+        return Request(method=method, url=url, headers=_parseHeaders(lines[1:]))
 
     def _bodyLength(self, request: Request) -> int:
         if request.method == SECURE_ON:
@@ -430,9 +442,20 @@ def _parseRequestLine(line: str) -> tuple[str, str]:
     return method, url
 
 
-def _parseHeaderLine(line: str) -> tuple[str, str]:
-    name, sep, value = line.partition(":")
-    name = name.strip()
-    if not sep or not _HEADER_NAME.match(name):
-        raise WireError(400, "The request had a malformed header.")
-    return name, value.strip()
+def _parseHeaders(lines: list[str]) -> Headers:
+    """
+    The header lines of a head, in one pass that also makes their lookup
+    table (every request's headers are looked up).
+    """
+    items, first = [], {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        name = name.strip()
+        if not sep or not _HEADER_NAME.match(name):
+            raise WireError(400, "The request had a malformed header.")
+        value = value.strip()
+        items.append((name, value))
+        first.setdefault(name.lower(), value)
+    headers = Headers(items)
+    headers._first = first
+    return headers

@@ -136,6 +136,8 @@ class Console:
                          b"text/plain; charset=utf-8")
         if path == "/static/console.css":
             return Reply(body=self.stylesheet, contentType=b"text/css; charset=utf-8")
+        if path == "/favicon.ico":      # asked for by every browser; there is none
+            return Reply(404, b"", b"text/plain; charset=utf-8")
         if path == "/signin":
             return await (self.signin.signIn(request, form) if method == "POST"
                           else self.signin.page(request, form))

@@ -35,10 +35,11 @@ SIGNIN_ATTEMPTS = 5
 SIGNIN_WINDOW = 300.0
 #: Password checks (scrypt) running at once; more are asked to try again.
 MAX_CHECKS = 4
-#: The sign-in cookie's token: random bytes, and what they look like in it.
-TOKEN_BYTES = 32
-TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 FORM_EXPIRED = "This form has expired. Reload the page and try again."
+TOKEN_BYTES = 32
+#: What L{secrets.token_urlsafe} makes of L{TOKEN_BYTES}: a cookie of
+#: another shape is not taken as a token.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class SignIn:
@@ -63,9 +64,9 @@ class SignIn:
         return self.sessions.find(cookie(request, SESSION_COOKIE))
 
     async def page(self, request, form: dict[str, str]) -> Reply:
+        """GET /signin: the form, or the one-time link's sign-in."""
         if "once" in form:
             return await self.withLink(request, form["once"])
-        """GET /signin: the form, or the one-time link's sign-in."""
         if self.session(request):
             return redirect("/")
         expired = "Your session has expired. Please sign in again."
@@ -73,14 +74,12 @@ class SignIn:
 
     def form(self, request, status: int = 200, problem: str | None = None) -> Reply:
         """
-        The sign-in page, its form's token that of the sign-in cookie: the
-        browser's own when it has one, else a fresh one. A browser asks for
-        more than the form (its favicon.ico is sent here too), and a fresh
-        cookie on each of those would void the form on the screen.
+        The sign-in page, with its form's token (and its cookie). A token
+        the browser holds already is kept: a second tab, or the browser's
+        own request for an icon sent here, must not void the form on screen.
         """
-        token = cookie(request, SIGNIN_COOKIE)
-        if not token or not TOKEN.fullmatch(token):
-            token = secrets.token_urlsafe(TOKEN_BYTES)
+        held = cookie(request, SIGNIN_COOKIE)
+        token = held if held and _TOKEN.fullmatch(held) else secrets.token_urlsafe(TOKEN_BYTES)
         reply = self.console.render("signin.html", status, problem=problem, csrf=token,
                                     passwordSet=passwordIsSet(self.dataDir))
         reply.headers += [(b"Set-Cookie", cookieHeader(request, SIGNIN_COOKIE, token)),

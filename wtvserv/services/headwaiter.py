@@ -193,12 +193,18 @@ class HeadWaiter:
         if refusal is not None:
             return refusal
         key = self.sessions.currentKey(box.ssid, box.address)
+        if key is not None:
+            return self._sendChallenge(box, key)
+        # The key may come from the box's ticket, which its account's generation validates.
+        return box.loadAccount().addCallback(self._noKeyOffered)
+
+    def _noKeyOffered(self, box: Box) -> Response | Deferred:
         shared = self.context.shared
-        if key is None and shared is not None:
+        if shared is not None:
             # Several hosts: wtv-1800 may have run on another.
             finding = shared.offeredKey(box.ssid, box.address, self.context.config.sessionLifetime)
             return finding.addCallback(self._offeredElsewhere, box)
-        return self._sendChallenge(box, key)
+        return self._sendChallenge(box, None)
 
     def _offeredElsewhere(self, offered: tuple[bytes, float] | None, box: Box) -> Response:
         """
@@ -659,12 +665,12 @@ def _isServiceURL(url: str, context: IServiceContext) -> bool:
 def makeService(context: IServiceContext) -> WTVService:
     headWaiter = HeadWaiter(context)
     service = WTVService(NAME, context)
-    for path, handler in [("/login", headWaiter.login),
-                          ("/login-stage-two", headWaiter.stageTwo),
+    service.route("/login", login=False, account=False)(requireSSID(headWaiter.login))
+    for path, handler in [("/login-stage-two", headWaiter.stageTwo),
                           ("/ValidateLogin", headWaiter.validateLogin),
                           ("/reconnect", headWaiter.reconnect)]:
         service.route(path, login=False)(requireSSID(handler))
     service.route("/relogin", login=False)(headWaiter.relogin)
-    service.route("/check-tellyscript", login=False)(headWaiter.checkTellyscript)
-    service.route("/bad-disk", login=False)(headWaiter.badDisk)
+    service.route("/check-tellyscript", login=False, account=False)(headWaiter.checkTellyscript)
+    service.route("/bad-disk", login=False, account=False)(headWaiter.badDisk)
     return service

@@ -11,6 +11,7 @@ from __future__ import annotations
 from base64 import b64encode
 from dataclasses import replace
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from wtvserv.directory import DONT_ENCRYPT_REQUESTS
@@ -76,9 +77,9 @@ def makeService(context: IServiceContext) -> WTVService:
     offers = context.rateWindow("preregistrations", config.preregistersPerAddress,
                                 config.loginWindow, byAddress=True)
 
-    @service.route("/preregister", login=False)
+    @service.route("/preregister", login=False, account=False)
     @requireSSID
-    def preregister(box: Box) -> Response:
+    def preregister(box: Box) -> Response | Deferred:
         if offers.exceeded(box.address):
             log.warn("{client}: pre-registration refused, too many from this address",
                      client=box.address)
@@ -86,6 +87,12 @@ def makeService(context: IServiceContext) -> WTVService:
             return error(403, f"Too many logins from your connection. Please wait {wait} "
                               "and try again.")
         offers.record(box.address)
+        if box.query.get("reconnect") == "true":
+            # Only a reconnecting box is told of wtv-register, if it has no account.
+            return box.loadAccount().addCallback(offer)
+        return offer(box)
+
+    def offer(box: Box) -> Response | Deferred:
         key = context.random(8)
         # Only offered: the box proves it holds the key by answering the
         # challenge, so a stranger claiming this SSID replaces nothing.

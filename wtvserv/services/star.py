@@ -22,5 +22,5 @@ def makeService(context: IServiceContext) -> WTVService:
     def star(box: Box) -> str:
         return PAGE
 
-    service.fallback(star, login=False)
+    service.fallback(star, login=False, account=False)
     return service

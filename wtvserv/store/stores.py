@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from twisted.python.threadpool import ThreadPool
-
 from wtvserv.accounts import ACCOUNT_DB_NAME, SCHEMA as ACCOUNT_SCHEMA, AccountStore
 from wtvserv.config import Config
 from wtvserv.logstore import LOG_DB_NAME, SCHEMA as LOG_SCHEMA, LogStore
 from wtvserv.store.shared import SCHEMA as SHARED_SCHEMA, SharedState
 from wtvserv.store.sqlite import SQLiteDatabase
+from wtvserv.store.threads import StoreThreads
 from wtvserv.usernames import DEFAULT_RULES, UsernameRules
 
 SCHEMAS = (ACCOUNT_SCHEMA, LOG_SCHEMA)
@@ -98,9 +97,9 @@ class Stores:
     databases: Databases
     shared: SharedState | None = None
 
-    def threadPool(self) -> ThreadPool:
-        """@return: a pool (not started) of as many threads as the databases allow."""
-        return ThreadPool(minthreads=0, maxthreads=self.databases.threads, name="wtvserv-store")
+    def threadPool(self) -> StoreThreads:
+        """@return: the threads (not started), as many as the databases allow."""
+        return StoreThreads(self.databases.threads, "wtvserv-store")
 
     def close(self) -> None:
         self.databases.close()
