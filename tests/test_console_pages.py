@@ -146,6 +146,7 @@ def test_maintenance_is_switched_on_and_off(server):
     on = followed(client, client.change("/", "/switches", name="maintenance", state="on"))
     assert notice(on) == "Maintenance is on."
     assert "Maintenance off" in on.body, "the dashboard shows the switch as it is now"
+    assert 'id="maintenance-banner"' in on.body, "impossible to miss while it is on"
     inDatabase = "[storage]" in server.configPath.read_text()
     assert (server.dataDir / "switches.txt").is_file() != inDatabase
     nonsense = followed(client, client.change("/", "/switches", name="maintenance",
@@ -153,6 +154,7 @@ def test_maintenance_is_switched_on_and_off(server):
     assert "is no switch setting" in notice(nonsense)
     off = followed(client, client.change("/", "/switches", name="maintenance", state="off"))
     assert "Maintenance on" in off.body
+    assert 'id="maintenance-banner"' not in off.body
     assert "console: operator from 127.0.0.1 set maintenance on" in server.log
 
 

@@ -172,7 +172,7 @@ class Console:
             switches=[(name, switches.word(name), yes, no)
                       for name, (_, yes, no) in SWITCHES.items()],
             message=switches.message if switches.maintenance else None,
-            passwordSet=passwordIsSet(self.config.dataDir))
+            passwordSet=passwordIsSet(self.config.dataDir), now=self.reactor.seconds())
 
     async def setSwitch(self, session, form) -> Reply:
         name, word = form.get("name", ""), form.get("state", "")
