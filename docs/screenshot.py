@@ -11,7 +11,7 @@ the chart, the tables and the recent errors have something to show. Some
 boxes stay connected for the picture. Run from the repository root::
 
     python docs/screenshot.py              # about three minutes
-    python docs/screenshot.py --minutes 1 --output /tmp/dashboard.png
+    python docs/screenshot.py --minutes 1 --output dashboard.png
 """
 
 from __future__ import annotations
