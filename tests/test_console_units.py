@@ -89,7 +89,10 @@ def test_the_recent_log_masks_serial_numbers_and_keeps_errors_apart():
     assert [line.level for line in errors] == ["critical", "warn"]
     assert errors[0].text == "it broke: ZeroDivisionError: division by zero"
     assert errors[1].text == "box 8112********026b misbehaved"
-    assert "Traceback" not in "".join(line.text for line in recent.lines)
+    shown = recent.newestFirst(recent.lines, LINES)
+    assert shown[0].text == "it broke: ZeroDivisionError: division by zero"
+    assert shown[-1].text == "line 11", "the oldest of the last LINES lines"
+    assert "Traceback" not in "".join(line.text for line in shown)
     for _ in range(ERRORS + 5):
         log.error("again")
     assert len(recent.errors) == ERRORS

@@ -38,23 +38,39 @@ def maskSSIDs(text: str) -> str:
 
 
 class RecentLog:
-    """An observer for C{globalLogPublisher}; safe to call from any thread."""
+    """
+    An observer for C{globalLogPublisher}; safe to call from any thread.
+
+    An ordinary line is kept as its event and formatted only when a page
+    shows it: the server logs several lines a request, and the console
+    shows them seldom. A warning or error is formatted at once, so that a
+    failure's traceback and frames are not held.
+    """
 
     def __init__(self) -> None:
-        self.lines: deque[LogLine] = deque(maxlen=LINES)
+        self.lines: deque[LogLine | dict] = deque(maxlen=LINES)
         self.errors: deque[LogLine] = deque(maxlen=ERRORS)
 
     def __call__(self, event: dict) -> None:
         level = event.get("log_level", LogLevel.info)
-        text = formatEvent(event)
-        failure = event.get("log_failure")
-        if failure is not None:
-            text = f"{text}: {failure.type.__name__}: {failure.getErrorMessage()}"
-        line = LogLine(event.get("log_time", 0.0), level.name,
-                       maskSSIDs(" ".join(text.split()))[:MAX_LINE])
+        if level < LogLevel.warn:
+            self.lines.append(event)
+            return
+        line = _shown(event)
         self.lines.append(line)
-        if level >= LogLevel.warn:
-            self.errors.append(line)
+        self.errors.append(line)
 
-    def newestFirst(self, which: deque[LogLine], limit: int) -> list[LogLine]:
-        return list(reversed(which))[:limit]
+    def newestFirst(self, which: deque, limit: int) -> list[LogLine]:
+        return [_shown(entry) for entry in reversed(list(which)[-limit:])]
+
+
+def _shown(entry: LogLine | dict) -> LogLine:
+    if isinstance(entry, LogLine):
+        return entry
+    level = entry.get("log_level", LogLevel.info)
+    text = formatEvent(entry)
+    failure = entry.get("log_failure")
+    if failure is not None:
+        text = f"{text}: {failure.type.__name__}: {failure.getErrorMessage()}"
+    return LogLine(entry.get("log_time", 0.0), level.name,
+                   maskSSIDs(" ".join(text.split()))[:MAX_LINE])
