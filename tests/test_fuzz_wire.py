@@ -6,7 +6,8 @@ limit checks are reached too).
 Properties: the parser returns requests or raises L{WireError} with a 4xx
 status, nothing else; whatever it returns is well formed (a known method, a
 printable URL, token header names, one-line values, the announced body);
-and how the bytes were split into reads changes nothing.
+and how the bytes were split into reads changes nothing. Each runs on both
+implementations of reading heads (L{tests.test_wire.implementation}).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.fuzzing import chunked, fuzzSettings, mutated
 from tests.test_protocol_fuzz import PLAIN_REQUESTS
+from tests.test_wire import implementation  # noqa: F401 (a fixture: both implementations)
 from wtvserv.wire import METHODS, SECURE_ON, Limits, Request, RequestParser, WireError
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -1,11 +1,18 @@
 """
 Tests for L{wtvserv.wire}: request parsing and response writing, no I/O.
+
+Each test runs on both implementations of reading and writing heads, the
+pure Python and the C accelerator (skipped where it was not built, unless
+C{WTVSERV_REQUIRE_WIRE_C} is set, as C{.ci/run} does).
 """
+
+import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wtvserv import wire
 from wtvserv.wire import (
     SECURE_ON,
     Headers,
@@ -16,6 +23,34 @@ from wtvserv.wire import (
     errorResponse,
     serializeHead,
 )
+
+try:
+    from wtvserv import _wire_c
+except ImportError as error:
+    _wire_c = None
+    C_MISSING = str(error)
+
+
+@pytest.fixture(scope="module", params=["python", "c"], autouse=True)
+def implementation(request):
+    """
+    Make L{wtvserv.wire} read and write heads with the pure Python or with
+    the C accelerator, for every test of the module that uses it.
+    """
+    if request.param == "python":
+        chosen = wire._readHeadPython, wire._formatHeadPython
+    elif _wire_c is None:
+        reason = f"the C accelerator is not built: {C_MISSING}"
+        if os.environ.get("WTVSERV_REQUIRE_WIRE_C"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    else:
+        chosen = _wire_c.readHead, _wire_c.formatHead
+    saved = wire._readHead, wire._formatHead
+    wire._readHead, wire._formatHead = chosen
+    yield request.param
+    wire._readHead, wire._formatHead = saved
+
 
 LOGIN = (b"GET wtv-head-waiter:/login?\r\n"
          b"wtv-client-serial-number: 8112345600B0026b\r\n"
@@ -200,7 +235,6 @@ def test_merged_headers_look_up_as_the_same_headers_made_at_once():
        reason=st.text(max_size=20), contentType=st.text(max_size=12))
 def test_a_head_is_cleaned_line_by_line_whatever_it_holds(headers, reason, contentType):
     """The whole-head check never lets through what cleaning each value would change."""
-    from wtvserv import wire
     response = Response(headers=headers, reason=reason, contentType=contentType, body=b"abc")
     expected = wire._head(response, tuple(headers), 3, wire._clean)
     assert serializeHead(response) == (expected + "\n\n").encode("latin-1", "replace")

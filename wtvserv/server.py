@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from wtvserv import __version__
+from wtvserv import __version__, wire
 from wtvserv.activity import LOGIN, SIGNUP, Activity
 from wtvserv.admission import Admission
 from wtvserv.bans import BanList, SharedBanList
@@ -407,7 +407,7 @@ class WTVServer(MultiService):
                      wanted=wanted, fits=fits, soft=soft)
 
     def startService(self) -> None:
-        _logLZPFCodec()
+        _logAccelerators()
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, (ThreadPool, StoreThreads)):
                 pool.start()
@@ -458,11 +458,16 @@ def _limitText(limit: int) -> str:
     return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
 
 
-def _logLZPFCodec() -> None:
-    """Say once, at start, whether LZPF runs in C or in pure Python, and why."""
-    if lzpf.FALLBACK_REASON is None:
-        log.info("LZPF compression: C accelerator")
-    else:
-        log.warn("LZPF compression: pure Python, some 100 times slower "
-                 "(the C accelerator is not built: {reason})",
-                 reason=lzpf.FALLBACK_REASON)
+def _logAccelerators() -> None:
+    """
+    Say once, at start, whether LZPF and WTVP framing run in C or in pure
+    Python, and why.
+    """
+    for what, module, slower in (("LZPF compression", lzpf, "some 100 times"),
+                                 ("WTVP framing", wire, "about 3 times")):
+        if module.FALLBACK_REASON is None:
+            log.info("{what}: C accelerator", what=what)
+        else:
+            log.warn("{what}: pure Python, {slower} slower "
+                     "(the C accelerator is not built: {reason})",
+                     what=what, slower=slower, reason=module.FALLBACK_REASON)

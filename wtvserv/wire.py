@@ -9,6 +9,12 @@ protocol version, LF line ends, and C{Content-length} counted in bytes.
 Every size has a limit; what breaks one, or is malformed, raises
 L{WireError}, whose C{status} and C{message} are the WTVP error to send back
 before closing the connection.
+
+The per-request work (reading a head, writing one) has two implementations
+with the same results and the same errors: a C accelerator (C{_wire_c},
+built by C{pip install} where a compiler is present) and the pure Python
+here. L{IMPLEMENTATION} says which one this process uses, and
+L{FALLBACK_REASON} why it is not the C one.
 """
 
 from __future__ import annotations
@@ -255,6 +261,14 @@ def serializeHead(response: Response, coreHeaders: Iterable[tuple[str, str]] = (
     length = bodyLength if bodyLength is not None else len(response.body)
     if response.contentLength is not None:
         length = response.contentLength
+    head = _formatHead(response, coreHeaders, length)
+    # The accelerator takes only ints and strs where they belong; anything
+    # else (and its error) is the pure code's.
+    return head if head is not None else _formatHeadPython(response, coreHeaders, length)
+
+
+def _formatHeadPython(response: Response, coreHeaders: Iterable[tuple[str, str]],
+                      length: int) -> bytes:
     headers = (*coreHeaders, *response.headers)
     text = _head(response, headers, length, str)
     # Values are almost always clean: look at the whole head once, and
@@ -343,17 +357,18 @@ class RequestParser:
         """
         if self._pending is None:
             self._skipBlankLines()
-            end = self._findHeaderEnd()
-            if end is None:
+            head = _readHead(self._buffer, self._scanned, self.limits)
+            if head is None:
+                self._scanned = len(self._buffer)
                 return None
-            headEnd, bodyStart = end
-            request = self._parseHead(bytes(self._buffer[:headEnd]))
-            length = self._bodyLength(request)
+            bodyStart, method, url, items, first, length = head
             if not self._budget.reserve(length):
                 raise WireError(503, "The service is busy. Please try again later.")
             del self._buffer[:bodyStart]
             self._scanned = 0
-            self._pending = (request, length)
+            headers = Headers(items)
+            headers._first = first
+            self._pending = (Request(method, url, headers), length)
         request, length = self._pending
         if len(self._buffer) < length:
             return None
@@ -364,61 +379,76 @@ class RequestParser:
 
     def _skipBlankLines(self) -> None:
         """Stray line ends between requests are harmless; drop them."""
-        stripped = self._buffer.lstrip(b"\r\n")
-        if len(stripped) != len(self._buffer):
-            self._buffer = bytearray(stripped)
+        if self._buffer[:1] in (b"\r", b"\n"):
+            self._buffer = bytearray(self._buffer.lstrip(b"\r\n"))
             self._scanned = 0
 
-    def _findHeaderEnd(self) -> tuple[int, int] | None:
-        start = max(0, self._scanned - 3)
-        best: tuple[int, int] | None = None
-        for terminator in _TERMINATORS:
-            index = self._buffer.find(terminator, start)
-            if index != -1 and (best is None or index + len(terminator) < best[1]):
-                best = (index, index + len(terminator))
-        if best is None:
-            self._scanned = len(self._buffer)
-            self._checkIncompleteHead()
-            return None
-        if best[0] > self.limits.headerBlock:
-            raise WireError(400, "The request headers were too large.")
-        return best
 
-    def _checkIncompleteHead(self) -> None:
-        """
-        Refuse a head that is already over a limit. Trailing line-end bytes
-        may be the start of the head's end, so they do not count: a head
-        is judged the same however its bytes were split into reads.
-        """
-        content = len(self._buffer) - _trailingLineEnds(self._buffer)
-        if self._buffer.find(b"\n") == -1 and content > self.limits.requestLine:
-            raise WireError(414, "The address requested was too long.")
-        if content > self.limits.headerBlock:
-            raise WireError(400, "The request headers were too large.")
+_Head = tuple[int, str, str, list[tuple[str, str]], dict[str, str], int]
 
-    def _parseHead(self, head: bytes) -> Request:
-        lines = head.decode("latin-1").split("\n")
-        requestLine = lines[0].rstrip("\r")
-        if len(requestLine) > self.limits.requestLine:
-            raise WireError(414, "The address requested was too long.")
-        if len(lines) - 1 > self.limits.headerCount:
-            raise WireError(400, "The request had too many headers.")
-        method, url = _parseRequestLine(requestLine)
-        return Request(method=method, url=url, headers=_parseHeaders(lines[1:]))
 
-    def _bodyLength(self, request: Request) -> int:
-        if request.method == SECURE_ON:
-            return 0
-        text = request.headers.get("Content-length")
-        if text is None:
-            return 0
-        text = text.strip()
-        if not text.isdigit() or not text.isascii():
-            raise WireError(400, "The request had an invalid Content-length.")
-        length = int(text)
-        if length > self.limits.body:
-            raise WireError(413, "The data sent was too large.")
-        return length
+def _readHeadPython(buffer: bytearray, scanned: int, limits: Limits) -> _Head | None:
+    """
+    The head at the start of C{buffer}, whose first C{scanned} bytes were
+    already searched for its end.
+
+    @return: L{None} while the head is incomplete, else where its body
+        starts, the method, the URL, the headers in order, the first value
+        of each lower-cased name, and the body's length.
+    @raise WireError: the head is malformed or over a limit.
+    """
+    end = _findHeaderEnd(buffer, scanned, limits)
+    if end is None:
+        _checkIncompleteHead(buffer, limits)
+        return None
+    headEnd, bodyStart = end
+    lines = buffer[:headEnd].decode("latin-1").split("\n")
+    requestLine = lines[0].rstrip("\r")
+    if len(requestLine) > limits.requestLine:
+        raise WireError(414, "The address requested was too long.")
+    if len(lines) - 1 > limits.headerCount:
+        raise WireError(400, "The request had too many headers.")
+    method, url = _parseRequestLine(requestLine)
+    items, first = _parseHeaders(lines[1:])
+    length = 0 if method == SECURE_ON else _bodyLength(first.get("content-length"), limits)
+    return bodyStart, method, url, items, first, length
+
+
+def _findHeaderEnd(buffer: bytearray, scanned: int, limits: Limits) -> tuple[int, int] | None:
+    start = max(0, scanned - 3)
+    best: tuple[int, int] | None = None
+    for terminator in _TERMINATORS:
+        index = buffer.find(terminator, start)
+        if index != -1 and (best is None or index + len(terminator) < best[1]):
+            best = (index, index + len(terminator))
+    if best is not None and best[0] > limits.headerBlock:
+        raise WireError(400, "The request headers were too large.")
+    return best
+
+
+def _checkIncompleteHead(buffer: bytearray, limits: Limits) -> None:
+    """
+    Refuse a head that is already over a limit. Trailing line-end bytes
+    may be the start of the head's end, so they do not count: a head
+    is judged the same however its bytes were split into reads.
+    """
+    content = len(buffer) - _trailingLineEnds(buffer)
+    if buffer.find(b"\n") == -1 and content > limits.requestLine:
+        raise WireError(414, "The address requested was too long.")
+    if content > limits.headerBlock:
+        raise WireError(400, "The request headers were too large.")
+
+
+def _bodyLength(text: str | None, limits: Limits) -> int:
+    if text is None:
+        return 0
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        raise WireError(400, "The request had an invalid Content-length.")
+    length = int(text)
+    if length > limits.body:
+        raise WireError(413, "The data sent was too large.")
+    return length
 
 
 def _trailingLineEnds(buffer: bytearray) -> int:
@@ -442,7 +472,7 @@ def _parseRequestLine(line: str) -> tuple[str, str]:
     return method, url
 
 
-def _parseHeaders(lines: list[str]) -> Headers:
+def _parseHeaders(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """
     The header lines of a head, in one pass that also makes their lookup
     table (every request's headers are looked up).
@@ -456,6 +486,21 @@ def _parseHeaders(lines: list[str]) -> Headers:
         value = value.strip()
         items.append((name, value))
         first.setdefault(name.lower(), value)
-    headers = Headers(items)
-    headers._first = first
-    return headers
+    return items, first
+
+
+try:
+    from wtvserv import _wire_c
+except ImportError as error:
+    _wire_c = None
+    FALLBACK_REASON: str | None = str(error)
+    """Why the C accelerator is not in use, or L{None} when it is."""
+else:
+    FALLBACK_REASON = None
+
+IMPLEMENTATION = "python" if _wire_c is None else "c"
+"""C{"c"} or C{"python"}: which code reads and writes heads."""
+
+# The implementation in use: RequestParser and serializeHead call these.
+_readHead = _readHeadPython if _wire_c is None else _wire_c.readHead
+_formatHead = _formatHeadPython if _wire_c is None else _wire_c.formatHead
