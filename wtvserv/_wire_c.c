@@ -326,13 +326,13 @@ parse_header(const byte *line, Py_ssize_t length, PyObject *items, Py_ssize_t in
                                       "content-length");
 
     name = ascii_text(line + name_start, name_end - name_start);
-    value = PyUnicode_DecodeLatin1((const char *)line + *value_start,
-                                   *value_end - *value_start, NULL);
-    item = name && value ? PyTuple_Pack(2, name, value) : NULL;
+    value = name ? PyUnicode_DecodeLatin1((const char *)line + *value_start,
+                                          *value_end - *value_start, NULL) : NULL;
+    item = value ? PyTuple_Pack(2, name, value) : NULL;
     if (item == NULL) {
         goto done;
     }
-    PyList_SET_ITEM(items, index, Py_NewRef(item));
+    PyList_SET_ITEM(items, index, item);    /* the list takes it */
     key = lower_name(name, line + name_start, name_end - name_start);
     if (key == NULL) {
         goto done;
@@ -344,7 +344,6 @@ parse_header(const byte *line, Py_ssize_t length, PyObject *items, Py_ssize_t in
 done:
     Py_XDECREF(name);
     Py_XDECREF(value);
-    Py_XDECREF(item);
     return result;
 }
 
