@@ -200,14 +200,19 @@ def compiler():
     return command if shutil.which(command[0]) else None
 
 
-@pytest.mark.skipif(compiler() is None, reason="no C compiler")
-def test_the_extension_compiles_without_warnings(tmp_path):
+def assert_compiles_without_warnings(source, tmp_path):
+    """C{source} compiles with C{-Wall -Wextra}, every warning an error."""
     include = sysconfig.get_paths()["include"]
     result = subprocess.run(
         [*compiler(), "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{include}",
-         "-c", str(SOURCE), "-o", str(tmp_path / "lzpf.o")],
+         "-c", str(source), "-o", str(tmp_path / "extension.o")],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(compiler() is None, reason="no C compiler")
+def test_the_extension_compiles_without_warnings(tmp_path):
+    assert_compiles_without_warnings(SOURCE, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -234,22 +239,32 @@ def test_without_a_compiler_the_install_works_and_falls_back(without_compiler, t
     assert found[1] == "python" and "_lzpf_c" in found[2]
 
 
-def test_without_a_compiler_the_server_says_so_once_and_serves_lzpf(without_compiler, tmp_path):
-    python, _ = without_compiler
-    server = RealServer(tmp_path / "data", python=str(python), fromCheckout=False).start()
-    seen = []
+def sign_up_on(python, tmp_path, profile, seen):
+    """
+    Start the real server with C{python}, power on a box of C{profile}
+    (its lines to C{seen}) and stop the server.
 
-    async def classic_box_signs_up():
-        profile = make_profile("classic", ssid=make_ssid(61), username="fallback")
+    @return: the home page the box reached and the server's log.
+    """
+    server = RealServer(tmp_path / "data", python=str(python), fromCheckout=False).start()
+
+    async def box_signs_up():
         async with Box("127.0.0.1", server.ports["wtv-1800"], profile, log=seen.append) as box:
             return await box.power_on()
 
     try:
-        home = asyncio.run(classic_box_signs_up())
+        return asyncio.run(box_signs_up()), server.log
     finally:
         server.stop()
+
+
+def test_without_a_compiler_the_server_says_so_once_and_serves_lzpf(without_compiler, tmp_path):
+    python, _ = without_compiler
+    seen = []
+    profile = make_profile("classic", ssid=make_ssid(61), username="fallback")
+    home, log = sign_up_on(python, tmp_path, profile, seen)
     assert home.status == 200 and home.encrypted
     assert any("(lzpf, encrypted)" in line for line in seen), seen  # the sign-up page
-    lines = [line for line in server.log.splitlines() if "LZPF compression" in line]
-    assert len(lines) == 1, server.log
+    lines = [line for line in log.splitlines() if "LZPF compression" in line]
+    assert len(lines) == 1, log
     assert "pure Python" in lines[0] and "_lzpf_c" in lines[0]

@@ -8,14 +8,12 @@ C{tests/test_wire.py} and C{tests/test_fuzz_wire.py} run the wire's own
 tests on both.
 """
 
-import asyncio
 import enum
 import itertools
 import os
 import re
 import subprocess
 import sys
-import sysconfig
 import tracemalloc
 
 import pytest
@@ -23,13 +21,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fuzzing import mutated
-from tests.offline import copyOfTheCheckout, offlineEnvironment
-from tests.realserver import REPOSITORY, RealServer
+from tests.realserver import REPOSITORY
 from tests.test_bench_smoke import runBench
 from tests.test_fuzz_wire import LIMITS, SAMPLES, limitsNear
-from tests.test_lzpf_accelerator import compiler, outcome
+from tests.test_lzpf_accelerator import (  # noqa: F401 (without_compiler: a fixture)
+    assert_compiles_without_warnings,
+    compiler,
+    outcome,
+    sign_up_on,
+    without_compiler,
+)
 from wtvserv import wire
-from wtvserv.box import Box, make_profile, make_ssid
+from wtvserv.box import make_profile, make_ssid
 from wtvserv.wire import Limits, Response, WireError
 
 try:
@@ -281,7 +284,7 @@ def test_reading_and_writing_leak_neither_memory_nor_references():
     finally:
         tracemalloc.stop()
     assert [sys.getrefcount(head) for head in heads] + [sys.getrefcount(limits)] == references
-    assert grown < 32 * 1024, grown  # one lost head's objects a request would be 600 KB
+    assert grown < 32 * 1024, grown  # the objects of a head lost per call: megabytes
     for head in heads:
         head += b"x"  # no buffer is still exported, on success or on error
 
@@ -294,25 +297,7 @@ def test_the_process_uses_the_c_code_where_it_is_built():
 
 @pytest.mark.skipif(compiler() is None, reason="no C compiler")
 def test_the_extension_compiles_without_warnings(tmp_path):
-    include = sysconfig.get_paths()["include"]
-    result = subprocess.run(
-        [*compiler(), "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{include}",
-         "-c", str(SOURCE), "-o", str(tmp_path / "wire.o")],
-        capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.fixture(scope="module")
-def without_compiler(tmp_path_factory):
-    """
-    A new virtual environment where pip installed a copy of wtvserv, offline,
-    with the C compiler made unusable (C{CC=/bin/false}).
-
-    @return: its python and pip's verbose output.
-    """
-    base = tmp_path_factory.mktemp("no-compiler")
-    return offlineEnvironment(base, copyOfTheCheckout(base / "src"),
-                              env=dict(os.environ, CC="/bin/false"), verbose=True)
+    assert_compiles_without_warnings(SOURCE, tmp_path)
 
 
 def test_without_a_compiler_the_install_works_and_the_wire_falls_back(without_compiler, tmp_path):
@@ -329,20 +314,11 @@ def test_without_a_compiler_the_install_works_and_the_wire_falls_back(without_co
 
 def test_without_a_compiler_the_server_says_so_once_and_serves_boxes(without_compiler, tmp_path):
     python, _ = without_compiler
-    server = RealServer(tmp_path / "data", python=str(python), fromCheckout=False).start()
-
-    async def box_signs_up():
-        profile = make_profile("plus", ssid=make_ssid(62), username="purewire")
-        async with Box("127.0.0.1", server.ports["wtv-1800"], profile) as box:
-            return await box.power_on()
-
-    try:
-        home = asyncio.run(box_signs_up())
-    finally:
-        server.stop()
+    profile = make_profile("plus", ssid=make_ssid(62), username="purewire")
+    home, log = sign_up_on(python, tmp_path, profile, [])
     assert home.status == 200 and home.encrypted
-    lines = [line for line in server.log.splitlines() if "WTVP framing" in line]
-    assert len(lines) == 1, server.log
+    lines = [line for line in log.splitlines() if "WTVP framing" in line]
+    assert len(lines) == 1, log
     assert "pure Python" in lines[0] and "_wire_c" in lines[0]
 
 
