@@ -1,18 +1,51 @@
 """
 Tests for L{wtvserv.crypto.rc4}, against C{vectors/rc4.json} and the captured
 sessions of C{vectors/secure_session.json}.
+
+Each test runs on both implementations of the stream, the C accelerator
+(skipped where it was not built, unless C{WTVSERV_REQUIRE_RC4_C} is set, as
+C{.ci/run} does) and pycryptodome's ARC4.
 """
+
+import os
 
 import pytest
 
 from tests.conftest import load_vectors
+from wtvserv.crypto import rc4
 from wtvserv.crypto.rc4 import (
     BoxStreams,
-    RC4Stream,
+    PycryptodomeRC4Stream,
     ServerStreams,
     derive_rc4_keys,
     parse_incarnation,
 )
+
+try:
+    from wtvserv.crypto._rc4_c import RC4Stream as NativeRC4Stream
+except ImportError as error:
+    NativeRC4Stream = None
+    C_MISSING = str(error)
+
+
+@pytest.fixture(scope="module", params=["pycryptodome", "c"], autouse=True)
+def implementation(request):
+    """
+    Make L{wtvserv.crypto.rc4}'s streams those of pycryptodome or of the C
+    accelerator, for every test of the module.
+    """
+    if request.param == "pycryptodome":
+        chosen = PycryptodomeRC4Stream
+    elif NativeRC4Stream is None:
+        reason = f"the C accelerator is not built: {C_MISSING}"
+        if os.environ.get("WTVSERV_REQUIRE_RC4_C"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    else:
+        chosen = NativeRC4Stream
+    saved, rc4.RC4Stream = rc4.RC4Stream, chosen
+    yield request.param
+    rc4.RC4Stream = saved
 
 
 def session_keys(case) -> tuple[bytes, bytes]:
@@ -126,14 +159,14 @@ def test_rekey_refuses_a_bad_incarnation_and_keeps_the_streams():
 
 def test_empty_input_consumes_no_keystream():
     case = stream_cases()[0]
-    stream = RC4Stream(bytes.fromhex(case["rc4_key1_hex"]))
+    stream = rc4.RC4Stream(bytes.fromhex(case["rc4_key1_hex"]))
     assert stream.process(b"") == b""
     assert stream.process(bytes(64)).hex() == case["keystream1_first64_hex"]
 
 
 def test_a_stream_split_anywhere_gives_the_same_bytes():
     case = stream_cases()[0]
-    stream = RC4Stream(bytes.fromhex(case["rc4_key1_hex"]))
+    stream = rc4.RC4Stream(bytes.fromhex(case["rc4_key1_hex"]))
     pieces = [stream.process(bytes(n)) for n in (1, 0, 7, 20, 36)]
     assert b"".join(pieces).hex() == case["keystream1_first64_hex"]
 
@@ -172,3 +205,10 @@ def test_parse_incarnation_reads_decimals(text, value):
 ])
 def test_parse_incarnation_refuses_garbage(text):
     assert parse_incarnation(text) is None
+
+
+def test_both_directions_run_on_the_stream_under_test(implementation):
+    streams = ServerStreams(b"1" * 16, b"2" * 16, 3)
+    streams.rekey(4)
+    kinds = {type(streams._upstream), type(streams._downstream)}
+    assert kinds == {PycryptodomeRC4Stream if implementation == "pycryptodome" else NativeRC4Stream}

@@ -38,7 +38,7 @@ from wtvserv.control import (
     socketName,
     takenBy,
 )
-from wtvserv.crypto import lzpf
+from wtvserv.crypto import lzpf, rc4
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
@@ -460,14 +460,15 @@ def _limitText(limit: int) -> str:
 
 def _logAccelerators() -> None:
     """
-    Say once, at start, whether LZPF and WTVP framing run in C or in pure
-    Python, and why.
+    Say once, at start, whether LZPF, WTVP framing and RC4 run in their C
+    accelerators or in their fallbacks, and why.
     """
-    for what, module, slower in (("LZPF compression", lzpf, "some 100 times"),
-                                 ("WTVP framing", wire, "about 3 times")):
+    for what, module, fallback in (
+            ("LZPF compression", lzpf, "pure Python, some 100 times slower"),
+            ("WTVP framing", wire, "pure Python, about 3 times slower"),
+            ("RC4 encryption", rc4, "pycryptodome's ARC4, about 3 times slower per connection")):
         if module.FALLBACK_REASON is None:
             log.info("{what}: C accelerator", what=what)
         else:
-            log.warn("{what}: pure Python, {slower} slower "
-                     "(the C accelerator is not built: {reason})",
-                     what=what, slower=slower, reason=module.FALLBACK_REASON)
+            log.warn("{what}: {fallback} (the C accelerator is not built: {reason})",
+                     what=what, fallback=fallback, reason=module.FALLBACK_REASON)

@@ -9,6 +9,12 @@ challenge and the connection's incarnation::
 Requests (box to server) use K1, response bodies (server to box) use K2. A
 stream runs for the whole connection: each message continues where the
 previous one stopped.
+
+Two implementations of a stream give the same keystream: a C accelerator
+(C{_rc4_c}, built by C{pip install} where a compiler is present) and
+pycryptodome's ARC4, whose per-call ctypes/cffi layer costs more than the
+cipher on small messages. L{IMPLEMENTATION} says which one this process
+uses, and L{FALLBACK_REASON} why it is not the C one.
 """
 
 from __future__ import annotations
@@ -61,8 +67,11 @@ def derive_rc4_keys(key1: bytes, key2: bytes,
             derive_rc4_key(key2, incarnation))
 
 
-class RC4Stream:
-    """One RC4 keystream, consumed across every message it processes."""
+class PycryptodomeRC4Stream:
+    """
+    One RC4 keystream, consumed across every message it processes: the
+    fallback L{RC4Stream}, on pycryptodome's ARC4.
+    """
 
     __slots__ = ("_cipher",)
 
@@ -81,6 +90,19 @@ class RC4Stream:
         if not data:
             return b""
         return self._cipher.encrypt(bytes(data))
+
+
+try:
+    from wtvserv.crypto._rc4_c import RC4Stream
+except ImportError as error:
+    RC4Stream = PycryptodomeRC4Stream
+    FALLBACK_REASON: str | None = str(error)
+    """Why the C accelerator is not in use, or L{None} when it is."""
+else:
+    FALLBACK_REASON = None
+
+IMPLEMENTATION = "pycryptodome" if RC4Stream is PycryptodomeRC4Stream else "c"
+"""C{"c"} or C{"pycryptodome"}: which L{RC4Stream} the connections' streams are."""
 
 
 class _Streams:
