@@ -2,11 +2,15 @@
 Tests for L{wtvserv.crypto.challenge}, mostly against C{vectors/challenge.json}.
 """
 
+import hmac
 import os
 from base64 import b64decode, b64encode
+from hashlib import sha256
 
 import pytest
 from Crypto.Cipher import DES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from tests.conftest import load_vectors
@@ -253,3 +257,65 @@ def test_a_challenge_is_rebuilt_from_its_answer_alone_while_fresh():
     assert elsewhere.recall("not base64!", "8100000000000001", "198.51.100.7") is None
     clock.advance(LIFETIME + 1)
     assert elsewhere.recall(answer, "8100000000000001", "198.51.100.7") is None
+
+
+#: Challenges issued by the derivation as it was before it was made faster
+#: (commit 5146b16), with the key C{bytes(range(32))} at 1,800,000,000 s and
+#: its random bytes: the SSID, the address, the random bytes, the
+#: C{wtv-challenge} sent (under C{minisrv!}), the box's answer. Another host
+#: of the deployment may still run that code.
+ISSUED_BEFORE = [
+    ("8100000000000001", "198.51.100.7", "a1b2c3d4",
+     "a0nSAKGyw9QWi6Kr91NIQuwP0ZiPvgaSbZDntgsoMayIOuoVjtEGk2r1J+p3uFtb+rIDEljs6s7POgY/XfA0lUEVJdCtuj"
+     "HrTluzbybVbDzhtOXoVbb0AIkOpRh3yGUMVZAOcwqNLtwoCF/ebAG2AQ==",
+     "a0nSAKGyw9QYRveK/ZfRi/6TM+DULOOCUnV3k6U1xi6ned53YB0kqoMzyRsXCIzEce6G9RXU/FiRNG8d/kt4gl8zSrqVMjDy"),
+    ("91f00dface00C0DE", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe", "00000000",
+     "a0nSAAAAAAATGexRKDNxaL+Hd00Vciip8ih1Im9dWeqpFSFBVbnxW61P+/hmxtqH1XTYtI0t6WR6ulmaul6TQHGKNr3yD4"
+     "bqzkljvR4duHpLVJE2x8dws6JnUl1LC25vDLF8sQ0VFJ8oCF/ebAG2AQ==",
+     "a0nSAAAAAAC6F3SZOYQUCHp7iKAXqTPTym0TcZShPyQcMA4bJTz0SiH4ldzIXAhrcJZwHPqXEfsVrP8a4x80qA+mFo1niZUl"),
+    ("8100000000000\udc80\u00e9", "203.0.113.250", "ffffffff",
+     "a0nSAP////8LrtHFugj8aqw+gmesp7gjxjqEvxmLuRzezzzcTDwpLJVJNZk/uxiOTPRySTnvER+SzDIMkpbOFMA26eTZsV"
+     "LP8o6VGMcEHi5kTRbiqkx6cXxeMws4Wi/KpdXL4B/xe70oCF/ebAG2AQ==",
+     "a0nSAP////95Nhh7IRIEv2hXdmUJ7rNEhG84bSZTvpWcLYfDR5tbhAsvi0fGOkABjHfvpDHD7oLS8ti5OdPxkBYurBewcaCb"),
+]
+
+
+@pytest.mark.parametrize("ssid, origin, random, challenge, answer", ISSUED_BEFORE)
+def test_challenges_are_issued_and_answered_as_the_derivation_before_did(
+        ssid, origin, random, challenge, answer):
+    """The same challenge for the same draw, and an answer to the old one counts here."""
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    challenges = Challenges(bytes(range(32)), clock, lambda n: bytes.fromhex(random))
+    assert challenges.issue(b"minisrv!", ssid, origin).challenge_b64 == challenge
+    assert answer_challenge(b"minisrv!", challenge).response_b64 == answer
+    assert response_matches(challenges.recall(answer, ssid, origin), answer)
+
+
+def fields_by_the_definition(key: bytes, challengeId: bytes, ssid: str, origin: str) -> bytes:
+    """HMAC-SHA256 of each field's number and what it is about, by the C{hmac} module."""
+    about = challengeId + f"{ssid}\0{origin}".encode("utf-8", "replace")
+    return b"".join(hmac.new(key, bytes([n]) + about, sha256).digest() for n in range(3))[:80]
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(max_size=200), random=st.binary(min_size=4, max_size=4),
+       ssid=st.text(max_size=40), origin=st.text(max_size=80))
+def test_the_fields_are_the_hmac_of_any_key_ssid_and_address(key, random, ssid, origin):
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    issued = Challenges(key, clock, lambda n: random).issue(b"minisrv!", ssid, origin)
+    fields = issued.data + issued.key1 + issued.key2 + issued.new_key
+    assert fields == fields_by_the_definition(key, issued.challenge_id, ssid, origin)
+
+
+def test_the_fields_are_the_hmac_of_keys_of_every_length_around_the_block():
+    """HMAC pads keys up to SHA-256's 64-byte block, and hashes longer ones first."""
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    for length in range(140):
+        key = bytes(range(length))
+        issued = Challenges(key, clock, os.urandom).issue(b"minisrv!", "8100000000000001", "::1")
+        fields = issued.data + issued.key1 + issued.key2 + issued.new_key
+        assert fields == fields_by_the_definition(key, issued.challenge_id, "8100000000000001",
+                                                  "::1"), length

@@ -16,13 +16,15 @@ records its id until it would be too old anyway (L{LIFETIME}).
 
 from __future__ import annotations
 
-import hmac
 from hashlib import sha256
 
 from wtvserv.crypto.challenge import FIELDS_LENGTH, IssuedChallenge, make_challenge, response_id
 
 #: How long a challenge may wait for its answer, in seconds.
 LIFETIME = 600
+
+#: The block size of SHA-256, to which HMAC pads its key.
+_SHA256_BLOCK = 64
 
 
 class Challenges:
@@ -34,7 +36,7 @@ class Challenges:
         @param clock: has C{seconds()}; every host's should agree.
         @param random: returns that many random bytes.
         """
-        self._key = key
+        self._inner, self._outer = _hmacStates(key)
         self._clock = clock
         self._random = random
 
@@ -63,6 +65,32 @@ class Challenges:
         return int.from_bytes(challengeId[:4], "big")
 
     def _fields(self, challengeId: bytes, ssid: str, origin: str) -> bytes:
+        """
+        @return: the first L{FIELDS_LENGTH} bytes of
+            C{HMAC-SHA256(key, 00 || about) || HMAC-SHA256(key, 01 || about)
+            || HMAC-SHA256(key, 02 || about)}, where C{about} is the id, the
+            SSID, a NUL and the address (UTF-8).
+        """
         about = challengeId + f"{ssid}\0{origin}".encode("utf-8", "replace")
-        blocks = (hmac.new(self._key, bytes([n]) + about, sha256).digest() for n in range(3))
-        return b"".join(blocks)[:FIELDS_LENGTH]
+        blocks = b""
+        for prefix in (b"\0", b"\1", b"\2"):
+            inner = self._inner.copy()
+            inner.update(prefix + about)
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            blocks += outer.digest()
+        return blocks[:FIELDS_LENGTH]
+
+
+def _hmacStates(key: bytes):
+    """
+    @return: SHA-256 after the inner and after the outer padded key of
+        HMAC-SHA256 (RFC 2104), for L{Challenges._fields} to copy: a new
+        C{hmac} object per field would hash both padded keys again, and
+        cost twice as much.
+    """
+    if len(key) > _SHA256_BLOCK:
+        key = sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return (sha256(bytes(byte ^ 0x36 for byte in key)),
+            sha256(bytes(byte ^ 0x5C for byte in key)))
