@@ -7,7 +7,6 @@ as C{.ci/run} does).
 """
 
 import hashlib
-import os
 import random
 from base64 import b64decode
 
@@ -15,15 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.accelerators import builtOrSkipped, importedOrWhyNot
 from tests.conftest import load_vectors
 from wtvserv.crypto import _lzpf_python
 from wtvserv.crypto.lzpf import WINDOW, IncompleteStream, LZPFError
 
-try:
-    from wtvserv.crypto import _lzpf_c
-except ImportError as error:
-    _lzpf_c = None
-    C_MISSING = str(error)
+_lzpf_c, C_MISSING = importedOrWhyNot("wtvserv.crypto._lzpf_c")
 
 
 @pytest.fixture(scope="module", params=["python", "c"])
@@ -31,12 +27,7 @@ def codec(request):
     """The codec module under test: C{_lzpf_python} or C{_lzpf_c}."""
     if request.param == "python":
         return _lzpf_python
-    if _lzpf_c is None:
-        reason = f"the C accelerator is not built: {C_MISSING}"
-        if os.environ.get("WTVSERV_REQUIRE_LZPF_C"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return _lzpf_c
+    return builtOrSkipped(_lzpf_c, C_MISSING, "WTVSERV_REQUIRE_LZPF_C")
 
 
 def lzpf_cases():

@@ -8,7 +8,6 @@ C{tests/test_lzpf.py} runs the known-answer tests on both codecs.
 
 import asyncio
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
 from tests.offline import copyOfTheCheckout, offlineEnvironment
 from tests.realserver import REPOSITORY, RealServer
 from tests.test_lzpf import html_like, long_html_like, runs
@@ -27,14 +27,8 @@ from wtvserv.box import Box, make_profile, make_ssid
 from wtvserv.crypto import _lzpf_python as pure
 from wtvserv.crypto import lzpf
 
-try:
-    from wtvserv.crypto import _lzpf_c as native
-except ImportError:
-    native = None
-
-needs_native = pytest.mark.skipif(
-    native is None and not os.environ.get("WTVSERV_REQUIRE_LZPF_C"),
-    reason="the C accelerator is not built")
+native, _ = importedOrWhyNot("wtvserv.crypto._lzpf_c")
+needs_native = needsExtension(native, "WTVSERV_REQUIRE_LZPF_C")
 DIFFERENTIAL = settings(max_examples=300, deadline=None)
 SOURCE = REPOSITORY / "wtvserv" / "crypto" / "_lzpf_c.c"
 
@@ -229,14 +223,7 @@ def without_compiler(tmp_path_factory):
 
 
 def test_without_a_compiler_the_install_works_and_falls_back(without_compiler, tmp_path):
-    python, output = without_compiler
-    assert re.search(r"building .*_lzpf_c.* failed", output), output
-    found = subprocess.run(
-        [python, "-c", "from wtvserv.crypto import lzpf; print(lzpf.__file__); "
-                       "print(lzpf.IMPLEMENTATION); print(lzpf.FALLBACK_REASON)"],
-        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
-    assert not found[0].startswith(str(REPOSITORY))
-    assert found[1] == "python" and "_lzpf_c" in found[2]
+    assert fallbackIn(without_compiler, tmp_path, "wtvserv.crypto", "lzpf", "_lzpf_c") == ("python",)
 
 
 def sign_up_on(python, tmp_path, profile, seen):
@@ -265,6 +252,5 @@ def test_without_a_compiler_the_server_says_so_once_and_serves_lzpf(without_comp
     home, log = sign_up_on(python, tmp_path, profile, seen)
     assert home.status == 200 and home.encrypted
     assert any("(lzpf, encrypted)" in line for line in seen), seen  # the sign-up page
-    lines = [line for line in log.splitlines() if "LZPF compression" in line]
-    assert len(lines) == 1, log
-    assert "pure Python" in lines[0] and "_lzpf_c" in lines[0]
+    line = startLine(log, "LZPF compression")
+    assert "pure Python" in line and "_lzpf_c" in line

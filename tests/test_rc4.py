@@ -7,10 +7,9 @@ Each test runs on both implementations of the stream, the C accelerator
 C{.ci/run} does) and pycryptodome's ARC4.
 """
 
-import os
-
 import pytest
 
+from tests.accelerators import builtOrSkipped, importedOrWhyNot
 from tests.conftest import load_vectors
 from wtvserv.crypto import rc4
 from wtvserv.crypto.rc4 import (
@@ -21,11 +20,7 @@ from wtvserv.crypto.rc4 import (
     parse_incarnation,
 )
 
-try:
-    from wtvserv.crypto._rc4_c import RC4Stream as NativeRC4Stream
-except ImportError as error:
-    NativeRC4Stream = None
-    C_MISSING = str(error)
+_rc4_c, C_MISSING = importedOrWhyNot("wtvserv.crypto._rc4_c")
 
 
 @pytest.fixture(scope="module", params=["pycryptodome", "c"], autouse=True)
@@ -36,13 +31,8 @@ def implementation(request):
     """
     if request.param == "pycryptodome":
         chosen = PycryptodomeRC4Stream
-    elif NativeRC4Stream is None:
-        reason = f"the C accelerator is not built: {C_MISSING}"
-        if os.environ.get("WTVSERV_REQUIRE_RC4_C"):
-            pytest.fail(reason)
-        pytest.skip(reason)
     else:
-        chosen = NativeRC4Stream
+        chosen = builtOrSkipped(_rc4_c, C_MISSING, "WTVSERV_REQUIRE_RC4_C").RC4Stream
     saved, rc4.RC4Stream = rc4.RC4Stream, chosen
     yield request.param
     rc4.RC4Stream = saved
@@ -211,4 +201,4 @@ def test_both_directions_run_on_the_stream_under_test(implementation):
     streams = ServerStreams(b"1" * 16, b"2" * 16, 3)
     streams.rekey(4)
     kinds = {type(streams._upstream), type(streams._downstream)}
-    assert kinds == {PycryptodomeRC4Stream if implementation == "pycryptodome" else NativeRC4Stream}
+    assert kinds == {PycryptodomeRC4Stream if implementation == "pycryptodome" else _rc4_c.RC4Stream}

@@ -7,9 +7,6 @@ process uses.
 C{tests/test_rc4.py} runs the known-answer tests on both.
 """
 
-import os
-import re
-import subprocess
 import sys
 import tracemalloc
 
@@ -17,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
 from tests.realserver import REPOSITORY
 from tests.test_lzpf_accelerator import (  # noqa: F401 (without_compiler: a fixture)
     assert_compiles_without_warnings,
@@ -29,14 +27,9 @@ from wtvserv.box import make_profile, make_ssid
 from wtvserv.crypto import rc4
 from wtvserv.crypto.rc4 import PycryptodomeRC4Stream
 
-try:
-    from wtvserv.crypto._rc4_c import RC4Stream as native
-except ImportError:
-    native = None
-
-needs_native = pytest.mark.skipif(
-    native is None and not os.environ.get("WTVSERV_REQUIRE_RC4_C"),
-    reason="the C accelerator is not built")
+extension, _ = importedOrWhyNot("wtvserv.crypto._rc4_c")
+native = extension and extension.RC4Stream
+needs_native = needsExtension(native, "WTVSERV_REQUIRE_RC4_C")
 DIFFERENTIAL = settings(max_examples=400, deadline=None)
 SOURCE = REPOSITORY / "wtvserv" / "crypto" / "_rc4_c.c"
 KEYS = st.binary(min_size=1, max_size=256)
@@ -132,16 +125,8 @@ def test_the_extension_compiles_without_warnings(tmp_path):
 
 
 def test_without_a_compiler_the_install_works_and_rc4_falls_back(without_compiler, tmp_path):
-    python, output = without_compiler
-    assert re.search(r"building .*_rc4_c.* failed", output), output
-    found = subprocess.run(
-        [python, "-c", "from wtvserv.crypto import rc4; print(rc4.__file__); "
-                       "print(rc4.IMPLEMENTATION); print(rc4.FALLBACK_REASON); "
-                       "print(rc4.RC4Stream.__name__)"],
-        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
-    assert not found[0].startswith(str(REPOSITORY))
-    assert found[1] == "pycryptodome" and "_rc4_c" in found[2]
-    assert found[3] == "PycryptodomeRC4Stream"
+    assert fallbackIn(without_compiler, tmp_path, "wtvserv.crypto", "rc4", "_rc4_c",
+                      "rc4.RC4Stream.__name__") == ("pycryptodome", "PycryptodomeRC4Stream")
 
 
 def test_without_a_compiler_the_server_says_so_once_and_encrypts(without_compiler, tmp_path):
@@ -149,6 +134,5 @@ def test_without_a_compiler_the_server_says_so_once_and_encrypts(without_compile
     profile = make_profile("plus", ssid=make_ssid(63), username="purerc4")
     home, log = sign_up_on(python, tmp_path, profile, [])
     assert home.status == 200 and home.encrypted
-    lines = [line for line in log.splitlines() if "RC4 encryption" in line]
-    assert len(lines) == 1, log
-    assert "pycryptodome" in lines[0] and "_rc4_c" in lines[0]
+    line = startLine(log, "RC4 encryption")
+    assert "pycryptodome" in line and "_rc4_c" in line

@@ -6,12 +6,11 @@ pure Python and the C accelerator (skipped where it was not built, unless
 C{WTVSERV_REQUIRE_WIRE_C} is set, as C{.ci/run} does).
 """
 
-import os
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.accelerators import builtOrSkipped, importedOrWhyNot
 from wtvserv import wire
 from wtvserv.wire import (
     SECURE_ON,
@@ -24,11 +23,7 @@ from wtvserv.wire import (
     serializeHead,
 )
 
-try:
-    from wtvserv import _wire_c
-except ImportError as error:
-    _wire_c = None
-    C_MISSING = str(error)
+_wire_c, C_MISSING = importedOrWhyNot("wtvserv._wire_c")
 
 
 @pytest.fixture(scope="module", params=["python", "c"], autouse=True)
@@ -39,13 +34,9 @@ def implementation(request):
     """
     if request.param == "python":
         chosen = wire._readHeadPython, wire._formatHeadPython
-    elif _wire_c is None:
-        reason = f"the C accelerator is not built: {C_MISSING}"
-        if os.environ.get("WTVSERV_REQUIRE_WIRE_C"):
-            pytest.fail(reason)
-        pytest.skip(reason)
     else:
-        chosen = _wire_c.readHead, _wire_c.formatHead
+        native = builtOrSkipped(_wire_c, C_MISSING, "WTVSERV_REQUIRE_WIRE_C")
+        chosen = native.readHead, native.formatHead
     saved = wire._readHead, wire._formatHead
     wire._readHead, wire._formatHead = chosen
     yield request.param

@@ -10,9 +10,7 @@ tests on both.
 
 import enum
 import itertools
-import os
 import re
-import subprocess
 import sys
 import tracemalloc
 
@@ -20,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
 from tests.fuzzing import mutated
 from tests.realserver import REPOSITORY
 from tests.test_bench_smoke import runBench
@@ -35,14 +34,8 @@ from wtvserv import wire
 from wtvserv.box import make_profile, make_ssid
 from wtvserv.wire import Limits, Response, WireError
 
-try:
-    from wtvserv import _wire_c as native
-except ImportError:
-    native = None
-
-needs_native = pytest.mark.skipif(
-    native is None and not os.environ.get("WTVSERV_REQUIRE_WIRE_C"),
-    reason="the C accelerator is not built")
+native, _ = importedOrWhyNot("wtvserv._wire_c")
+needs_native = needsExtension(native, "WTVSERV_REQUIRE_WIRE_C")
 DIFFERENTIAL = settings(max_examples=400, deadline=None)
 SOURCE = REPOSITORY / "wtvserv" / "_wire_c.c"
 
@@ -301,15 +294,8 @@ def test_the_extension_compiles_without_warnings(tmp_path):
 
 
 def test_without_a_compiler_the_install_works_and_the_wire_falls_back(without_compiler, tmp_path):
-    python, output = without_compiler
-    assert re.search(r"building .*_wire_c.* failed", output), output
-    found = subprocess.run(
-        [python, "-c", "from wtvserv import wire; print(wire.__file__); "
-                       "print(wire.IMPLEMENTATION); print(wire.FALLBACK_REASON); "
-                       "print(wire._readHead.__module__)"],
-        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
-    assert not found[0].startswith(str(REPOSITORY))
-    assert found[1] == "python" and "_wire_c" in found[2] and found[3] == "wtvserv.wire"
+    assert fallbackIn(without_compiler, tmp_path, "wtvserv", "wire", "_wire_c",
+                      "wire._readHead.__module__") == ("python", "wtvserv.wire")
 
 
 def test_without_a_compiler_the_server_says_so_once_and_serves_boxes(without_compiler, tmp_path):
@@ -317,9 +303,8 @@ def test_without_a_compiler_the_server_says_so_once_and_serves_boxes(without_com
     profile = make_profile("plus", ssid=make_ssid(62), username="purewire")
     home, log = sign_up_on(python, tmp_path, profile, [])
     assert home.status == 200 and home.encrypted
-    lines = [line for line in log.splitlines() if "WTVP framing" in line]
-    assert len(lines) == 1, log
-    assert "pure Python" in lines[0] and "_wire_c" in lines[0]
+    line = startLine(log, "WTVP framing")
+    assert "pure Python" in line and "_wire_c" in line
 
 
 def test_the_benchmark_runs_and_prints_both_implementations():

@@ -1,0 +1,71 @@
+"""
+What the tests of each C accelerator (LZPF, the wire, RC4) share: where
+one is not built, its tests skip, or fail when its C{WTVSERV_REQUIRE_*_C}
+variable is set (as C{.ci/run} sets them all); what an install without a
+compiler says about it.
+"""
+
+import importlib
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.realserver import REPOSITORY
+
+
+def importedOrWhyNot(name: str):
+    """@return: the extension C{name} and L{None}, or L{None} and why it cannot be imported."""
+    try:
+        return importlib.import_module(name), None
+    except ImportError as error:
+        return None, str(error)
+
+
+def builtOrSkipped(extension, missing: str, variable: str):
+    """
+    @param extension: the imported extension (or what a test takes from it),
+        L{None} where it was not built, C{missing} saying why.
+    @return: C{extension}; skips (or, with C{variable} set, fails) the test
+        without it.
+    """
+    if extension is None:
+        reason = f"the C accelerator is not built: {missing}"
+        if os.environ.get(variable):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return extension
+
+
+def needsExtension(extension, variable: str):
+    """@return: a mark skipping a test where C{extension} is L{None}, unless C{variable} is set."""
+    return pytest.mark.skipif(extension is None and not os.environ.get(variable),
+                              reason="the C accelerator is not built")
+
+
+def fallbackIn(installed, cwd, package: str, module: str, extension: str, *expressions: str):
+    """
+    Check, in an install without a compiler (C{installed}: its python and
+    pip's output), that C{extension} failed to build and that C{module} of
+    C{package} is the installed copy and says why it falls back.
+
+    @return: that module's C{IMPLEMENTATION}, then the values of
+        C{expressions} there, as text.
+    """
+    python, output = installed
+    assert re.search(rf"building .*{extension}.* failed", output), output
+    code = (f"from {package} import {module}; print({module}.__file__); "
+            f"print({module}.IMPLEMENTATION); print({module}.FALLBACK_REASON)"
+            + "".join(f"; print({expression})" for expression in expressions))
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=cwd).stdout.splitlines()
+    assert not found[0].startswith(str(REPOSITORY)) and extension in found[2], found
+    return found[1], *found[3:]
+
+
+def startLine(log: str, what: str) -> str:
+    """@return: the one line of the server's C{log} saying how C{what} runs."""
+    lines = [line for line in log.splitlines() if what in line]
+    assert len(lines) == 1, log
+    return lines[0]
