@@ -81,7 +81,8 @@ class Timeouts:
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
-    is being handled, nothing more is read. What the connection knows of
+    is being handled, no other is parsed, and once bytes of another arrive,
+    nothing more is read. What the connection knows of
     its box (identity, ticket, RC4 streams) is its L{BoxConnection}; this
     class adds the timers, the limits and the service.
 
@@ -227,12 +228,22 @@ class WTVPProtocol(Protocol):
 
     def _updateReading(self) -> None:
         """
-        Read only what can be handled now: not while a service works, the
-        box leaves its answers unread, or pipelined requests wait their turn.
+        Read only what can be handled now: not while the box leaves its
+        answers unread or pipelined requests wait their turn, nor once
+        bytes of another request came in while a service works.
+
+        A box sends its next request only once it has its answer, so a
+        connection whose service works is left reading: stopping and
+        starting the transport costs two system calls a request, each a
+        chance for a store thread to take the GIL. Whatever the box sends
+        meanwhile is at most one read (the transport's 64 KiB) past the
+        request being answered, the same bound as bytes that came with
+        the request, and stops reading at once.
         """
         if self._closing:
             return
-        hold = self._busy or self._writePaused or self._continueCall is not None
+        hold = (self._writePaused or self._continueCall is not None
+                or (self._busy and self.box.awaitingBytes))
         if hold != self._readPaused:
             self._readPaused = hold
             if hold:
