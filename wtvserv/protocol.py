@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -281,19 +281,52 @@ class WTVPProtocol(Protocol):
         except Exception:
             result = self._serviceFailed(Failure(), request)
         if isinstance(result, Deferred):
-            result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
-            result.addCallback(lambda response: self.factory.encode(request, response))
-        else:
-            result = self.factory.encode(request, result)
-        if isinstance(result, Deferred):
-            # The idle timer stays: it lets a busy connection be (see _idleTimedOut).
+            # One callback and one timer where Deferred.addTimeout, an
+            # encoding callback and an errback took five layers.
+            timer = self.factory.clock.callLater(self.factory.timeouts.handler,
+                                                 result.cancel)
             self._answering = result
-            result.addErrback(self._serviceFailed, request)
-            result.addCallback(self._finish, request)
+            result.addBoth(self._answered, request, timer)
+            return False
+        result = self.factory.encode(request, result)
+        if isinstance(result, Deferred):
+            self._answerEncoded(result, request)
             return False
         self._busy = False
         self._respond(request, result)
         return True
+
+    def _answered(self, result: Response | Failure, request: Request,
+                  timer: IDelayedCall) -> Deferred | None:
+        """The service's late answer, or its failure: encode it and send it."""
+        if timer.active():
+            timer.cancel()
+        if isinstance(result, Failure):
+            self._finish(self._serviceFailed(result, request), request)
+            return None
+        try:
+            response = self.factory.encode(request, result)
+        except Exception:
+            response = self._serviceFailed(Failure(), request)
+        if isinstance(response, Deferred):
+            # Chained, so that cancelling what is answered cancels this too.
+            return self._answerEncoded(response, request)
+        self._finish(response, request)
+        return None
+
+    def _answerEncoded(self, encoding: Deferred, request: Request) -> Deferred:
+        """
+        Send the answer C{encoding} fires with, once it does. The idle
+        timer stays meanwhile: it lets a busy connection be (see
+        L{_idleTimedOut}).
+        """
+        if self._answering is None:
+            self._answering = encoding
+        return encoding.addCallbacks(self._finish, self._encodingFailed,
+                                     callbackArgs=(request,), errbackArgs=(request,))
+
+    def _encodingFailed(self, failure: Failure, request: Request) -> None:
+        self._finish(self._serviceFailed(failure, request), request)
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
         if failure.check(CancelledError, TimeoutError):
