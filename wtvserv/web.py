@@ -123,15 +123,13 @@ class Box:
         """
         self.request = request
         self.context = context
+        #: The SSID the request is answered for (read often: kept, not looked up).
+        self.ssid: str | None = request.ssid
         self.token = token
         self.plainTickets = plainTickets
         self._account: Any = False
         self._generationNumber = 0
         self._ticket: Any = False
-
-    @property
-    def ssid(self) -> str | None:
-        return self.request.ssid
 
     @property
     def address(self) -> str:
