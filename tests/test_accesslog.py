@@ -6,10 +6,10 @@ fields, and never a ticket, password, key or (by default) a whole SSID.
 from base64 import b64encode
 
 import pytest
-from twisted.logger import formatEvent
+from twisted.logger import Logger, formatEvent
 
 from tests.harness import SSID, TestBox, makeServer
-from wtvserv.accesslog import loggableURL
+from wtvserv.accesslog import loggableURL, logResponse
 from wtvserv.passwords import hash_password
 
 
@@ -31,6 +31,21 @@ def test_each_response_is_one_event_with_the_fields_an_operator_filters_on(tmp_p
     assert (event["method"], event["url"], event["status"]) == ("GET", "wtv-1800:/preregister", 200)
     assert event["duration"] >= 0 and event["size"] == 0
     assert formatEvent(event).startswith("wtv-1800 192.0.2.44 8112********026b GET ")
+
+
+def test_the_event_is_the_one_logger_info_would_make(events):
+    logResponse("wtv-home", "192.0.2.1", "8112********026b", "GET", "wtv-home:/home",
+                404, 0.25, 12, "not found")
+    Logger(namespace="wtvserv.access").info(
+        "{line}", line="wtv-home 192.0.2.1 8112********026b GET wtv-home:/home 404 12B "
+                       "250.0ms (not found)",
+        service="wtv-home", client="192.0.2.1", ssid="8112********026b", method="GET",
+        url="wtv-home:/home", status=404, duration=0.25, size=12, reason="not found")
+    made, expected = (dict(event) for event in events)
+    assert made.pop("log_time") <= expected.pop("log_time")
+    assert made.pop("log_logger").namespace == expected.pop("log_logger").namespace
+    assert made == expected
+    assert formatEvent(events[0]) == formatEvent(events[1])
 
 
 def test_a_login_with_a_password_leaves_no_secret_in_any_event(tmp_path, events):

@@ -1,7 +1,7 @@
 """
 Memory and time a connection may hold (issue 12, items 1 to 4), on an
 in-memory transport with a fake clock: unread answers stop reading, bytes
-sent while a service works stay in the kernel, pipelined requests are
+sent while a service works stop it too, pipelined requests are
 answered a batch per reactor turn, and bodies have a time cap and a budget.
 """
 
@@ -107,7 +107,7 @@ def test_a_closing_connection_whose_box_does_not_read_is_aborted():
     assert transport.disconnected
 
 
-def test_nothing_is_read_while_a_service_works():
+def test_nothing_more_is_read_once_a_pipelined_request_waits_on_a_working_service():
     slow = Deferred()
     service = RecordingService([slow])
     protocol, transport, _ = connect(service)
@@ -118,6 +118,25 @@ def test_nothing_is_read_while_a_service_works():
     assert transport.producerState == "producing"
     assert [body for _, body in readResponses(transport.value())] == [
         b"checked", b"<html>/next</html>"]
+
+
+def test_a_request_answered_later_leaves_reading_on_until_more_bytes_come():
+    first, second = Deferred(), Deferred()
+    service = RecordingService([first, second])
+    protocol, transport, _ = connect(service)
+    protocol.dataReceived(get("/password"))
+    assert transport.producerState == "producing", "a box waiting for its answer sends nothing"
+    first.callback(Response(body=b"checked"))
+    protocol.dataReceived(get("/slow"))
+    assert transport.producerState == "producing"
+    protocol.dataReceived(get("/pipelined")[:10])
+    assert transport.producerState == "paused", "bytes of another request: stop reading"
+    assert [request.path for request in service.requests] == ["/password", "/slow"]
+    protocol.dataReceived(get("/pipelined")[10:])   # already read by the transport
+    second.callback(Response(body=b"slow"))
+    assert transport.producerState == "producing"
+    assert [body for _, body in readResponses(transport.value())] == [
+        b"checked", b"slow", b"<html>/pipelined</html>"]
 
 
 def test_hundreds_of_pipelined_requests_are_answered_in_order_a_batch_per_turn(events):

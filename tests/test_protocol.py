@@ -180,6 +180,53 @@ def test_a_handler_that_never_answers_gets_a_500_after_the_handler_timeout():
     assert transport.value().startswith(b"500 ")
 
 
+def test_a_handler_timeout_is_logged_and_the_connection_goes_on(events):
+    protocol, transport, clock = connect(RecordingService([Deferred()]))
+    protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+    clock.advance(Timeouts.handler - 1)
+    assert transport.value() == b""
+    clock.advance(1)
+    assert transport.value().startswith(b"500 wtv-test ran into a technical problem")
+    assert [event["why"] for event in events if "why" in event] == ["it took too long"]
+    protocol.dataReceived(b"GET wtv-test:/y\r\n\r\n")
+    assert transport.value().endswith(b"<html>/y</html>")
+
+
+def test_a_late_failure_becomes_the_same_500_and_leaves_no_handler_timer(events):
+    late = Deferred()
+    protocol, transport, clock = connect(RecordingService([late]))
+    protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+    late.errback(RuntimeError("secret internals"))
+    assert transport.value().startswith(b"500 wtv-test ran into a technical problem")
+    assert b"secret internals" not in transport.value()
+    assert [event["log_failure"].type for event in events if "log_failure" in event] == [
+        RuntimeError]
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [Timeouts.idle], (
+        "only the idle timer is left")
+
+
+def test_a_box_hanging_up_drops_its_unanswered_request(events):
+    cancelled = []
+    protocol, transport, clock = connect(RecordingService([Deferred(cancelled.append)]))
+    protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+    protocol.connectionLost(None)
+    assert len(cancelled) == 1
+    assert [event["why"] for event in events if "why" in event] == ["the box hung up"]
+    assert clock.getDelayedCalls() == []
+
+
+def test_a_late_answer_that_fails_to_encode_becomes_a_500(events):
+    def encode(request, response):
+        raise ValueError("cannot encode")
+    late = Deferred()
+    protocol, transport, _ = connect(RecordingService([late]), encode=encode)
+    protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+    late.callback(Response(body=b"fine"))
+    assert transport.value().startswith(b"500 wtv-test ran into a technical problem")
+    assert [event["log_failure"].type for event in events if "log_failure" in event] == [
+        ValueError]
+
+
 def test_a_connection_over_the_limit_gets_503_and_is_closed():
     service = RecordingService()
     first, _, clock = connect(service, maxConnections=2)

@@ -110,3 +110,19 @@ def test_parse_reports_unknown_codes():
 def test_parse_refuses_non_classic_ssids(ssid):
     with pytest.raises(ValueError):
         parse_ssid(ssid)
+
+
+def test_the_policy_asks_about_bans_every_time_however_often_an_ssid_came():
+    from wtvserv.bans import Bans
+    from wtvserv.box import make_ssid
+    from wtvserv.ssid import SSIDPolicy
+    bans = Bans()
+    policy = SSIDPolicy(bans)
+    good, wrong = make_ssid(0x123456), make_ssid(0x123456)[:14] + "zz"
+    for _ in range(3):
+        assert policy.refusal(good) is None
+        assert policy.refusal(wrong)[2] == "SSID check byte wrong"
+        assert policy.refusal("x" * 33)[2] == "malformed SSID"
+    bans.ssids.add(good.lower())
+    assert policy.refusal(good)[:2] == (403, "This service is not available to your box.")
+    assert SSIDPolicy(bans, validate=False).refusal(wrong) is None

@@ -12,9 +12,10 @@ secret are replaced by C{***}. URLs are cut at L{MAX_URL} characters.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import unquote_plus
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 log = Logger(namespace="wtvserv.access")
 MAX_URL = 200
@@ -56,6 +57,13 @@ def logResponse(service: str, client: str, ssid: str, method: str, url: str,
     # twisted.logger to render than nine (a quarter of a login's CPU).
     line = (f"{service} {client} {ssid} {method} {url} {status} {size}B "
             f"{duration * 1000:.1f}ms{because}")
-    log.info("{line}", line=line, service=service, client=client, ssid=ssid,
-             method=method, url=url, status=status, duration=duration, size=size,
-             reason=reason)
+    # The event Logger.info would make, made directly: emit() checks the
+    # level against every level, sorted afresh, and copies the keywords
+    # in, which cost more than half as much as writing the line.
+    log.observer({
+        "line": line, "service": service, "client": client, "ssid": ssid,
+        "method": method, "url": url, "status": status, "duration": duration,
+        "size": size, "reason": reason,
+        "log_logger": log, "log_level": LogLevel.info, "log_namespace": log.namespace,
+        "log_source": None, "log_format": "{line}", "log_time": time.time(),
+    })

@@ -105,6 +105,7 @@ class BoxConnection:
         self.address = address
         self.peer = peer
         self.ssid: str | None = None
+        self.loggedSSID = "-"         # the SSID as the log shows it, made once
         self.ticket: Ticket | None = None
         self._ticketError: TicketError | None = None
         self._identity = Headers()
@@ -171,7 +172,7 @@ class BoxConnection:
         request.secure = self.secure
         request.peer = self.peer
         request.address = self.address
-        request.loggedSSID = self.ssidPolicy.forLog(self.ssid)
+        request.loggedSSID = self.loggedSSID
         # The request that bound the connection gave it its ticket already.
         self._attachTicket(request, None if bound else own.get("wtv-ticket"))
         if self._streams is not None:
@@ -190,13 +191,14 @@ class BoxConnection:
             return False
         if self.ssid is None:
             self.ssid = ssid
+            self.loggedSSID = self.ssidPolicy.forLog(ssid)
             self._identity = identityOf(headers)
             self._adoptTicket(headers.get("wtv-ticket"))
             return True
         if ssid != self.ssid:
             raise Refusal(400, "Your box's serial number changed. Please connect again.",
                           f"{where} names {self.ssidPolicy.forLog(ssid)} on a connection "
-                          f"of {self.ssidPolicy.forLog(self.ssid)}")
+                          f"of {self.loggedSSID}")
         return False
 
     def _adoptTicket(self, text: str | None) -> None:

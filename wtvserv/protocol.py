@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -81,7 +81,8 @@ class Timeouts:
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
-    is being handled, nothing more is read. What the connection knows of
+    is being handled, no other is parsed, and once bytes of another arrive,
+    nothing more is read. What the connection knows of
     its box (identity, ticket, RC4 streams) is its L{BoxConnection}; this
     class adds the timers, the limits and the service.
 
@@ -227,12 +228,22 @@ class WTVPProtocol(Protocol):
 
     def _updateReading(self) -> None:
         """
-        Read only what can be handled now: not while a service works, the
-        box leaves its answers unread, or pipelined requests wait their turn.
+        Read only what can be handled now: not while the box leaves its
+        answers unread or pipelined requests wait their turn, nor once
+        bytes of another request came in while a service works.
+
+        A box sends its next request only once it has its answer, so a
+        connection whose service works is left reading: stopping and
+        starting the transport costs two system calls a request, each a
+        chance for a store thread to take the GIL. Whatever the box sends
+        meanwhile is at most one read (the transport's 64 KiB) past the
+        request being answered, the same bound as bytes that came with
+        the request, and stops reading at once.
         """
         if self._closing:
             return
-        hold = self._busy or self._writePaused or self._continueCall is not None
+        hold = (self._writePaused or self._continueCall is not None
+                or (self._busy and self.box.awaitingBytes))
         if hold != self._readPaused:
             self._readPaused = hold
             if hold:
@@ -270,19 +281,52 @@ class WTVPProtocol(Protocol):
         except Exception:
             result = self._serviceFailed(Failure(), request)
         if isinstance(result, Deferred):
-            result.addTimeout(self.factory.timeouts.handler, self.factory.clock)
-            result.addCallback(lambda response: self.factory.encode(request, response))
-        else:
-            result = self.factory.encode(request, result)
-        if isinstance(result, Deferred):
-            # The idle timer stays: it lets a busy connection be (see _idleTimedOut).
+            # One callback and one timer where Deferred.addTimeout, an
+            # encoding callback and an errback took five layers.
+            timer = self.factory.clock.callLater(self.factory.timeouts.handler,
+                                                 result.cancel)
             self._answering = result
-            result.addErrback(self._serviceFailed, request)
-            result.addCallback(self._finish, request)
+            result.addBoth(self._answered, request, timer)
+            return False
+        result = self.factory.encode(request, result)
+        if isinstance(result, Deferred):
+            self._answerEncoded(result, request)
             return False
         self._busy = False
         self._respond(request, result)
         return True
+
+    def _answered(self, result: Response | Failure, request: Request,
+                  timer: IDelayedCall) -> Deferred | None:
+        """The service's late answer, or its failure: encode it and send it."""
+        if timer.active():
+            timer.cancel()
+        if isinstance(result, Failure):
+            self._finish(self._serviceFailed(result, request), request)
+            return None
+        try:
+            response = self.factory.encode(request, result)
+        except Exception:
+            response = self._serviceFailed(Failure(), request)
+        if isinstance(response, Deferred):
+            # Chained, so that cancelling what is answered cancels this too.
+            return self._answerEncoded(response, request)
+        self._finish(response, request)
+        return None
+
+    def _answerEncoded(self, encoding: Deferred, request: Request) -> Deferred:
+        """
+        Send the answer C{encoding} fires with, once it does. The idle
+        timer stays meanwhile: it lets a busy connection be (see
+        L{_idleTimedOut}).
+        """
+        if self._answering is None:
+            self._answering = encoding
+        return encoding.addCallbacks(self._finish, self._encodingFailed,
+                                     callbackArgs=(request,), errbackArgs=(request,))
+
+    def _encodingFailed(self, failure: Failure, request: Request) -> None:
+        self._finish(self._serviceFailed(failure, request), request)
 
     def _serviceFailed(self, failure: Failure, request: Request) -> Response:
         if failure.check(CancelledError, TimeoutError):

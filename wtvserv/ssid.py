@@ -131,19 +131,31 @@ class SSIDPolicy:
         self.exemptPrefixes = tuple(exemptPrefixes)
         self.exempt = frozenset(s.lower() for s in exempt)
         self.fullInLogs = fullInLogs
+        # Whether an SSID is well formed and checks out depends on nothing
+        # else: every request of a box asks again, so the last answers are
+        # kept (bans, which change, are looked at every time).
+        self._malformation = lru_cache(maxsize=1024)(self._findMalformation)
 
     def refusal(self, ssid: str) -> tuple[int, str, str] | None:
         """
         @return: L{None} for an acceptable SSID, else C{(status, message for
             the box, reason for the log)}.
         """
+        if not isinstance(ssid, str):
+            return 400, "Your box sent an invalid serial number.", "malformed SSID"
+        malformation = self._malformation(ssid)
+        if malformation is not None:
+            return malformation
+        if self.bans.ssidBanned(ssid):
+            return 403, "This service is not available to your box.", "SSID banned"
+        return None
+
+    def _findMalformation(self, ssid: str) -> tuple[int, str, str] | None:
         if not is_well_formed(ssid):
             return 400, "Your box sent an invalid serial number.", "malformed SSID"
         if self.validate and ssid.lower() not in self.exempt \
                 and not check_ssid(ssid, self.exemptPrefixes):
             return 400, "Your box sent an invalid serial number.", "SSID check byte wrong"
-        if self.bans.ssidBanned(ssid):
-            return 403, "This service is not available to your box.", "SSID banned"
         return None
 
     def forLog(self, ssid: str | None) -> str:

@@ -123,15 +123,13 @@ class Box:
         """
         self.request = request
         self.context = context
+        #: The SSID the request is answered for (read often: kept, not looked up).
+        self.ssid: str | None = request.ssid
         self.token = token
         self.plainTickets = plainTickets
         self._account: Any = False
         self._generationNumber = 0
         self._ticket: Any = False
-
-    @property
-    def ssid(self) -> str | None:
-        return self.request.ssid
 
     @property
     def address(self) -> str:
@@ -314,12 +312,8 @@ class WTVService:
         path, token = splitToken(request.path)
         box = Box(request, self.context, token, self._takesPlainTickets())
         if self._needsAccount(box, path):
-            answering = box.loadAccount().addCallback(self._answer, path)
-            return answering.addCallback(self._renewing, box)
-        result = self._answer(box, path)
-        if isinstance(result, Deferred):
-            return result.addCallback(self._renewing, box)
-        return self._renewing(result, box)
+            return box.loadAccount().addCallback(self._answerRenewing, path)
+        return self._answerRenewing(box, path)
 
     def _needsAccount(self, box: Box, path: str) -> bool:
         """
@@ -337,6 +331,13 @@ class WTVService:
         if any(login and request.path.startswith(prefix) for prefix, _, login in self._static):
             return True
         return self._fallback is not None and self._fallback.account
+
+    def _answerRenewing(self, box: Box, path: str) -> Response | Deferred:
+        """L{_answer}, then L{_renewing}: now, or once the handler's L{Deferred} fires."""
+        result = self._answer(box, path)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._renewing, box)
+        return self._renewing(result, box)
 
     def _answer(self, box: Box, path: str) -> Response | str | Deferred:
         route = self._routes.get(path)
