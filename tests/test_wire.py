@@ -229,3 +229,25 @@ def test_a_head_is_cleaned_line_by_line_whatever_it_holds(headers, reason, conte
     response = Response(headers=headers, reason=reason, contentType=contentType, body=b"abc")
     expected = wire._head(response, tuple(headers), 3, wire._clean)
     assert serializeHead(response) == (expected + "\n\n").encode("latin-1", "replace")
+
+
+def test_a_clean_head_is_made_once(implementation, monkeypatch):
+    """
+    The pure Python makes a head again, line by line through C{_clean},
+    only when a value would break a line: never for a clean one.
+    """
+    cleaned = []
+    original = wire._clean
+    monkeypatch.setattr(wire, "_clean", lambda text: cleaned.append(text) or original(text))
+    clean = Response(headers=[("wtv-visit", "wtv-home:/home"), ("wtv-expire-all", "wtv-")],
+                     body=b"<html></html>")
+    broken = Response(headers=[("wtv-visit", "wtv-home:/home\nwtv-evil: yes")])
+    assert serializeHead(clean, [("wtv-encrypted", "true")]) == (
+        b"200 OK\nConnection: Keep-Alive\nwtv-encrypted: true\nwtv-visit: wtv-home:/home\n"
+        b"wtv-expire-all: wtv-\nContent-type: text/html\nContent-length: 13\n\n")
+    if implementation == "python":
+        assert cleaned == []
+    assert b"wtv-evil: yes" in serializeHead(broken)
+    assert b"\nwtv-evil" not in serializeHead(broken)
+    if implementation == "python":
+        assert "wtv-home:/home\nwtv-evil: yes" in cleaned

@@ -272,8 +272,10 @@ def _formatHeadPython(response: Response, coreHeaders: Iterable[tuple[str, str]]
     headers = (*coreHeaders, *response.headers)
     text = _head(response, headers, length, str)
     # Values are almost always clean: look at the whole head once, and
-    # clean each line only when something in it would break a line.
-    if "\r" in text or "\x00" in text or text.count("\n") != len(headers) + 2:
+    # clean each line only when something in it would break a line. A
+    # clean head has a line break after each of its lines but the last:
+    # the status, Connection, the headers, Content-type (Content-length ends it).
+    if "\r" in text or "\x00" in text or text.count("\n") != len(headers) + 3:
         text = _head(response, headers, length, _clean)
     return (text + "\n\n").encode("latin-1", "replace")
 
