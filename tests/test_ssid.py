@@ -126,3 +126,15 @@ def test_the_policy_asks_about_bans_every_time_however_often_an_ssid_came():
     bans.ssids.add(good.lower())
     assert policy.refusal(good)[:2] == (403, "This service is not available to your box.")
     assert SSIDPolicy(bans, validate=False).refusal(wrong) is None
+
+
+def test_the_policy_keeps_no_long_junk():
+    """What the policy remembers is bounded in size, not only in number."""
+    from wtvserv.bans import Bans
+    from wtvserv.ssid import MAX_SSID_LENGTH, SSIDPolicy
+    policy = SSIDPolicy(Bans())
+    for number in range(50):
+        assert policy.refusal(f"{number:x}" * 4000)[2] == "malformed SSID"
+    assert policy._remembered.cache_info().currsize == 0
+    assert policy.refusal("a" * MAX_SSID_LENGTH)[2] == "SSID check byte wrong"
+    assert policy._remembered.cache_info().currsize == 1

@@ -133,8 +133,10 @@ class SSIDPolicy:
         self.fullInLogs = fullInLogs
         # Whether an SSID is well formed and checks out depends on nothing
         # else: every request of a box asks again, so the last answers are
-        # kept (bans, which change, are looked at every time).
-        self._malformation = lru_cache(maxsize=1024)(self._findMalformation)
+        # kept (bans, which change, are looked at every time). Only strings
+        # that could be SSIDs are kept, so a box sending long junk in the
+        # header fills nothing: at most 1,024 short strings.
+        self._remembered = lru_cache(maxsize=1024)(self._findMalformation)
 
     def refusal(self, ssid: str) -> tuple[int, str, str] | None:
         """
@@ -143,7 +145,10 @@ class SSIDPolicy:
         """
         if not isinstance(ssid, str):
             return 400, "Your box sent an invalid serial number.", "malformed SSID"
-        malformation = self._malformation(ssid)
+        if len(ssid) <= MAX_SSID_LENGTH:
+            malformation = self._remembered(ssid)
+        else:
+            malformation = self._findMalformation(ssid)
         if malformation is not None:
             return malformation
         if self.bans.ssidBanned(ssid):
