@@ -200,3 +200,42 @@ def test_store_threads_deliver_results_and_failures_and_finish_their_queue_on_st
     assert failures[0].check(ZeroDivisionError)
     assert not threads.started
     assert not [t for t in threading.enumerate() if t.name.startswith("test-store")]
+
+
+def test_a_sign_up_makes_one_store_call_per_request_but_two_where_it_writes(tmp_path):
+    """
+    A fresh power-on, signing up without a password: each request that
+    needs the account looks it up in one call; creating the account checks
+    the user name and the store's count in its own transaction (no calls of
+    their own before it), and the first completed login confirms it.
+    """
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
+    try:
+        box = TestBox(server)
+        counts = []
+
+        def counted(url, **options):
+            before = threads.calls
+            response = box.request(url, **options)
+            counts.append(threads.calls - before)
+            return response
+        counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
+        login = counted("wtv-head-waiter:/login?")
+        unregistered = counted(login.get("wtv-visit"), extra=box.answer())
+        assert unregistered.get("wtv-visit") == "wtv-register:/splash?"
+        counted("wtv-register:/splash?", secure=True)
+        counted("wtv-register:/register?", secure=True)
+        made = counted("wtv-register:/ValidateRegistration", secure=True,
+                       body=b"subscriber_name=Ann&subscriber_username=annie&agreement=yes")
+        assert made.get("wtv-visit") == "wtv-head-waiter:/login?new_registration=1"
+        login = counted(made.get("wtv-visit"), secure=True)
+        final = counted(login.get("wtv-visit"), extra=box.answer(), secure=True)
+        assert final.get("wtv-user-name") == "annie"
+        check = counted("wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home",
+                        secure=True)
+        home = counted(check.get("wtv-visit"), secure=True)
+        assert b"Hello, Ann!" in home.body
+        assert server.accounts.accountFor(SSID).confirmed is not None
+        assert counts == [0, 0, 1, 1, 1, 2, 1, 2, 0, 1]
+    finally:
+        server.stores.close()
