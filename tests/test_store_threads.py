@@ -87,6 +87,18 @@ class CountingThreads(ImmediateThreads):
         super().callInThreadWithCallback(onResult, function, *args, **kwargs)
 
 
+def countingCalls(box: TestBox, threads: CountingThreads):
+    """@return: a list, and a C{box.request} that appends its store calls' count to it."""
+    counts = []
+
+    def counted(url, **options):
+        before = threads.calls
+        response = box.request(url, **options)
+        counts.append(threads.calls - before)
+        return response
+    return counts, counted
+
+
 def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
     """
     A registered power-on: the account is looked up on the two stage-two
@@ -99,13 +111,7 @@ def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
         server.accounts.createAccount(SSID, "Ann", "annie", None)
         server.accounts.confirm(SSID)      # logged in before (the first login confirms it)
         box = TestBox(server)
-        counts = []
-
-        def counted(url, **options):
-            before = threads.calls
-            response = box.request(url, **options)
-            counts.append(threads.calls - before)
-            return response
+        counts, counted = countingCalls(box, threads)
         counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
         login = counted("wtv-head-waiter:/login?")
         answered = counted(login.get("wtv-visit"), extra=box.answer())
@@ -212,13 +218,7 @@ def test_a_sign_up_makes_one_store_call_per_request_but_two_where_it_writes(tmp_
     server, threads = makeQueuedServer(tmp_path, CountingThreads())
     try:
         box = TestBox(server)
-        counts = []
-
-        def counted(url, **options):
-            before = threads.calls
-            response = box.request(url, **options)
-            counts.append(threads.calls - before)
-            return response
+        counts, counted = countingCalls(box, threads)
         counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
         login = counted("wtv-head-waiter:/login?")
         unregistered = counted(login.get("wtv-visit"), extra=box.answer())
