@@ -324,3 +324,32 @@ def test_sign_ups_stop_when_the_store_is_full(tmp_path):
     finally:
         server.accounts.close()
         server.logs.close()
+
+
+def test_a_sign_up_with_a_password_is_refused_before_its_hash_is_made(tmp_path):
+    """A full store, or a user name taken, is found before the slow work."""
+    from tests.harness import ImmediateThreads
+
+    class CountingWorkers(ImmediateThreads):
+        jobs = 0
+
+        def callInThreadWithCallback(self, onResult, function, *args, **kwargs):
+            self.jobs += 1
+            super().callInThreadWithCallback(onResult, function, *args, **kwargs)
+    workers = CountingWorkers()
+    server, _ = makeServer(tmp_path / "full", workers=workers, maxUsersTotal=1)
+    try:
+        register(server, ssid="8100000100B0029b", username="ann")
+        box = TestBox(server)
+        box.login()
+        form = b"subscriber_name=Al&agreement=yes&subscriber_password=secret12&subscriber_username="
+        taken = box.request("wtv-register:/ValidateRegistration", secure=True,
+                            body=form + b"ANN")
+        assert taken.status == 200 and b"The user name ANN is taken" in taken.body
+        full = box.request("wtv-register:/ValidateRegistration", secure=True,
+                           body=form + b"alfull")
+        assert full.status == 503 and workers.jobs == 0
+        assert server.accounts.userCount() == 1
+    finally:
+        server.accounts.close()
+        server.logs.close()

@@ -12,7 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from wtvserv.accounts import SCHEMA as ACCOUNT_SCHEMA, AccountStore, TooManyUsers, UsernameTaken
+from wtvserv.accounts import (
+    SCHEMA as ACCOUNT_SCHEMA,
+    AccountStore,
+    StoreFull,
+    TooManyUsers,
+    UsernameTaken,
+)
 from wtvserv.logstore import SCHEMA as LOG_SCHEMA, LogStore
 from wtvserv.store.errors import UnknownSchemaVersion
 from wtvserv.store.migrations import Migrations
@@ -145,6 +151,50 @@ def test_generations_transfers_and_expiry_work_alike(backend):
     assert store.expireUnconfirmed(60) == ["8112345600B0028b"]
     assert store.accountFor("8112345600B0028b") is None
     assert not store.usernameTaken("never")
+
+
+def test_a_lookup_gives_the_account_or_the_generation_alone(backend):
+    """accountAndGeneration: one statement, with or without an account."""
+    store = AccountStore(backend.open(ACCOUNT_SCHEMA))
+    assert store.accountAndGeneration(SSID) == (None, 0)
+    store.createAccount(SSID, "Ann", "annie", None)
+    store.addUser(SSID, "Bob", "bobby", "hash")
+    store.bumpGeneration(SSID)
+    account, generation = store.accountAndGeneration(SSID)
+    assert account == store.accountFor(SSID) and generation == 1 == account.generation
+    assert [user.username for user in account.users] == ["annie", "bobby"]
+    store.deleteAccount(SSID)
+    assert store.accountAndGeneration(SSID) == (None, 2)
+    assert store.accountAndGeneration("8112345600B0027b") == (None, 0)
+
+
+def test_concurrent_sign_ups_stop_at_the_most_users(backend):
+    """
+    The count is checked in the sign-up's own transaction: of many
+    sign-ups at once, exactly as many as fit are made.
+    """
+    database = backend.open(ACCOUNT_SCHEMA)
+    stores = [AccountStore(database if backend.name == "postgresql"
+                           else backend.open(ACCOUNT_SCHEMA)) for _ in range(8)]
+    stores[0].createAccount(SSID, "Ann", "annie", None)
+    stores[0].checkSignUp("bobby", 3)
+    with pytest.raises(UsernameTaken):
+        stores[0].checkSignUp(" ANNIE ", 3)
+    with pytest.raises(StoreFull):
+        stores[0].checkSignUp("bobby", 1)
+    start = threading.Barrier(8)
+
+    def signUp(number: int) -> bool:
+        start.wait()
+        try:
+            stores[number].createAccount(f"81123456{number:02d}B0027b", "Box", f"box{number}",
+                                         None, maxUsers=3)
+        except StoreFull:
+            return False
+        return True
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(signUp, range(8)))
+    assert made.count(True) == 2 and stores[0].userCount() == 3
 
 
 def test_reports_count_against_their_sender(backend):

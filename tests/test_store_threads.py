@@ -87,6 +87,18 @@ class CountingThreads(ImmediateThreads):
         super().callInThreadWithCallback(onResult, function, *args, **kwargs)
 
 
+def countingCalls(box: TestBox, threads: CountingThreads):
+    """@return: a list, and a C{box.request} that appends its store calls' count to it."""
+    counts = []
+
+    def counted(url, **options):
+        before = threads.calls
+        response = box.request(url, **options)
+        counts.append(threads.calls - before)
+        return response
+    return counts, counted
+
+
 def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
     """
     A registered power-on: the account is looked up on the two stage-two
@@ -99,13 +111,7 @@ def test_only_the_requests_that_need_the_account_look_it_up(tmp_path):
         server.accounts.createAccount(SSID, "Ann", "annie", None)
         server.accounts.confirm(SSID)      # logged in before (the first login confirms it)
         box = TestBox(server)
-        counts = []
-
-        def counted(url, **options):
-            before = threads.calls
-            response = box.request(url, **options)
-            counts.append(threads.calls - before)
-            return response
+        counts, counted = countingCalls(box, threads)
         counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
         login = counted("wtv-head-waiter:/login?")
         answered = counted(login.get("wtv-visit"), extra=box.answer())
@@ -200,3 +206,112 @@ def test_store_threads_deliver_results_and_failures_and_finish_their_queue_on_st
     assert failures[0].check(ZeroDivisionError)
     assert not threads.started
     assert not [t for t in threading.enumerate() if t.name.startswith("test-store")]
+
+
+def test_a_sign_up_makes_one_store_call_per_request_but_two_where_it_writes(tmp_path):
+    """
+    A fresh power-on, signing up without a password: each request that
+    needs the account looks it up in one call; creating the account checks
+    the user name and the store's count in its own transaction (no calls of
+    their own before it), and the first completed login confirms it.
+    """
+    server, threads = makeQueuedServer(tmp_path, CountingThreads())
+    try:
+        box = TestBox(server)
+        counts, counted = countingCalls(box, threads)
+        counted("wtv-1800:/preregister?scriptless-visit-reason=10&0")
+        login = counted("wtv-head-waiter:/login?")
+        unregistered = counted(login.get("wtv-visit"), extra=box.answer())
+        assert unregistered.get("wtv-visit") == "wtv-register:/splash?"
+        counted("wtv-register:/splash?", secure=True)
+        counted("wtv-register:/register?", secure=True)
+        made = counted("wtv-register:/ValidateRegistration", secure=True,
+                       body=b"subscriber_name=Ann&subscriber_username=annie&agreement=yes")
+        assert made.get("wtv-visit") == "wtv-head-waiter:/login?new_registration=1"
+        login = counted(made.get("wtv-visit"), secure=True)
+        final = counted(login.get("wtv-visit"), extra=box.answer(), secure=True)
+        assert final.get("wtv-user-name") == "annie"
+        check = counted("wtv-head-waiter:/check-tellyscript?next-url=wtv-home:/home",
+                        secure=True)
+        home = counted(check.get("wtv-visit"), secure=True)
+        assert b"Hello, Ann!" in home.body
+        assert server.accounts.accountFor(SSID).confirmed is not None
+        assert counts == [0, 0, 1, 1, 1, 2, 1, 2, 0, 1]
+    finally:
+        server.stores.close()
+
+
+class HoldingReactor:
+    """A reactor that holds what threads hand it until the test runs it."""
+
+    def __init__(self) -> None:
+        self.handed = []
+
+    def callFromThread(self, function, *args, **kwargs):
+        self.handed.append((function, args, kwargs))
+
+    def runHanded(self) -> None:
+        handed, self.handed = self.handed, []
+        for function, args, kwargs in handed:
+            function(*args, **kwargs)
+
+
+def test_with_several_store_threads_each_call_is_a_job_of_its_own(tmp_path):
+    """PostgreSQL's pool: a slow call holds up no other, so none waits for a batch."""
+    from wtvserv.accounts import AccountStore
+    from wtvserv.interfaces import IAccountStore
+    from wtvserv.store.threaded import DeferredStore, StoreCalls
+
+    store = AccountStore(tmp_path / "accounts.sqlite3")
+    reactor, threads = HoldingReactor(), QueuedThreads()
+    deferred = DeferredStore(store, IAccountStore, StoreCalls(reactor, threads, together=False))
+    try:
+        outcomes = []
+        deferred.createAccount(SSID, "Ann", "annie", None).addBoth(outcomes.append)
+        deferred.userCount().addBoth(outcomes.append)
+        assert len(threads.queue) == 2 and reactor.handed == []
+        assert threads.run() == 2
+        reactor.runHanded()
+        assert outcomes[0].primary.username == "annie" and outcomes[1] == 1
+    finally:
+        store.close()
+
+
+def test_with_one_store_thread_the_calls_of_a_turn_go_over_as_one_job(tmp_path):
+    """
+    One store thread runs its calls in turn anyway: those made before the
+    reactor's next turn are handed over together, run in the order made,
+    and their results come back together; stopping hands over what waits.
+    """
+    from wtvserv.accounts import AccountExists, AccountStore
+    from wtvserv.interfaces import IAccountStore
+    from wtvserv.store.threaded import DeferredStore, StoreCalls
+
+    store = AccountStore(tmp_path / "accounts.sqlite3")
+    reactor, threads = HoldingReactor(), QueuedThreads()
+    calls = StoreCalls(reactor, threads, together=True)
+    deferred = DeferredStore(store, IAccountStore, calls)
+    try:
+        outcomes = []
+        for call in (deferred.accountAndGeneration(SSID),
+                     deferred.createAccount(SSID, "Ann", "annie", None),
+                     deferred.createAccount(SSID, "Bob", "bobby", None),
+                     deferred.userCount()):
+            call.addBoth(outcomes.append)
+        assert threads.queue == [] and len(reactor.handed) == 1     # the next turn's
+        reactor.runHanded()
+        assert threads.run() == 1 and outcomes == []                  # one job ...
+        assert len(reactor.handed) == 1                               # ... one delivery
+        reactor.runHanded()
+        (none, generation), created, refused, count = outcomes
+        assert none is None and generation == 0 and created.primary.username == "annie"
+        assert refused.check(AccountExists) and count == 1
+        deferred.userCount().addBoth(outcomes.append)
+        calls.flush()                          # as the server does before its threads stop
+        assert threads.run() == 1
+        reactor.runHanded()
+        assert outcomes[4:] == [1]
+        reactor.runHanded()                    # the turn the call asked for: nothing left
+        assert threads.queue == []
+    finally:
+        store.close()

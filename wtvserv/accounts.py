@@ -105,6 +105,10 @@ class NoSuchAccount(AccountError):
     """The SSID has no account, or the account no such user."""
 
 
+class StoreFull(AccountError):
+    """The store holds the most users a sign-up may bring it to."""
+
+
 @dataclass(frozen=True)
 class User:
     """One user of an account; C{user_id} 0 is the subscriber."""
@@ -243,11 +247,42 @@ class AccountStore:
         return 0 if row is None else row[0]
 
     def accountAndGeneration(self, ssid: str) -> tuple[Account | None, int]:
-        account = self.accountFor(ssid)
-        return account, self.generationOf(ssid) if account is None else account.generation
+        # One statement whether or not there is an account: its rows, or
+        # one row of NULLs but for the generation.
+        rows = self._conn.execute(
+            "SELECT accounts.created, COALESCE(generations.generation, 0), accounts.confirmed,"
+            " users.user_id, users.username, users.human_name, users.password_hash,"
+            " users.created FROM (SELECT CAST(? AS TEXT) AS ssid) AS asked"
+            " LEFT JOIN accounts ON accounts.ssid = asked.ssid"
+            " LEFT JOIN users ON users.ssid = accounts.ssid"
+            " LEFT JOIN generations ON generations.ssid = asked.ssid"
+            " ORDER BY users.user_id", (ssid,)).fetchall()
+        created, generation, confirmed, userId = rows[0][:4]
+        if userId is None:
+            return None, generation
+        return Account(ssid, created, tuple(User(*row[3:]) for row in rows), generation,
+                       confirmed), generation
+
+    def checkSignUp(self, username: str, maxUsers: int) -> None:
+        """
+        Whether a sign-up as C{username} would be taken now (one statement,
+        before the slow work of hashing its password; L{createAccount}
+        checks again).
+
+        @raise UsernameTaken: a user has C{username} (compared as
+            L{usernameTaken} compares).
+        @raise StoreFull: the store holds C{maxUsers} users or more.
+        """
+        taken, users = self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ?),"
+            " (SELECT COUNT(*) FROM users)", (_username_key(username.strip()),)).fetchone()
+        if taken:
+            raise _taken(username.strip())
+        if users >= maxUsers:
+            raise StoreFull("The store holds its maximum of users.")
 
     def createAccount(self, ssid: str, humanName: str, username: str,
-                      passwordHash: str | None) -> Account:
+                      passwordHash: str | None, maxUsers: int | None = None) -> Account:
         username = check_username(username, self._rules())
         humanName = check_human_name(humanName)
         now = self._now()
@@ -260,6 +295,8 @@ class AccountStore:
                 raise AccountExists(
                     "This WebTV unit is already registered.") from None
             self._insert_user(ssid, 0, username, humanName, passwordHash, now)
+            if maxUsers is not None and self.userCount() > maxUsers:
+                raise StoreFull("The store holds its maximum of users.")
         primary = User(0, username, humanName, passwordHash, now)
         return Account(ssid, now, (primary,), self.generationOf(ssid))
 
@@ -444,9 +481,11 @@ class AccountStore:
                 (ssid, user_id, username, _username_key(username), human_name,
                  password_hash, created))
         except IntegrityError:
-            raise UsernameTaken(
-                f'The user name "{username}" is already taken.'
-                " Please choose another.") from None
+            raise _taken(username) from None
+
+
+def _taken(username: str) -> UsernameTaken:
+    return UsernameTaken(f'The user name "{username}" is already taken. Please choose another.')
 
 
 def _username_key(username: str) -> str:

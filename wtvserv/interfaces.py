@@ -132,13 +132,26 @@ class IAccountStore(Interface):
         """@return: the account of C{ssid} with its users, or L{None}."""
 
     def createAccount(ssid: str, humanName: str, username: str,
-                      passwordHash: str | None) -> Account:
+                      passwordHash: str | None, maxUsers: int | None = None) -> Account:
         """
-        Create an account whose primary user is C{username}.
+        Create an account whose primary user is C{username}, in one
+        transaction with the checks.
 
+        @param maxUsers: the most users the store may hold with it (a
+            sign-up's limit); L{None} for no limit.
         @raise wtvserv.accounts.AccountExists: C{ssid} already has one.
         @raise wtvserv.accounts.UsernameTaken: C{username} is in use.
         @raise wtvserv.accounts.InvalidUsername: C{username} breaks the rules.
+        @raise wtvserv.accounts.StoreFull: the store holds C{maxUsers} already.
+        """
+
+    def checkSignUp(username: str, maxUsers: int) -> None:
+        """
+        The checks of L{createAccount} that need the store, made before
+        the slow work of a sign-up (hashing its password).
+
+        @raise wtvserv.accounts.UsernameTaken: C{username} is in use.
+        @raise wtvserv.accounts.StoreFull: the store holds C{maxUsers} users.
         """
 
     def addUser(ssid: str, humanName: str, username: str,

@@ -50,7 +50,7 @@ from wtvserv.ssid import SSIDPolicy
 from wtvserv.stalls import StallWatch
 from wtvserv.store.shared import TICKET_SECRET
 from wtvserv.store.stores import describe, openStores
-from wtvserv.store.threaded import DeferredStore
+from wtvserv.store.threaded import DeferredStore, StoreCalls
 from wtvserv.sharedwindows import SharedWindows
 from wtvserv.store.threads import StoreThreads
 from wtvserv.switches import SWITCHES_FILE, SharedSwitchBoard, SwitchBoard
@@ -207,6 +207,8 @@ class WTVServer(MultiService):
         self.accounts = self.stores.accounts
         self.logs = self.stores.logs
         self.storeThreads = storeThreads or self.stores.threadPool()
+        self.storeCalls = StoreCalls(reactor, self.storeThreads,
+                                     together=self.stores.databases.threads == 1)
         log.info("storage: {where}", where=describe(config))
         shared = self.stores.shared
         secret = (load_or_create_secret(dataDir) if shared is None else
@@ -242,17 +244,14 @@ class WTVServer(MultiService):
         self.directory = ServiceDirectory([advertisedEntry(config, p) for p in enabled])
         links = [p.homeLink for p in enabled if getattr(p, "homeLink", None)]
         self.context = ServiceContext(self.tickets, self.sessions,
-                                      DeferredStore(self.accounts, IAccountStore, reactor,
-                                                    self.storeThreads),
-                                      DeferredStore(self.logs, ILogStore, reactor,
-                                                    self.storeThreads),
+                                      DeferredStore(self.accounts, IAccountStore, self.storeCalls),
+                                      DeferredStore(self.logs, ILogStore, self.storeCalls),
                                       reactor, config, self.directory, links, random,
                                       self.workers, exempt, tellyscripts, enabled,
                                       switches=self.switches, usernames=self.usernames,
                                       activity=self.activity,
                                       shared=None if shared is None else
-                                      DeferredStore(shared, ISharedState, reactor,
-                                                    self.storeThreads),
+                                      DeferredStore(shared, ISharedState, self.storeCalls),
                                       windows=self.windows)
         self.encoder = BodyEncoder(inThread=self.context.inWorkerThread)
         self.factories: dict[str, WTVPFactory] = {}
@@ -431,6 +430,7 @@ class WTVServer(MultiService):
             self.bans.stop()
             self.switches.stop()
             self.windows.stop()
+        self.storeCalls.flush()
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, (ThreadPool, StoreThreads)) and pool.started:
                 pool.stop()

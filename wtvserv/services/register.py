@@ -22,6 +22,8 @@ from wtvserv.accounts import (
     MAX_USERNAME_LENGTH,
     AccountError,
     AccountExists,
+    StoreFull,
+    UsernameTaken,
     check_human_name,
     check_username,
 )
@@ -122,11 +124,12 @@ class Registration:
     def form(self, box: Box):
         return self._refuse(box) or html(pages.registrationForm(echoed(box.form)))
 
-    async def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
+    def _check(self, fields: dict[str, str]) -> tuple[str, str, str] | str:
         """
         @return: the cleaned name, user name and password, or a sentence
-            saying what is wrong. C{registering=true} (minisrv's forms, which
-            come after its agreement page) counts as agreeing.
+            saying what is wrong (without asking the store).
+            C{registering=true} (minisrv's forms, which come after its
+            agreement page) counts as agreeing.
         """
         try:
             name = check_human_name(fields.get("subscriber_name", ""))
@@ -140,8 +143,6 @@ class Registration:
                   or fields.get("registering") == "true")
         if problem is None and not agreed:
             problem = "Please tick the box to agree before signing up."
-        if problem is None and await self.context.accounts.usernameTaken(username):
-            problem = f"The user name {username} is taken. Please choose another."
         return problem if problem is not None else (name, username, password)
 
     async def review(self, box: Box):
@@ -149,9 +150,11 @@ class Registration:
         refusal = self._refuse(box)
         if refusal is not None:
             return refusal
-        checked = await self._check(box.form)
+        checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
+        if await self.context.accounts.usernameTaken(checked[1]):
+            return self._again(box.form, _taken(checked[1]))
         return html(pages.registrationReview(echoed(box.form)),
                     headers=[("wtv-noback-all", f"{NAME}:")])
 
@@ -161,16 +164,21 @@ class Registration:
             return refusal
         if box.form.get("Change") or box.form.get("change"):
             return html(pages.registrationForm(echoed(box.form)))
-        checked = await self._check(box.form)
+        checked = self._check(box.form)
         if isinstance(checked, str):
             return self._again(box.form, checked)
-        if await self.context.accounts.userCount() >= self.context.config.maxUsersTotal:
-            log.warn("sign-up refused: the store holds its maximum of users")
-            return error(503, CLOSED)
+        name, username, password = checked
+        if password:
+            # Worth a store call of its own only before a hash is made:
+            # creating the account checks again, in its transaction.
+            try:
+                await self.context.accounts.checkSignUp(username,
+                                                        self.context.config.maxUsersTotal)
+            except AccountError as problem:
+                return self._refused(box, username, problem)
         refusal = self._reserve(box)
         if refusal is not None:
             return refusal
-        name, username, password = checked
         passwordHash = None
         if password:
             try:
@@ -189,14 +197,11 @@ class Registration:
 
     async def _create(self, passwordHash: str | None, box: Box, name: str, username: str):
         try:
-            account = await self.context.accounts.createAccount(box.ssid, name, username,
-                                                                passwordHash)
-        except AccountExists:
-            self._refund(box)
-            return error(403, "This box already has an account. Please sign in instead.")
+            account = await self.context.accounts.createAccount(
+                box.ssid, name, username, passwordHash, self.context.config.maxUsersTotal)
         except AccountError as problem:
             self._refund(box)
-            return self._again(box.form, problem.message)
+            return self._refused(box, username, problem)
         log.info("{ssid} at {client}: registered user {username}",
                  ssid=box.loggedSSID, client=box.address, username=username)
         self.context.activity.record(SIGNUP, box.ssid, box.address)
@@ -221,8 +226,23 @@ class Registration:
                    ("Location", "client:relogin")]
         return Response(status=300, reason="Moved", headers=headers, close=True)
 
+    def _refused(self, box: Box, username: str, problem: AccountError) -> Response:
+        """The answer to a sign-up the account store refused."""
+        if isinstance(problem, StoreFull):
+            log.warn("sign-up refused: the store holds its maximum of users")
+            return error(503, CLOSED)
+        if isinstance(problem, AccountExists):
+            return error(403, "This box already has an account. Please sign in instead.")
+        if isinstance(problem, UsernameTaken):
+            return self._again(box.form, _taken(username))
+        return self._again(box.form, problem.message)
+
     def _again(self, fields: dict[str, str], problem: str) -> Response:
         return html(pages.registrationForm(echoed(fields), problem))
+
+
+def _taken(username: str) -> str:
+    return f"The user name {username} is taken. Please choose another."
 
 
 def _passwordProblem(password: str, again: str | None) -> str | None:
