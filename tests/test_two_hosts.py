@@ -145,7 +145,9 @@ def test_a_box_signs_up_on_one_host_and_is_served_by_the_other(tmp_path, postgre
         assert home.status == 200 and home.url.startswith("wtv-home:/home"), urls
         assert any(url.startswith("wtv-register:") for url in urls)
         assert home.encrypted                       # SECURE ON, keyed from the first's ticket
-        assert "GET wtv-home:/home" in second.log and "GET wtv-home:" not in first.log
+        # An answer can reach the box before the server's turn writes its log line.
+        assert within(5, lambda: "GET wtv-home:/home" in second.log), second.log[-2000:]
+        assert "GET wtv-home:" not in first.log
 
         # The next day: every host's clock jumps 25 hours, past the ticket's
         # 24. The box, its old ticket kept, is sent back through login and
@@ -162,8 +164,8 @@ def test_a_box_signs_up_on_one_host_and_is_served_by_the_other(tmp_path, postgre
         elsewhere = Box(FIRST, first.ports["wtv-1800"], profile(ssid), log=lambda line: None)
         home = asyncio.run(answeredElsewhere(elsewhere, third))
         assert home.status == 200 and home.encrypted
-        assert "login-stage-two" in third.log and "login-stage-two" not in first.log[
-            first.log.rindex("GET wtv-head-waiter:/login?"):]
+        assert within(5, lambda: "login-stage-two" in third.log), third.log[-2000:]
+        assert "login-stage-two" not in first.log[first.log.rindex("GET wtv-head-waiter:/login?"):]
 
         # Wrong passwords through the first host's headwaiter lock the box
         # out on the third's, right password or not.
@@ -174,7 +176,7 @@ def test_a_box_signs_up_on_one_host_and_is_served_by_the_other(tmp_path, postgre
         with pytest.raises(BoxError, match=LOCKED):
             asyncio.run(powerOn(Box(THIRD, third.ports["wtv-1800"], profile(ssid),
                                     log=lambda line: None)))
-        assert LOCKED in third.log
+        assert within(5, lambda: LOCKED in third.log), third.log[-2000:]
 
         # A switch set through one host applies on all of them within seconds.
         config, data = str(first.configPath), str(first.dataDir)

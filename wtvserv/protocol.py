@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from wtvserv import sendnow
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
@@ -359,7 +360,7 @@ class WTVPProtocol(Protocol):
         """Send C{response} (already encoded) to the box, and log it."""
         data = self.box.frame(response, request)
         self._lastWrite = len(data)
-        self.transport.write(data)
+        sendnow.write(self.transport, data)
         now = self.factory.clock.seconds()
         ssid = method = url = "-"
         started = now

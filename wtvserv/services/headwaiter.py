@@ -623,13 +623,15 @@ def _settled(ticket: Ticket, account) -> Ticket:
     when there is only one (none while several wait to be chosen), the
     password taken as checked for a user without one.
     """
-    if ticket.user_id is None or account.user(ticket.user_id) is None:
-        if len(account.users) > 1:
-            return replace(ticket, user_id=None, password_ok=False)
-        ticket = replace(ticket, user_id=account.primary.user_id, password_ok=False)
-    if not account.user(ticket.user_id).has_password:
-        ticket = replace(ticket, password_ok=True)
-    return ticket
+    userId, passwordOk = ticket.user_id, ticket.password_ok
+    if userId is None or account.user(userId) is None:
+        userId = None if len(account.users) > 1 else account.primary.user_id
+        passwordOk = False
+    if userId is not None and not account.user(userId).has_password:
+        passwordOk = True
+    if (userId, passwordOk) == (ticket.user_id, ticket.password_ok):
+        return ticket       # settled already, as at most requests: no replace() to pay
+    return replace(ticket, user_id=userId, password_ok=passwordOk)
 
 
 def _badDisk(box: Box) -> bool:
