@@ -1,20 +1,16 @@
 """
 twistd's text log through L{wtvserv.textlog}: every event comes out as
 twisted.logger's classic text would have it, and C{twistd wtvserv} writes
-it where twistd would have, unless the operator chose an observer; the
-lines of one turn of the reactor go out together.
+it where twistd would have, unless the operator chose an observer.
 """
 
 from __future__ import annotations
 
-import io
 import sys
-import threading
 
-import pytest
 from hypothesis import example, given, strategies as st
-from twisted.internet.task import Clock
 from twisted.logger import (
+    FileLogObserver,
     Logger,
     LogLevel,
     eventAsJSON,
@@ -116,7 +112,8 @@ def twistdOptions(tmp_path, *twistdArgs: str) -> ServerOptions:
 def test_twistd_in_the_foreground_logs_to_standard_output(tmp_path):
     options = twistdOptions(tmp_path, "-n")
     observer = options["logger"]()
-    assert isinstance(observer, textlog.TextObserver) and observer._outFile is sys.stdout
+    assert isinstance(observer, FileLogObserver) and observer._outFile is sys.stdout
+    assert observer.formatEvent is textlog.formatEvent
 
 
 def test_twistd_logs_to_its_logfile_in_the_same_lines(tmp_path):
@@ -134,94 +131,3 @@ def test_an_observer_the_operator_chose_is_left_alone(tmp_path):
     chosen = twistdOptions(tmp_path, "-n", "--logger", "twisted.logger.jsonFileLogObserver")
     assert chosen["logger"].__name__ == "jsonFileLogObserver"
     assert twistdOptions(tmp_path, "--syslog")["logger"] is None
-
-
-class TurningReactor(Clock):
-    """A clock that says it runs, and keeps the system event triggers it is given."""
-
-    running = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.triggers: list[tuple[str, str, object]] = []
-
-    def addSystemEventTrigger(self, phase, event, callable):
-        self.triggers.append((phase, event, callable))
-
-
-class CountedFile(io.StringIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes = 0
-
-    def write(self, text: str) -> int:
-        self.writes += 1
-        return super().write(text)
-
-
-def accessLines(count: int) -> list[dict]:
-    return emitted(lambda: [logResponse("wtv-home", "10.0.0.2", "-", "GET", f"wtv-home:/{n}",
-                                        200, 0.001, n) for n in range(count)])
-
-
-def test_the_lines_of_one_turn_go_out_together_at_its_end():
-    reactor, file = TurningReactor(), CountedFile()
-    observer = textlog.TextObserver(file, reactor)
-    events = accessLines(3)
-    for event in events:
-        observer(event)
-    assert file.getvalue() == ""
-    reactor.advance(0)
-    assert file.writes == 1
-    assert file.getvalue() == "".join(textlog.formatEvent(event) for event in events)
-    observer(events[0])
-    reactor.advance(0)
-    assert file.writes == 2
-
-
-def test_a_line_from_another_thread_goes_out_at_once_after_those_waiting():
-    reactor, file = TurningReactor(), CountedFile()
-    observer = textlog.TextObserver(file, reactor)
-    first, second = accessLines(2)
-    observer(first)
-    thread = threading.Thread(target=observer, args=(second,))
-    thread.start()
-    thread.join()
-    assert file.getvalue() == textlog.formatEvent(first) + textlog.formatEvent(second)
-
-
-def test_without_a_running_reactor_each_line_goes_out_at_once():
-    reactor, file = TurningReactor(), CountedFile()
-    reactor.running = False
-    observer = textlog.TextObserver(file, reactor)
-    for event in accessLines(2):
-        observer(event)
-    assert file.writes == 2
-
-
-def test_lines_waiting_when_the_reactor_stops_go_out_as_it_shuts_down():
-    reactor, file = TurningReactor(), CountedFile()
-    observer = textlog.TextObserver(file, reactor)
-    [event] = accessLines(1)
-    observer(event)
-    [(phase, name, flush)] = reactor.triggers
-    assert (phase, name) == ("after", "shutdown")
-    reactor.running = False     # the reactor stopped: its next turn never comes
-    flush()
-    assert file.getvalue() == textlog.formatEvent(event)
-
-
-def test_a_file_that_fails_is_given_up_not_retried_every_turn():
-    class Full(CountedFile):
-        def write(self, text: str) -> int:
-            super().write(text)
-            raise OSError("no space left")
-    reactor, file = TurningReactor(), Full()
-    observer = textlog.TextObserver(file, reactor)
-    first, second = accessLines(2)
-    observer(first)
-    with pytest.raises(OSError):
-        reactor.advance(0)
-    observer(second)
-    reactor.advance(0)
-    assert file.writes == 1 and reactor.getDelayedCalls() == []

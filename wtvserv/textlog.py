@@ -6,8 +6,7 @@ running it through C{string.Formatter} and working the local time out
 afresh; with one access-log event per request (L{wtvserv.accesslog}) that
 was a tenth of the server's CPU per login. L{formatEvent} gives exactly
 those lines, with the timestamp made once a second and plain formats
-filled in by C{str.format_map}; L{TextObserver} writes the lines of one
-turn of the reactor in one system call.
+filled in by C{str.format_map}.
 
 C{twistd wtvserv} has twistd log through L{twistdObserver} unless the
 operator chose another observer (C{--logger}, C{--syslog}); it writes
@@ -21,13 +20,10 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import threading
 from functools import lru_cache
 
-from twisted.logger import ILogObserver, LogLevel, formatEventAsClassicLogText, formatTime
-from twisted.python.compat import ioType
+from twisted.logger import FileLogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python.logfile import LogFile
-from zope.interface import implementer
 
 _LEVELS = frozenset(LogLevel.iterconstants())
 
@@ -69,77 +65,8 @@ def formatEvent(event: dict) -> str | None:
     return line.replace("\n", "\n\t") + "\n"
 
 
-@implementer(ILogObserver)
-class TextObserver:
-    """
-    Writes each event's line (L{formatEvent}) to a file, as
-    L{FileLogObserver} does, but what the reactor's thread logs during one
-    turn of the running reactor goes out at the end of that turn, in one
-    write: a write is a system call, during which a waiting store thread
-    takes the GIL, and a login logged seven lines in as many writes.
-
-    Any other line (logged by another thread, or while the reactor is not
-    running) goes out at once, after the lines waiting; lines still waiting
-    when the reactor stops go out as it shuts down.
-    """
-
-    def __init__(self, outFile, reactor=None) -> None:
-        """@param reactor: the reactor whose turns to follow; by default the installed one."""
-        self._outFile = outFile
-        self._encoding = None if ioType(outFile) is str else "utf-8"
-        self._reactor = reactor
-        self._waiting: list[str] = []
-        self._lock = threading.RLock()
-        self._scheduled = False
-        self._followsShutdown = False
-        self._broken = False
-
-    def __call__(self, event: dict) -> None:
-        text = formatEvent(event)
-        if not text or self._broken:
-            return
-        reactor = self._turning()
-        with self._lock:
-            self._waiting.append(text)
-            if reactor is None:
-                self.flush()
-                return
-            if self._scheduled:
-                return
-            self._scheduled = True
-            if not self._followsShutdown:
-                self._followsShutdown = True
-                reactor.addSystemEventTrigger("after", "shutdown", self.flush)
-        reactor.callLater(0, self.flush)
-
-    def _turning(self):
-        """@return: the reactor, if it runs and this is its thread; else L{None}."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        # Looked up, never imported: that would install a reactor.
-        reactor = self._reactor or sys.modules.get("twisted.internet.reactor")
-        return reactor if getattr(reactor, "running", False) else None
-
-    def flush(self) -> None:
-        """Write the lines waiting."""
-        with self._lock:
-            self._scheduled = False
-            if not self._waiting or self._broken:
-                return
-            text, self._waiting = "".join(self._waiting), []
-            try:
-                self._outFile.write(text if self._encoding is None
-                                    else text.encode(self._encoding))
-                self._outFile.flush()
-            except BaseException:
-                # As the log publisher drops an observer that raises: no
-                # retrying (and failing, and logging it) every turn.
-                self._broken = True
-                raise
-
-
-def textObserver(outFile) -> TextObserver:
-    return TextObserver(outFile)
+def textObserver(outFile) -> FileLogObserver:
+    return FileLogObserver(outFile, formatEvent)
 
 
 #: twistd's --logfile and -n, for L{twistdObserver} (twistd calls it with no arguments).
@@ -156,7 +83,7 @@ def observeForTwistd(logfile: str | None, nodaemon: bool) -> str:
     return f"{__name__}.twistdObserver"
 
 
-def twistdObserver() -> TextObserver:
+def twistdObserver() -> FileLogObserver:
     """The observer of twistd's C{--logfile} and C{-n}, writing where twistd would."""
     logfile, nodaemon = _twistdOptions
     if logfile == "-" or (nodaemon and not logfile):
