@@ -537,3 +537,24 @@ def test_the_deflate_scenario_matches_but_for_the_compressed_bytes():
             assert "\nContent-Encoding: deflate\n" in head
             decoded.append((head.rsplit("\nContent-length:", 1)[0], zlib.decompress(body)))
         assert decoded[0] == decoded[1]
+
+
+def test_an_answer_is_logged_before_it_leaves(events):
+    """
+    An answer may leave at once (L{wtvserv.sendnow}): its access line is
+    logged before, so whoever reads the log once the box has its answer
+    finds the line.
+    """
+    protocol, transport, _ = connect(RecordingService())
+    logged_when_sent = []
+    write = transport.write
+
+    def watched(data):
+        logged_when_sent.append([event.get("url") for event in events
+                                 if event.get("log_namespace") == "wtvserv.access"])
+        write(data)
+    transport.write = watched
+    protocol.dataReceived(b"GET wtv-test:/a\r\nwtv-client-serial-number: " + SSID.encode()
+                          + b"\r\n\r\n")
+    assert transport.value().startswith(b"200 OK")
+    assert logged_when_sent == [["wtv-test:/a"]]

@@ -357,10 +357,13 @@ class WTVPProtocol(Protocol):
     # Writing
 
     def _respond(self, request: Request | None, response: Response, note: str = "") -> None:
-        """Send C{response} (already encoded) to the box, and log it."""
+        """
+        Log C{response} (already encoded), then send it to the box: it may
+        leave at once (L{sendnow}), and whoever reads the log once the box
+        has its answer finds the line there.
+        """
         data = self.box.frame(response, request)
         self._lastWrite = len(data)
-        sendnow.write(self.transport, data)
         now = self.factory.clock.seconds()
         ssid = method = url = "-"
         started = now
@@ -370,6 +373,7 @@ class WTVPProtocol(Protocol):
         logResponse(self.factory.serviceName, self._host, ssid, method, url,
                     response.status, now - started, len(response.body),
                     note or (response.reason if response.status >= 400 else ""))
+        sendnow.write(self.transport, data)
         if response.close:
             self._close()
 
