@@ -3,11 +3,14 @@ Tests for L{wtvserv.capabilities}, against C{vectors/capability_flags.json}.
 """
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import load_vectors
 from wtvserv.capabilities import (
     CAPABILITY_NAMES,
     RECEIVE_COMPRESSED,
+    hasCapability,
     parse_capability_flags,
 )
 
@@ -57,3 +60,18 @@ def test_missing_or_malformed_flags_give_no_capabilities(text):
 
 def test_zero_gives_no_capabilities():
     assert parse_capability_flags("0000") == frozenset()
+
+
+@given(st.one_of(st.none(), st.text(max_size=24),
+                 st.integers(0, 1 << 70).map(lambda flags: f" {flags:X} ")),
+       st.sampled_from(CAPABILITY_NAMES))
+def test_one_capability_is_tested_as_the_whole_set_says(text, name):
+    assert hasCapability(text, name) is (name in parse_capability_flags(text))
+
+
+def test_every_box_of_the_vectors_has_each_capability_it_lists():
+    for case in capability_vectors()["cases"]:
+        text = case["wtv_capability_flags"]
+        for name in CAPABILITY_NAMES:
+            assert hasCapability(text, name) is (
+                name in case["set_bits_by_integer_reading"]), case["box"]

@@ -6,7 +6,7 @@ C{vectors/secure_session.json}.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from twisted.internet.address import IPv4Address
@@ -64,9 +64,7 @@ def rememberKeys(sessions, ssid=SSID, key1=K1, key2=K2):
     from wtvserv.crypto.challenge import issue_challenge
     counter = iter(range(10**6))
     challenge = issue_challenge(b"12345678", lambda n: bytes([next(counter) % 256]) * n)
-    challenge = type(challenge)(challenge.challenge_id, challenge.data, key1, key2,
-                                challenge.new_key, challenge.challenge_b64,
-                                challenge.expected_response_b64)
+    challenge = replace(challenge, key1=key1, key2=key2)
     sessions.setPendingChallenge(ssid, challenge)
     sessions.challengeAnswered(ssid, challenge)
 

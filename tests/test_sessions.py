@@ -17,7 +17,7 @@ OTHER = "91ABCDEF00B00256"
 def make_challenge(new_key: bytes = b"newkey!!") -> IssuedChallenge:
     return IssuedChallenge(
         challenge_id=b"id" * 4, data=bytes(40), key1=b"1" * 16, key2=b"2" * 16,
-        new_key=new_key, challenge_b64="challenge", expected_response_b64="r")
+        new_key=new_key, challenge_b64="challenge")
 
 
 def make_registry(**options) -> tuple[SessionKeyRegistry, Clock]:
@@ -137,7 +137,7 @@ def test_an_answered_challenge_cannot_be_answered_again():
     other = make_challenge()
     other = type(other)(*(getattr(other, f) for f in ("challenge_id", "data")),
                         key1=b"3" * 16, key2=b"4" * 16, new_key=b"later!!!",
-                        challenge_b64="c", expected_response_b64="r")
+                        challenge_b64="c")
     registry.setPendingChallenge(SSID, other, HERE)
     registry.challengeAnswered(SSID, other, HERE)
     registry.challengeAnswered(SSID, challenge, HERE)

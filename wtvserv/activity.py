@@ -44,36 +44,40 @@ class Activity:
     def _now(self) -> int:
         return int(self._clock.seconds() // self._step)
 
-    def _recent(self, kind: str) -> deque[list[int]]:
+    def _recent(self, kind: str, now: int) -> deque[list[int]]:
+        """@return: the buckets of C{kind}, without those older than the window at C{now}."""
         counts = self._counts.setdefault(kind, deque())
-        oldest = self._now() - self._buckets
+        oldest = now - self._buckets
         while counts and counts[0][0] <= oldest:
             counts.popleft()
         return counts
 
     def record(self, kind: str, ssid: str | None = None, address: str | None = None) -> None:
         """Count an event; with C{ssid}, the box is one of L{latest}."""
-        counts, now = self._recent(kind), self._now()
+        seconds = self._clock.seconds()
+        now = int(seconds // self._step)
+        counts = self._recent(kind, now)
         if counts and counts[-1][0] == now:
             counts[-1][1] += 1
         else:
             counts.append([now, 1])
         if ssid is not None:
             self._latest.pop(ssid, None)
-            self._latest[ssid] = Arrival(self._clock.seconds(), kind, ssid, address or "-")
+            self._latest[ssid] = Arrival(seconds, kind, ssid, address or "-")
             while len(self._latest) > LATEST:
                 self._latest.popitem(last=False)
 
     def count(self, kind: str, within: float = 3600.0) -> int:
         """@return: the events of C{kind} in the last C{within} seconds."""
-        oldest = self._now() - int(within // self._step)
-        return sum(n for bucket, n in self._recent(kind) if bucket > oldest)
+        now = self._now()
+        oldest = now - int(within // self._step)
+        return sum(n for bucket, n in self._recent(kind, now) if bucket > oldest)
 
     def perStep(self, kind: str) -> list[int]:
         """@return: the count of each step of the window, oldest first, this one last."""
         now = self._now()
         counts = [0] * self._buckets
-        for bucket, n in self._recent(kind):
+        for bucket, n in self._recent(kind, now):
             counts[bucket - now - 1] = n
         return counts
 

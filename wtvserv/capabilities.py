@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CAPABILITY_NAMES", "RECEIVE_COMPRESSED", "inMinibrowser", "parse_capability_flags"]
+__all__ = ["CAPABILITY_NAMES", "RECEIVE_COMPRESSED", "hasCapability", "inMinibrowser",
+           "parse_capability_flags"]
 
 #: Headers only a box running its minibrowser (for a flash upgrade) sends
 #: (PROTOCOL.md 11).
@@ -101,11 +102,27 @@ def parse_capability_flags(text: str | None) -> frozenset[str]:
         missing or malformed value (anything but hex digits, surrounding
         whitespace allowed) gives an empty set.
     """
-    if not isinstance(text, str):
-        return frozenset()
-    text = text.strip()
-    if not _HEX_DIGITS.fullmatch(text):
-        return frozenset()
-    flags = int(text, 16)
+    flags = _flags(text)
     return frozenset(
         name for bit, name in enumerate(CAPABILITY_NAMES) if flags >> bit & 1)
+
+
+def hasCapability(text: str | None, name: str) -> bool:
+    """
+    @return: whether C{name} is in L{parse_capability_flags}C{(text)}, by
+        testing its one bit rather than naming all of them.
+    """
+    return bool(_flags(text) >> _BITS[name] & 1)
+
+
+_BITS = {name: bit for bit, name in enumerate(CAPABILITY_NAMES)}
+
+
+def _flags(text: str | None) -> int:
+    """@return: the bits of a C{wtv-capability-flags} value; 0 when malformed."""
+    if not isinstance(text, str):
+        return 0
+    text = text.strip()
+    if not _HEX_DIGITS.fullmatch(text):
+        return 0
+    return int(text, 16)

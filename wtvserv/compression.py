@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from typing import Protocol
 
-from wtvserv.capabilities import RECEIVE_COMPRESSED, inMinibrowser, parse_capability_flags
+from wtvserv.capabilities import RECEIVE_COMPRESSED, hasCapability, inMinibrowser
 from wtvserv.crypto import lzpf
 
 __all__ = [
@@ -79,8 +79,7 @@ def choose_encoding(
         return None
     if not _is_compressible_type(content_type):
         return None
-    if RECEIVE_COMPRESSED not in parse_capability_flags(
-            headers.get("wtv-capability-flags")):
+    if not hasCapability(headers.get("wtv-capability-flags"), RECEIVE_COMPRESSED):
         return None
     if _header(headers, "wtv-request-type") == "download":
         return None

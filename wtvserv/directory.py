@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 DONT_ENCRYPT_REQUESTS = 0x1
 PREREGISTRATION = "wtv-1800"
@@ -58,6 +59,11 @@ class ServiceEntry:
         @return: the C{wtv-service} value, fields in the order boxes are
             used to: name, host, port, flags (8 hex digits), connections.
         """
+        return self._header
+
+    @cached_property
+    def _header(self) -> str:
+        """L{header}, formatted once: every login sends several."""
         text = f"name={self.name} host={self.host} port={self.port}"
         if self.flags:
             text += f" flags=0x{self.flags:08x}"
