@@ -5,7 +5,6 @@ variable is set (as C{.ci/run} sets them all); what an install without a
 compiler says about it.
 """
 
-import importlib
 import os
 import re
 import subprocess
@@ -13,14 +12,9 @@ import subprocess
 import pytest
 
 from tests.realserver import REPOSITORY
+from wtvserv.accelerators import importedOrWhyNot
 
-
-def importedOrWhyNot(name: str):
-    """@return: the extension C{name} and L{None}, or L{None} and why it cannot be imported."""
-    try:
-        return importlib.import_module(name), None
-    except ImportError as error:
-        return None, str(error)
+__all__ = ["builtOrSkipped", "fallbackIn", "importedOrWhyNot", "needsExtension", "startLine"]
 
 
 def builtOrSkipped(extension, missing: str, variable: str):

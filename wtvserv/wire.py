@@ -25,6 +25,8 @@ from functools import cached_property
 from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+from wtvserv.accelerators import importedOrWhyNot
+
 SECURE_ON = "SECURE ON"
 METHODS = frozenset({"GET", "POST", "PUT"})
 _TERMINATORS = (b"\r\n\r\n", b"\n\r\n", b"\n\n")
@@ -491,14 +493,8 @@ def _parseHeaders(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, st
     return items, first
 
 
-try:
-    from wtvserv import _wire_c
-except ImportError as error:
-    _wire_c = None
-    FALLBACK_REASON: str | None = str(error)
-    """Why the C accelerator is not in use, or L{None} when it is."""
-else:
-    FALLBACK_REASON = None
+_wire_c, FALLBACK_REASON = importedOrWhyNot("wtvserv._wire_c")
+"""C{FALLBACK_REASON}: why the C accelerator is not in use, or L{None} when it is."""
 
 IMPLEMENTATION = "python" if _wire_c is None else "c"
 """C{"c"} or C{"python"}: which code reads and writes heads."""

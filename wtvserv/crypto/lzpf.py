@@ -23,20 +23,16 @@ L{FALLBACK_REASON} why it is not the C one.
 
 from __future__ import annotations
 
+from wtvserv.accelerators import importedOrWhyNot
 from wtvserv.crypto import _lzpf_python
 from wtvserv.crypto._lzpf_python import MAX_MATCH, WINDOW, IncompleteStream, LZPFError
 
 __all__ = ["FALLBACK_REASON", "IMPLEMENTATION", "IncompleteStream", "LZPFError",
            "MAX_MATCH", "WINDOW", "compress", "decode", "decompress"]
 
-try:
-    import wtvserv.crypto._lzpf_c as _codec
-except ImportError as error:
-    _codec = _lzpf_python
-    FALLBACK_REASON: str | None = str(error)
-    """Why the C accelerator is not in use, or L{None} when it is."""
-else:
-    FALLBACK_REASON = None
+_lzpf_c, FALLBACK_REASON = importedOrWhyNot("wtvserv.crypto._lzpf_c")
+"""C{FALLBACK_REASON}: why the C accelerator is not in use, or L{None} when it is."""
+_codec = _lzpf_python if _lzpf_c is None else _lzpf_c
 
 IMPLEMENTATION = "python" if _codec is _lzpf_python else "c"
 """C{"c"} or C{"python"}: which codec L{compress} and L{decode} are."""

@@ -24,6 +24,8 @@ import re
 
 from Crypto.Cipher import ARC4
 
+from wtvserv.accelerators import importedOrWhyNot
+
 MAX_INCARNATION = 2**32 - 1
 
 _DECIMAL = re.compile(r"[0-9]{1,10}")
@@ -92,14 +94,9 @@ class PycryptodomeRC4Stream:
         return self._cipher.encrypt(bytes(data))
 
 
-try:
-    from wtvserv.crypto._rc4_c import RC4Stream
-except ImportError as error:
-    RC4Stream = PycryptodomeRC4Stream
-    FALLBACK_REASON: str | None = str(error)
-    """Why the C accelerator is not in use, or L{None} when it is."""
-else:
-    FALLBACK_REASON = None
+_rc4_c, FALLBACK_REASON = importedOrWhyNot("wtvserv.crypto._rc4_c")
+"""C{FALLBACK_REASON}: why the C accelerator is not in use, or L{None} when it is."""
+RC4Stream = PycryptodomeRC4Stream if _rc4_c is None else _rc4_c.RC4Stream
 
 IMPLEMENTATION = "pycryptodome" if RC4Stream is PycryptodomeRC4Stream else "c"
 """C{"c"} or C{"pycryptodome"}: which L{RC4Stream} the connections' streams are."""
