@@ -80,7 +80,8 @@ MAX_BOXES, MAX_LOGINS, MAX_IDLE = 5_000, 1_000_000, 50_000
 COLUMNS = ("mode", "boxes", "logins", "failures", "seconds", "logins/s",
            "WTVP req/s", "p50 ms", "p95 ms", "p99 ms", "server CPU ms/login",
            "server CPU %", "server peak RSS MB", "generator CPU ms/login",
-           "generator CPU %", "database CPU ms/login", "other CPU %", "longest stall ms")
+           "generator CPU %", "database CPU ms/login", "server switches/login", "other CPU %",
+           "longest stall ms")
 IDLE_COLUMNS = ("idle boxes", "connected", "server fds", "server RSS MB",
                 "RSS growth MB", "KB per box", "note")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -97,6 +98,24 @@ def server_cpu(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def context_switches(pid: int) -> int:
+    """
+    @return: the voluntary and involuntary context switches of all of
+        C{pid}'s threads (each pass of the GIL between the reactor and a
+        store thread is one or two).
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:       # a thread that ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
 
 
 def machine_busy() -> float:
@@ -271,11 +290,13 @@ async def measure(servers: list[RealServer], mode: str, boxes: int, logins: int,
     gc.collect()
     busy0 = machine_busy()
     db0 = database_cpu(database)
+    switches0 = sum(map(context_switches, pids))
     cpu0, own0, wall0 = sum(map(server_cpu, pids)), time.process_time(), time.perf_counter()
     tally = await run_logins(ports, mode, boxes, units, logins, seconds,
                              expect_registration=(mode == "fresh"))
     wall = time.perf_counter() - wall0
     cpu, own = sum(map(server_cpu, pids)) - cpu0, time.process_time() - own0
+    switches = sum(map(context_switches, pids)) - switches0
     db = database_cpu(database) - db0
     other = max(0.0, machine_busy() - busy0 - cpu - own - db)
     done = max(1, len(tally.latencies))
@@ -294,6 +315,7 @@ async def measure(servers: list[RealServer], mode: str, boxes: int, logins: int,
         "generator CPU ms/login": f"{own * 1000 / done:.2f}",
         "generator CPU %": f"{own * 100 / wall:.0f}",
         "database CPU ms/login": f"{db * 1000 / done:.2f}" if database else "-",
+        "server switches/login": f"{switches / done:.1f}",
         "other CPU %": f"{other * 100 / wall:.0f}",
     }
     return row, tally
