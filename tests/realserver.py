@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -32,13 +33,22 @@ LOOPBACK_EXEMPT = '[limits]\nexempt_addresses = ["127.0.0.0/8", "::1"]\n'
 _TEST_PORTS = range(20_000, 32_000)
 
 
+#: The ports handed out lately, in this process: a server made but not yet
+#: started holds none of its ports, so the next one made must not get them.
+_handedOut: deque[int] = deque(maxlen=2_000)
+
+
 def freePorts(count: int) -> list[int]:
-    """Ports no socket of this machine holds now, on any address, IPv4 or IPv6."""
+    """
+    Ports no socket of this machine holds now, on any address, IPv4 or
+    IPv6, and none of the last ones handed out here.
+    """
     ports: list[int] = []
     while len(ports) < count:
         port = random.choice(_TEST_PORTS)
-        if port not in ports and _bindable(port):
+        if port not in ports and port not in _handedOut and _bindable(port):
             ports.append(port)
+    _handedOut.extend(ports)
     return ports
 
 
