@@ -14,7 +14,8 @@ import pytest
 from tests.realserver import REPOSITORY
 from wtvserv.accelerators import importedOrWhyNot
 
-__all__ = ["builtOrSkipped", "fallbackIn", "importedOrWhyNot", "needsExtension", "startLine"]
+__all__ = ["builtOrSkipped", "fallbackIn", "importedOrWhyNot", "needsExtension", "outcome",
+           "startLine"]
 
 
 def builtOrSkipped(extension, missing: str, variable: str):
@@ -56,6 +57,15 @@ def fallbackIn(installed, cwd, package: str, module: str, extension: str, *expre
                            cwd=cwd).stdout.splitlines()
     assert not found[0].startswith(str(REPOSITORY)) and extension in found[2], found
     return found[1], *found[3:]
+
+
+def outcome(function, *args):
+    """@return: what C{function(*args)} returned, or the type and text of
+    what it raised."""
+    try:
+        return "returned", function(*args)
+    except Exception as error:
+        return "raised", type(error), str(error)
 
 
 def startLine(log: str, what: str) -> str:

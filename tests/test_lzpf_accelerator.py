@@ -1,17 +1,12 @@
 """
 The C accelerator of LZPF against the pure-Python codec: equal streams,
-equal results and equal errors on any input; its build (warnings, an
-install without a compiler) and which codec a process uses.
-
-C{tests/test_lzpf.py} runs the known-answer tests on both codecs.
+equal results and equal errors on any input, and which codec a process
+uses. C{tests/test_accelerator_fallbacks.py} checks its build (warnings,
+an install without a compiler); C{tests/test_lzpf.py} runs the
+known-answer tests on both codecs.
 """
 
-import asyncio
-import os
-import shutil
-import subprocess
 import sys
-import sysconfig
 import threading
 import tracemalloc
 
@@ -19,27 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
-from tests.offline import copyOfTheCheckout, offlineEnvironment
-from tests.realserver import REPOSITORY, RealServer
+from tests.accelerators import importedOrWhyNot, needsExtension, outcome
 from tests.test_lzpf import html_like, long_html_like, runs
-from wtvserv.box import Box, make_profile, make_ssid
 from wtvserv.crypto import _lzpf_python as pure
 from wtvserv.crypto import lzpf
 
 native, _ = importedOrWhyNot("wtvserv.crypto._lzpf_c")
 needs_native = needsExtension(native, "WTVSERV_REQUIRE_LZPF_C")
 DIFFERENTIAL = settings(max_examples=300, deadline=None)
-SOURCE = REPOSITORY / "wtvserv" / "crypto" / "_lzpf_c.c"
-
-
-def outcome(function, *args):
-    """@return: what C{function(*args)} returned, or the type and text of
-    what it raised."""
-    try:
-        return "returned", function(*args)
-    except Exception as error:
-        return "raised", type(error), str(error)
 
 
 def same_decoding(stream, expected):
@@ -186,71 +168,3 @@ def test_errors_leak_neither_memory_nor_references():
 def test_the_process_uses_the_c_codec_where_it_is_built():
     assert lzpf.IMPLEMENTATION == "c" and lzpf.FALLBACK_REASON is None
     assert lzpf.compress is native.compress and lzpf.decode is native.decode
-
-
-def compiler():
-    """@return: the C compiler Python was built with, if it is on PATH."""
-    command = (sysconfig.get_config_var("CC") or "cc").split()
-    return command if shutil.which(command[0]) else None
-
-
-def assert_compiles_without_warnings(source, tmp_path):
-    """C{source} compiles with C{-Wall -Wextra}, every warning an error."""
-    include = sysconfig.get_paths()["include"]
-    result = subprocess.run(
-        [*compiler(), "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{include}",
-         "-c", str(source), "-o", str(tmp_path / "extension.o")],
-        capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.skipif(compiler() is None, reason="no C compiler")
-def test_the_extension_compiles_without_warnings(tmp_path):
-    assert_compiles_without_warnings(SOURCE, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def without_compiler(tmp_path_factory):
-    """
-    A new virtual environment where pip installed a copy of wtvserv, offline,
-    with the C compiler made unusable (C{CC=/bin/false}).
-
-    @return: its python and pip's verbose output.
-    """
-    base = tmp_path_factory.mktemp("no-compiler")
-    return offlineEnvironment(base, copyOfTheCheckout(base / "src"),
-                              env=dict(os.environ, CC="/bin/false"), verbose=True)
-
-
-def test_without_a_compiler_the_install_works_and_falls_back(without_compiler, tmp_path):
-    assert fallbackIn(without_compiler, tmp_path, "wtvserv.crypto", "lzpf", "_lzpf_c") == ("python",)
-
-
-def sign_up_on(python, tmp_path, profile, seen):
-    """
-    Start the real server with C{python}, power on a box of C{profile}
-    (its lines to C{seen}) and stop the server.
-
-    @return: the home page the box reached and the server's log.
-    """
-    server = RealServer(tmp_path / "data", python=str(python), fromCheckout=False).start()
-
-    async def box_signs_up():
-        async with Box("127.0.0.1", server.ports["wtv-1800"], profile, log=seen.append) as box:
-            return await box.power_on()
-
-    try:
-        return asyncio.run(box_signs_up()), server.log
-    finally:
-        server.stop()
-
-
-def test_without_a_compiler_the_server_says_so_once_and_serves_lzpf(without_compiler, tmp_path):
-    python, _ = without_compiler
-    seen = []
-    profile = make_profile("classic", ssid=make_ssid(61), username="fallback")
-    home, log = sign_up_on(python, tmp_path, profile, seen)
-    assert home.status == 200 and home.encrypted
-    assert any("(lzpf, encrypted)" in line for line in seen), seen  # the sign-up page
-    line = startLine(log, "LZPF compression")
-    assert "pure Python" in line and "_lzpf_c" in line

@@ -1,8 +1,8 @@
 """
 The C accelerator of L{wtvserv.crypto.rc4} against pycryptodome's ARC4: the
-same keystream for any key, however the input is split, and the same errors;
-its build (warnings, an install without a compiler) and which stream a
-process uses.
+same keystream for any key, however the input is split, and the same errors,
+and which stream a process uses (its build:
+C{tests/test_accelerator_fallbacks.py}).
 
 C{tests/test_rc4.py} runs the known-answer tests on both.
 """
@@ -14,16 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
-from tests.realserver import REPOSITORY
-from tests.test_lzpf_accelerator import (  # noqa: F401 (without_compiler: a fixture)
-    assert_compiles_without_warnings,
-    compiler,
-    outcome,
-    sign_up_on,
-    without_compiler,
-)
-from wtvserv.box import make_profile, make_ssid
+from tests.accelerators import importedOrWhyNot, needsExtension, outcome
 from wtvserv.crypto import rc4
 from wtvserv.crypto.rc4 import PycryptodomeRC4Stream
 
@@ -31,7 +22,6 @@ extension, _ = importedOrWhyNot("wtvserv.crypto._rc4_c")
 native = extension and extension.RC4Stream
 needs_native = needsExtension(native, "WTVSERV_REQUIRE_RC4_C")
 DIFFERENTIAL = settings(max_examples=400, deadline=None)
-SOURCE = REPOSITORY / "wtvserv" / "crypto" / "_rc4_c.c"
 KEYS = st.binary(min_size=1, max_size=256)
 
 
@@ -117,22 +107,3 @@ def test_the_process_uses_the_c_stream_where_it_is_built():
     assert rc4.IMPLEMENTATION == "c" and rc4.FALLBACK_REASON is None
     assert rc4.RC4Stream is native
     assert type(rc4.ServerStreams(b"1" * 16, b"2" * 16, 3)._upstream) is native
-
-
-@pytest.mark.skipif(compiler() is None, reason="no C compiler")
-def test_the_extension_compiles_without_warnings(tmp_path):
-    assert_compiles_without_warnings(SOURCE, tmp_path)
-
-
-def test_without_a_compiler_the_install_works_and_rc4_falls_back(without_compiler, tmp_path):
-    assert fallbackIn(without_compiler, tmp_path, "wtvserv.crypto", "rc4", "_rc4_c",
-                      "rc4.RC4Stream.__name__") == ("pycryptodome", "PycryptodomeRC4Stream")
-
-
-def test_without_a_compiler_the_server_says_so_once_and_encrypts(without_compiler, tmp_path):
-    python, _ = without_compiler
-    profile = make_profile("plus", ssid=make_ssid(63), username="purerc4")
-    home, log = sign_up_on(python, tmp_path, profile, [])
-    assert home.status == 200 and home.encrypted
-    line = startLine(log, "RC4 encryption")
-    assert "pycryptodome" in line and "_rc4_c" in line

@@ -1,8 +1,8 @@
 """
 The C accelerator of L{wtvserv.wire} against its pure Python: the same
 heads read and written, and the same L{WireError} (status and message) at
-the same point, on any input; its build (warnings, an install without a
-compiler) and which code a process uses.
+the same point, on any input, and which code a process uses (its build:
+C{tests/test_accelerator_fallbacks.py}).
 
 C{tests/test_wire.py} and C{tests/test_fuzz_wire.py} run the wire's own
 tests on both.
@@ -18,26 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import fallbackIn, importedOrWhyNot, needsExtension, startLine
+from tests.accelerators import importedOrWhyNot, needsExtension, outcome
 from tests.fuzzing import mutated
-from tests.realserver import REPOSITORY
 from tests.test_bench_smoke import runBench
 from tests.test_fuzz_wire import LIMITS, SAMPLES, limitsNear
-from tests.test_lzpf_accelerator import (  # noqa: F401 (without_compiler: a fixture)
-    assert_compiles_without_warnings,
-    compiler,
-    outcome,
-    sign_up_on,
-    without_compiler,
-)
 from wtvserv import wire
-from wtvserv.box import make_profile, make_ssid
 from wtvserv.wire import Limits, Response, WireError
 
 native, _ = importedOrWhyNot("wtvserv._wire_c")
 needs_native = needsExtension(native, "WTVSERV_REQUIRE_WIRE_C")
 DIFFERENTIAL = settings(max_examples=400, deadline=None)
-SOURCE = REPOSITORY / "wtvserv" / "_wire_c.c"
 
 
 def read(function, data: bytes, scanned: int, limits: Limits):
@@ -286,25 +276,6 @@ def test_reading_and_writing_leak_neither_memory_nor_references():
 def test_the_process_uses_the_c_code_where_it_is_built():
     assert wire.IMPLEMENTATION == "c" and wire.FALLBACK_REASON is None
     assert wire._readHead is native.readHead and wire._formatHead is native.formatHead
-
-
-@pytest.mark.skipif(compiler() is None, reason="no C compiler")
-def test_the_extension_compiles_without_warnings(tmp_path):
-    assert_compiles_without_warnings(SOURCE, tmp_path)
-
-
-def test_without_a_compiler_the_install_works_and_the_wire_falls_back(without_compiler, tmp_path):
-    assert fallbackIn(without_compiler, tmp_path, "wtvserv", "wire", "_wire_c",
-                      "wire._readHead.__module__") == ("python", "wtvserv.wire")
-
-
-def test_without_a_compiler_the_server_says_so_once_and_serves_boxes(without_compiler, tmp_path):
-    python, _ = without_compiler
-    profile = make_profile("plus", ssid=make_ssid(62), username="purewire")
-    home, log = sign_up_on(python, tmp_path, profile, [])
-    assert home.status == 200 and home.encrypted
-    line = startLine(log, "WTVP framing")
-    assert "pure Python" in line and "_wire_c" in line
 
 
 def test_the_benchmark_runs_and_prints_both_implementations():
