@@ -8,14 +8,15 @@ compiler says about it.
 import os
 import re
 import subprocess
+import tracemalloc
 
 import pytest
 
 from tests.realserver import REPOSITORY
 from wtvserv.accelerators import importedOrWhyNot
 
-__all__ = ["builtOrSkipped", "fallbackIn", "importedOrWhyNot", "needsExtension", "outcome",
-           "startLine"]
+__all__ = ["builtOrSkipped", "fallbackIn", "importedOrWhyNot", "memoryGrownBy", "needsExtension",
+           "outcome", "startLine"]
 
 
 def builtOrSkipped(extension, missing: str, variable: str):
@@ -66,6 +67,21 @@ def outcome(function, *args):
         return "returned", function(*args)
     except Exception as error:
         return "raised", type(error), str(error)
+
+
+
+def memoryGrownBy(work) -> int:
+    """
+    @return: how many bytes more Python holds after calling C{work} than
+        before (call it once first, so caches and first messages are made).
+    """
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
 
 
 def startLine(log: str, what: str) -> str:

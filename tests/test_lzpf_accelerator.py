@@ -8,13 +8,12 @@ known-answer tests on both codecs.
 
 import sys
 import threading
-import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import importedOrWhyNot, needsExtension, outcome
+from tests.accelerators import importedOrWhyNot, memoryGrownBy, needsExtension, outcome
 from tests.test_lzpf import html_like, long_html_like, runs
 from wtvserv.crypto import _lzpf_python as pure
 from wtvserv.crypto import lzpf
@@ -153,13 +152,7 @@ def test_errors_leak_neither_memory_nor_references():
 
     fail_many()  # warm up caches, exceptions' first messages
     references = [sys.getrefcount(damaged) for damaged in bad]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        fail_many()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memoryGrownBy(fail_many)
     assert [sys.getrefcount(damaged) for damaged in bad] == references
     assert grown < 64 * 1024, grown  # one lost output would be 36 KB, 1500 lost 54 MB
 

@@ -8,13 +8,12 @@ C{tests/test_rc4.py} runs the known-answer tests on both.
 """
 
 import sys
-import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import importedOrWhyNot, needsExtension, outcome
+from tests.accelerators import importedOrWhyNot, memoryGrownBy, needsExtension, outcome
 from wtvserv.crypto import rc4
 from wtvserv.crypto.rc4 import PycryptodomeRC4Stream
 
@@ -90,13 +89,7 @@ def test_streams_leak_neither_memory_nor_references():
 
     work()  # warm up caches, exceptions' first messages
     references = sys.getrefcount(key), sys.getrefcount(message)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memoryGrownBy(work)
     assert (sys.getrefcount(key), sys.getrefcount(message)) == references
     assert grown < 32 * 1024, grown  # 2000 lost streams or outputs: over 200 KB
     message += b"x"  # no buffer is still exported

@@ -12,13 +12,12 @@ import enum
 import itertools
 import re
 import sys
-import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.accelerators import importedOrWhyNot, needsExtension, outcome
+from tests.accelerators import importedOrWhyNot, memoryGrownBy, needsExtension, outcome
 from tests.fuzzing import mutated
 from tests.test_bench_smoke import runBench
 from tests.test_fuzz_wire import LIMITS, SAMPLES, limitsNear
@@ -259,13 +258,7 @@ def test_reading_and_writing_leak_neither_memory_nor_references():
 
     work()  # warm up caches, exceptions' first messages
     references = [sys.getrefcount(head) for head in heads] + [sys.getrefcount(limits)]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memoryGrownBy(work)
     assert [sys.getrefcount(head) for head in heads] + [sys.getrefcount(limits)] == references
     assert grown < 32 * 1024, grown  # the objects of a head lost per call: megabytes
     for head in heads:
