@@ -251,3 +251,38 @@ def test_a_clean_head_is_made_once(implementation, monkeypatch):
     assert b"\nwtv-evil" not in serializeHead(broken)
     if implementation == "python":
         assert "wtv-home:/home\nwtv-evil: yes" in cleaned
+
+
+@settings(max_examples=300)
+@given(text=st.text(alphabet="ab=&%+2F0c;é ", max_size=24))
+def test_fields_read_as_parse_qsl_reads_them(text):
+    """
+    The fields of a query or form are parse_qsl's (first value of each
+    name), whether or not the text takes the short way of one without C{%}
+    or C{+}.
+    """
+    from urllib.parse import parse_qsl
+    expected = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+        expected.setdefault(name, value)
+    assert wire._fields(text) == expected
+
+
+def test_a_query_and_a_path_are_worked_out_once():
+    """Read twice, a request's path and query are the same objects, made on first use."""
+    [request], _ = parseAll(b"GET wtv-x:/a%20b?c=1&c=2&d\r\n\r\n")
+    assert request.path == "/a b" and request.path is request.path
+    assert request.query == {"c": "1", "d": ""} and request.query is request.query
+    request.url = "wtv-x:/other?e=3"
+    assert request.path == "/a b"
+
+
+def test_an_empty_buffer_is_no_request_and_no_scan():
+    """After a whole request, the next call finds nothing without reading a head."""
+    parser = RequestParser()
+    parser.feed(LOGIN)
+    assert parser.next() is not None
+    assert parser.next() is None
+    assert not parser.midRequest
+    parser.feed(b"GET wtv-x:/y\r\n")
+    assert parser.next() is None and parser.midRequest

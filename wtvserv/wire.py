@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -141,6 +140,25 @@ class Headers:
         return merged
 
 
+class _computedOnce:
+    """
+    L{functools.cached_property} without its lock: Python 3.11 takes one on
+    each first read, and a request reads a few per answer (3.12 dropped it).
+    Computing twice, should two threads race, gives the same value.
+    """
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+        self.name = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: object, owner: type | None = None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.function(instance)
+        return value
+
+
 @dataclass
 class Request:
     """
@@ -173,7 +191,7 @@ class Request:
         scheme, sep, _ = self.url.partition(":")
         return scheme.lower() if sep else ""
 
-    @cached_property
+    @_computedOnce
     def path(self) -> str:
         """The percent-decoded path, always starting with C{/}."""
         _, _, rest = self.url.partition(":")
@@ -182,13 +200,12 @@ class Request:
             path = "/" + path
         return unquote_to_bytes(path).decode("latin-1")
 
-    @cached_property
+    @_computedOnce
     def query(self) -> dict[str, str]:
         """Query fields, the first value of each name."""
-        return _firstValues(parse_qsl(self.url.partition("?")[2],
-                                      keep_blank_values=True, encoding="latin-1"))
+        return _fields(self.url.partition("?")[2])
 
-    @cached_property
+    @_computedOnce
     def form(self) -> dict[str, str]:
         """
         Query fields merged with an urlencoded body (the body wins), as
@@ -196,9 +213,7 @@ class Request:
         """
         fields = dict(self.query)
         if self.method == "POST" and self.body and b"=" in self.body:
-            fields.update(_firstValues(parse_qsl(
-                self.body.decode("latin-1"), keep_blank_values=True,
-                encoding="latin-1")))
+            fields.update(_fields(self.body.decode("latin-1")))
         return fields
 
     @property
@@ -206,7 +221,17 @@ class Request:
         return self.headers.get("wtv-client-serial-number")
 
 
-def _firstValues(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def _fields(text: str) -> dict[str, str]:
+    """
+    The urlencoded fields of C{text}, the first value of each name: what
+    C{parse_qsl(text, keep_blank_values=True, encoding="latin-1")} reads.
+    Without a C{%} or C{+} nothing needs decoding (as in most of what boxes
+    send), and splitting is all parse_qsl would do.
+    """
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="latin-1")
+    else:
+        pairs = [part.partition("=")[::2] for part in text.split("&") if part]
     fields: dict[str, str] = {}
     for name, value in pairs:
         fields.setdefault(name, value)
@@ -337,6 +362,11 @@ class RequestParser:
         """Body bytes in so far of a request whose head is in, or L{None}."""
         return None if self._pending is None else min(len(self._buffer), self._pending[1])
 
+    @property
+    def midRequest(self) -> bool:
+        """Whether part of a request is in: unparsed bytes, or a head awaiting its body."""
+        return self._pending is not None or bool(self._buffer)
+
     def takeBuffered(self) -> bytes:
         """Remove and return every byte not yet parsed (ciphertext after SECURE ON)."""
         data = bytes(self._buffer)
@@ -360,6 +390,8 @@ class RequestParser:
         @raise WireError: the request is malformed or over a limit.
         """
         if self._pending is None:
+            if not self._buffer:
+                return None     # the usual second call, after a whole request
             self._skipBlankLines()
             head = _readHead(self._buffer, self._scanned, self.limits)
             if head is None:
