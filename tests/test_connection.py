@@ -196,3 +196,26 @@ def test_a_refused_secure_on_still_says_wtv_encrypted_and_sends_no_body_in_clear
     assert head.startswith(b"403 ") and b"\nwtv-encrypted: true\n" in head + b"\n"
     assert body == b"" and b"Content-length: 0" in head
     assert transport.disconnecting
+
+
+def test_the_same_incarnation_text_rekeys_again_after_secure_on_rekeyed():
+    """
+    The incarnation a request names is read once per text, but compared
+    with the streams' every time: after a SECURE ON went back to 1, a
+    request naming 9 again re-keys to 9 again.
+    """
+    from tests.test_protocol import (
+        K1, K2, BoxStreams, RecordingService, connect, readResponses, rememberKeys, secureOn)
+    service = RecordingService()
+    protocol, transport, _ = connect(service)
+    rememberKeys(protocol.factory.sessions)
+    box = BoxStreams(K1, K2, 1)
+    protocol.dataReceived(secureOn(1) + box.encrypt(b"GET wtv-test:/a\r\nwtv-incarnation: 9\r\n\r\n"))
+    box = BoxStreams(K1, K2, 9)
+    readResponses(transport.value(), box)
+    transport.clear()
+    protocol.dataReceived(box.encrypt(secureOn(1)))
+    box = BoxStreams(K1, K2, 1)
+    protocol.dataReceived(box.encrypt(b"GET wtv-test:/b\r\nwtv-incarnation: 9\r\n\r\n"))
+    [(_, body)] = readResponses(transport.value(), BoxStreams(K1, K2, 9))
+    assert body == b"<html>/b</html>"

@@ -79,8 +79,8 @@ class Refusal(Exception):
 
 def identityOf(headers: Headers) -> Headers:
     """@return: the headers of C{headers} that say who the box is."""
-    return Headers((name, value) for name, value in headers
-                   if name.lower() not in PER_REQUEST_HEADERS)
+    return Headers([(name, value) for name, value in headers
+                    if name.lower() not in PER_REQUEST_HEADERS])
 
 
 class BoxConnection:
@@ -116,6 +116,7 @@ class BoxConnection:
         self._undecided: tuple[list[tuple[bytes, bytes]], int] | None = None
         self._held = b""
         self._askedSecure = False     # a SECURE ON block came, keyed or not
+        self._incarnation: tuple[str | None, int | None] = (None, None)  # text, value
 
     # Bytes in, requests out
 
@@ -126,8 +127,7 @@ class BoxConnection:
     @property
     def awaitingBytes(self) -> bool:
         """Whether part of a request is in: unparsed bytes, or a head awaiting its body."""
-        return bool(self._parser.buffered or self._held
-                    or self._parser.bodyReceived is not None)
+        return self._parser.midRequest or bool(self._held)
 
     @property
     def bodyReceived(self) -> int | None:
@@ -246,7 +246,12 @@ class BoxConnection:
 
     def _followIncarnation(self, text: str | None) -> None:
         """A new incarnation inside an encrypted request re-keys both streams."""
-        incarnation = parse_incarnation(text) if text else None
+        if not text:
+            return
+        if text != self._incarnation[0]:
+            # A box sends the same text on request after request: read it once.
+            self._incarnation = (text, parse_incarnation(text))
+        incarnation = self._incarnation[1]
         if incarnation is not None and incarnation != self._streams.incarnation:
             self._streams.rekey(incarnation)
 
