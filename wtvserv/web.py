@@ -404,6 +404,8 @@ def splitToken(path: str) -> tuple[str, str | None]:
 
     @return: the path without it, and the token's C{<digits>-<hex>}.
     """
+    if "-wtv-token-" not in path:
+        return path, None       # most paths: no search to run
     match = _TOKEN.search(path)
     if match is None:
         return path, None
