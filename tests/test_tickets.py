@@ -267,6 +267,19 @@ def test_seal_returns_the_text_and_what_verify_reads_back_from_it():
     assert authority.verify(text, stamped.ssid) == stamped
 
 
+def test_a_sealed_ticket_is_the_one_given_with_its_times_stamped():
+    """What seal stamps equals replace() of every field, and is as frozen and hashable."""
+    from dataclasses import FrozenInstanceError, replace
+    authority, clock = make_authority()
+    given = make_ticket(user_id=3, password_ok=False, generation=9, issued=1, expires=2)
+    _, stamped = authority.seal(given)
+    expected = replace(given, issued=NOW, expires=NOW + 86400)
+    assert stamped == expected and hash(stamped) == hash(expected)
+    assert repr(stamped) == repr(expected) and type(stamped) is Ticket
+    with pytest.raises(FrozenInstanceError):
+        stamped.issued = 0
+
+
 def test_the_generation_travels_in_the_ticket():
     authority, _ = make_authority()
     text = authority.issue(make_ticket(generation=7))
