@@ -137,6 +137,8 @@ class SSIDPolicy:
         # that could be SSIDs are kept, so a box sending long junk in the
         # header fills nothing: at most 1,024 short strings.
         self._remembered = lru_cache(maxsize=1024)(self._findMalformation)
+        # How each connection's SSID is logged: likewise fixed, kept alike.
+        self._shownInLog = lru_cache(maxsize=1024)(self._forLog)
 
     def refusal(self, ssid: str) -> tuple[int, str, str] | None:
         """
@@ -167,6 +169,11 @@ class SSIDPolicy:
         """@return: C{ssid} as it may appear in the log (C{-} for none)."""
         if not ssid:
             return "-"
+        if isinstance(ssid, str) and len(ssid) <= MAX_SSID_LENGTH:
+            return self._shownInLog(ssid)
+        return self._forLog(ssid)
+
+    def _forLog(self, ssid: str) -> str:
         if not is_well_formed(ssid):
             return "(malformed)"
         return ssid if self.fullInLogs else mask_ssid(ssid)
