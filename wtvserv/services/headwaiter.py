@@ -613,6 +613,8 @@ class HeadWaiter:
 def _carry(box: Box) -> str:
     """The login flags a box carries from URL to URL (PROTOCOL.md 6.1)."""
     query = box.query
+    if not query:
+        return ""
     return "&".join(f"{name}={query[name]}" for name in CARRIED
                     if query.get(name) in ("true", "1"))
 
