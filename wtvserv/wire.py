@@ -95,7 +95,10 @@ class Headers:
         first = self._first
         if first is None:
             first = self._firstValues()
-        return first.get(name.lower(), default)
+        # Names are mostly asked for as they are kept, in lower case: one
+        # look-up then, and lower() only for the rest.
+        value = first.get(name)
+        return value if value is not None else first.get(name.lower(), default)
 
     def _firstValues(self) -> dict[str, str]:
         """@return: the first value of each lower-cased name, made once."""
