@@ -23,7 +23,7 @@ from wtvserv.crypto.challenge import (
     issue_challenge,
     response_matches,
 )
-from wtvserv.services.challenges import LIFETIME, Challenges
+from wtvserv.services.challenges import LIFETIME, Challenges, hmacFrom, hmacStates
 
 
 _wire_c, C_MISSING = importedOrWhyNot("wtvserv._wire_c")
@@ -365,3 +365,9 @@ def test_the_fields_are_the_hmac_of_keys_of_every_length_around_the_block():
         fields = issued.data + issued.key1 + issued.key2 + issued.new_key
         assert fields == fields_by_the_definition(key, issued.challenge_id, "8100000000000001",
                                                   "::1"), length
+
+
+@given(key=st.binary(max_size=100), message=st.binary(max_size=200))
+def test_hmac_from_copied_states_is_hmac_sha256(key, message):
+    """The MAC of the tokens and challenge fields is the standard one, for any key length."""
+    assert hmacFrom(hmacStates(key), message).digest() == hmac.new(key, message, sha256).digest()

@@ -36,7 +36,7 @@ class Challenges:
         @param clock: has C{seconds()}; every host's should agree.
         @param random: returns that many random bytes.
         """
-        self._inner, self._outer = _hmacStates(key)
+        self._inner, self._outer = hmacStates(key)
         self._clock = clock
         self._random = random
 
@@ -72,22 +72,30 @@ class Challenges:
             SSID, a NUL and the address (UTF-8).
         """
         about = challengeId + f"{ssid}\0{origin}".encode("utf-8", "replace")
-        blocks = b""
-        for prefix in (b"\0", b"\1", b"\2"):
-            inner = self._inner.copy()
-            inner.update(prefix + about)
-            outer = self._outer.copy()
-            outer.update(inner.digest())
-            blocks += outer.digest()
+        states = self._inner, self._outer
+        blocks = b"".join(hmacFrom(states, prefix + about).digest()
+                          for prefix in (b"\0", b"\1", b"\2"))
         return blocks[:FIELDS_LENGTH]
 
 
-def _hmacStates(key: bytes):
+def hmacFrom(states, message: bytes):
+    """
+    @param states: what L{hmacStates} returned for the key.
+    @return: the finished outer hash of C{HMAC-SHA256(key, message)}: its
+        C{digest()} or C{hexdigest()} is the MAC's.
+    """
+    inner, outer = states[0].copy(), states[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer
+
+
+def hmacStates(key: bytes):
     """
     @return: SHA-256 after the inner and after the outer padded key of
-        HMAC-SHA256 (RFC 2104), for L{Challenges._fields} to copy: a new
-        C{hmac} object per field would hash both padded keys again, and
-        cost twice as much.
+        HMAC-SHA256 (RFC 2104), for L{hmacFrom} to copy: a new C{hmac}
+        object per MAC would hash both padded keys again (and in OpenSSL 3
+        fetch the algorithm again), and cost twice as much.
     """
     if len(key) > _SHA256_BLOCK:
         key = sha256(key).digest()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import replace
-from hashlib import sha256
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -28,7 +27,12 @@ from wtvserv.directory import backThroughLogin
 from wtvserv.interfaces import IServiceContext
 from wtvserv.passwords import verify_password
 from wtvserv.services import pages
-from wtvserv.services.challenges import LIFETIME as TOKEN_LIFETIME, Challenges
+from wtvserv.services.challenges import (
+    LIFETIME as TOKEN_LIFETIME,
+    Challenges,
+    hmacFrom,
+    hmacStates,
+)
 from wtvserv.services.common import (
     clockHeaders,
     localeHeaders,
@@ -180,7 +184,7 @@ class HeadWaiter:
         self.sessions = context.sessions
         # Both the same on every host sharing the ticket secret: the answer,
         # and the stage-two URL it comes on, may reach another host.
-        self._tokenKey = context.tickets.derivedKey(b"wtv-head-waiter token v1")
+        self._tokenStates = hmacStates(context.tickets.derivedKey(b"wtv-head-waiter token v1"))
         self.challenges = Challenges(context.tickets.derivedKey(b"wtv-head-waiter challenge v1"),
                                      context.reactor, context.random)
         self.guard = LoginGuard(context)
@@ -250,7 +254,7 @@ class HeadWaiter:
         """A C{<time>-<32 hex>} token binding a stage-two URL to an SSID and a time."""
         if stamp is None:
             stamp = int(self.context.reactor.seconds())
-        mac = hmac.new(self._tokenKey, f"{ssid}:{stamp}".encode(), sha256).hexdigest()[:32]
+        mac = hmacFrom(self._tokenStates, f"{ssid}:{stamp}".encode()).hexdigest()[:32]
         return f"{stamp}-{mac}"
 
     def _tokenValid(self, ssid: str, token: str) -> bool:
