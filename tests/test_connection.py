@@ -219,3 +219,14 @@ def test_the_same_incarnation_text_rekeys_again_after_secure_on_rekeyed():
     protocol.dataReceived(box.encrypt(b"GET wtv-test:/b\r\nwtv-incarnation: 9\r\n\r\n"))
     [(_, body)] = readResponses(transport.value(), BoxStreams(K1, K2, 9))
     assert body == b"<html>/b</html>"
+
+
+@pytest.mark.parametrize("headers, kept", [
+    ([], []),
+    ([("wtv-visit", "a"), ("X-wtv-encrypted-not", "b")], [("wtv-visit", "a"), ("X-wtv-encrypted-not", "b")]),
+    ([("WTV-Encrypted", "false"), ("wtv-visit", "a"), ("wtv-encrypted", "true")], [("wtv-visit", "a")]),
+])
+def test_a_secure_answer_drops_every_wtv_encrypted_of_the_service(headers, kept):
+    """The connection's own C{wtv-encrypted: true} is the only one, in any spelling."""
+    from wtvserv.connection import _without
+    assert _without(list(headers), "wtv-encrypted") == kept

@@ -20,6 +20,8 @@ the bytes it reads and writes what it returns.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from twisted.logger import Logger
 
 from wtvserv.crypto.rc4 import ServerStreams, parse_incarnation
@@ -81,6 +83,22 @@ def identityOf(headers: Headers) -> Headers:
     """@return: the headers of C{headers} that say who the box is."""
     return Headers([(name, value) for name, value in headers
                     if name.lower() not in PER_REQUEST_HEADERS])
+
+
+def _without(headers: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """
+    @param name: a lower-case header name.
+    @return: C{headers} without those named C{name} in any case. Most
+        responses have none, and a final login response some 45 headers:
+        all names are lower-cased at once to find that out, not one by one.
+    """
+    try:
+        names = "\n".join(map(itemgetter(0), headers)).lower()
+    except TypeError:           # a name that is no str: look at each, as below
+        names = name
+    if name not in names:
+        return headers
+    return [header for header in headers if header[0].lower() != name]
 
 
 class BoxConnection:
@@ -347,7 +365,7 @@ class BoxConnection:
         core: list[tuple[str, str]] = []
         if self._streams is not None or self._askedSecure:
             core.append(("wtv-encrypted", "true"))
-            response.headers = [h for h in response.headers if h[0].lower() != "wtv-encrypted"]
+            response.headers = _without(response.headers, "wtv-encrypted")
             if self._streams is None:
                 # A SECURE ON refused before its keys were known: the box
                 # expects the flag (PROTOCOL.md 2.5); a body could only go in clear.
