@@ -184,3 +184,25 @@ def test_a_box_whose_disk_fails_is_told_once_then_logs_in(server):
     assert onward == "wtv-head-waiter:/login-stage-two?"
     final = box.request(onward, secure=True)
     assert final.get("wtv-user-name") == "ann"
+
+
+def test_the_offline_user_list_follows_every_change_of_its_users():
+    """Made once per list of ids and names: a renamed or added user gives a new list."""
+    from types import SimpleNamespace
+
+    from wtvserv.services.loginheaders import offlineUserList
+
+    def account(*users):
+        return SimpleNamespace(users=[SimpleNamespace(user_id=n, username=u, human_name=h)
+                                      for n, u, h in users])
+
+    def listed(text):
+        return [dict(user.attrib) for user in ElementTree.fromstring(b64decode(text))]
+
+    ann = offlineUserList(account((0, "ann", "Ann Lee")))
+    assert listed(ann) == [{"userid": "0", "user-name": "ann", "first-name": "Ann",
+                            "last-name": "Lee"}]
+    assert offlineUserList(account((0, "ann", "Ann Lee"))) == ann
+    renamed = offlineUserList(account((0, "ann", 'Ann "Q" <Lee>')))
+    assert listed(renamed)[0]["last-name"] == '"Q" <Lee>'
+    assert len(listed(offlineUserList(account((0, "ann", "Ann Lee"), (1, "bo", "Bo"))))) == 2

@@ -7,6 +7,7 @@ what service plugins add (L{ILoginHeaders}, L{IFlashUpgrade}).
 from __future__ import annotations
 
 from base64 import b64encode
+from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
 from twisted.logger import Logger
@@ -39,11 +40,22 @@ def offlineUserList(account) -> str:
     per user of the account, every value XML-escaped. No password, nor
     anything derived from one, is in it.
     """
+    return _userList(tuple((user.user_id, user.username, user.human_name)
+                           for user in account.users))
+
+
+@lru_cache(maxsize=1024)
+def _userList(users: tuple[tuple[int, str, str], ...]) -> str:
+    """
+    L{offlineUserList} of users with these ids and names, made once per
+    list: a box's is the same at each login, and four XML-escapes a user
+    are no small part of a final login response.
+    """
     lines = ["<user-list>"]
-    for user in account.users:
-        first, _, last = user.human_name.partition(" ")
-        lines.append(f"<user userid={quoteattr(str(user.user_id))} "
-                     f"user-name={quoteattr(user.username)} first-name={quoteattr(first)} "
+    for userId, username, humanName in users:
+        first, _, last = humanName.partition(" ")
+        lines.append(f"<user userid={quoteattr(str(userId))} "
+                     f"user-name={quoteattr(username)} first-name={quoteattr(first)} "
                      f"last-name={quoteattr(last.strip())}/>")
     lines.append("</user-list>")
     xml = "\n".join(lines).encode("latin-1", "xmlcharrefreplace")
