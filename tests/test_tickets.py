@@ -280,6 +280,18 @@ def test_a_sealed_ticket_is_the_one_given_with_its_times_stamped():
         stamped.issued = 0
 
 
+def test_changed_is_replace_and_refuses_what_replace_refuses():
+    from dataclasses import replace
+
+    from wtvserv.tickets import changed
+    ticket = make_ticket(user_id=None, password_ok=False)
+    assert changed(ticket, user_id=2, password_ok=True) == replace(ticket, user_id=2,
+                                                                   password_ok=True)
+    assert changed(ticket) == ticket
+    with pytest.raises(TypeError):
+        changed(ticket, colour="red")
+
+
 def test_the_generation_travels_in_the_ticket():
     authority, _ = make_authority()
     text = authority.issue(make_ticket(generation=7))

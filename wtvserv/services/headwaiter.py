@@ -46,7 +46,7 @@ from wtvserv.services.loginheaders import (
     upgradeURL,
 )
 from wtvserv.throttle import SlidingWindow, minutesText
-from wtvserv.tickets import Ticket
+from wtvserv.tickets import Ticket, changed
 from wtvserv.web import Box, Response, WTVService, error, html, loginAgain, visit
 from wtvserv.workqueue import QueueFull, WorkQueue
 
@@ -636,8 +636,8 @@ def _settled(ticket: Ticket, account) -> Ticket:
     if userId is not None and not account.user(userId).has_password:
         passwordOk = True
     if (userId, passwordOk) == (ticket.user_id, ticket.password_ok):
-        return ticket       # settled already, as at most requests: no replace() to pay
-    return replace(ticket, user_id=userId, password_ok=passwordOk)
+        return ticket       # settled already, as at most requests: no copy to pay
+    return changed(ticket, user_id=userId, password_ok=passwordOk)
 
 
 def _badDisk(box: Box) -> bool:
