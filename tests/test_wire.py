@@ -286,3 +286,14 @@ def test_an_empty_buffer_is_no_request_and_no_scan():
     assert not parser.midRequest
     parser.feed(b"GET wtv-x:/y\r\n")
     assert parser.next() is None and parser.midRequest
+
+
+@pytest.mark.parametrize("url, path", [
+    ("wtv-x:/plain/path", "/plain/path"),
+    ("wtv-x:/a%20b%2F", "/a b/"),
+    ("wtv-x:/caf\xe9", "/caf\xc3\xa9"),      # as unquote_to_bytes has it: UTF-8 read as latin-1
+    ("wtv-x:/caf%E9", "/caf\xe9"),
+])
+def test_a_path_is_percent_decoded_only_where_there_is_something_to_decode(url, path):
+    from wtvserv.wire import Request
+    assert Request("GET", url, Headers()).path == path

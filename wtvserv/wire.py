@@ -139,7 +139,8 @@ class Headers:
         merged = Headers(self._items + fallback._items)
         # The fallback is a connection's, asked for every request: reuse
         # its lookup table rather than lower-case its names again.
-        merged._first = {**fallback._firstValues(), **self._firstValues()}
+        merged._first = {**(fallback._first or fallback._firstValues()),
+                         **(self._first or self._firstValues())}
         return merged
 
 
@@ -201,6 +202,8 @@ class Request:
         path = rest.partition("?")[0]
         if not path.startswith("/"):
             path = "/" + path
+        if "%" not in path and path.isascii():
+            return path     # nothing to decode, as in most paths
         return unquote_to_bytes(path).decode("latin-1")
 
     @_computedOnce
