@@ -109,6 +109,13 @@ class Headers:
             self._first = first
         return self._first
 
+    @classmethod
+    def _made(cls, items: list[tuple[str, str]], first: dict[str, str] | None) -> Headers:
+        """Headers over C{items} (taken, not copied) and their lookup table, if made."""
+        headers = cls.__new__(cls)
+        headers._items, headers._first = items, first
+        return headers
+
     def getAll(self, name: str) -> list[str]:
         """@return: every value of C{name}, in order."""
         wanted = name.lower()
@@ -136,12 +143,11 @@ class Headers:
             C{fallback} (the SECURE ON block) follow, so a lookup prefers
             the request's own value.
         """
-        merged = Headers(self._items + fallback._items)
         # The fallback is a connection's, asked for every request: reuse
         # its lookup table rather than lower-case its names again.
-        merged._first = {**(fallback._first or fallback._firstValues()),
-                         **(self._first or self._firstValues())}
-        return merged
+        return Headers._made(self._items + fallback._items,
+                             {**(fallback._first or fallback._firstValues()),
+                              **(self._first or self._firstValues())})
 
 
 class _computedOnce:
@@ -408,9 +414,7 @@ class RequestParser:
                 raise WireError(503, "The service is busy. Please try again later.")
             del self._buffer[:bodyStart]
             self._scanned = 0
-            headers = Headers(items)
-            headers._first = first
-            self._pending = (Request(method, url, headers), length)
+            self._pending = (Request(method, url, Headers._made(items, first)), length)
         request, length = self._pending
         if len(self._buffer) < length:
             return None
