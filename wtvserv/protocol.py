@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wtvserv import sendnow
+from wtvserv import closenow, sendnow
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
@@ -78,7 +83,7 @@ class Timeouts:
         return self.write + waiting / self.minBodyRate
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHalfCloseableProtocol)
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
@@ -90,6 +95,10 @@ class WTVPProtocol(Protocol):
     It is its transport's producer: while the transport's write buffer is
     full (a box that does not read what it asked for), it stops reading
     and answering, so unread answers never pile up in memory.
+
+    It says it half-closes only so that its transport hands it the box's
+    FIN (L{readConnectionLost}) instead of looking that up each time: it
+    closes its side at once, as Twisted does for any other protocol.
     """
 
     def __init__(self, factory: WTVPFactory) -> None:
@@ -150,6 +159,13 @@ class WTVPProtocol(Protocol):
             self._admitted = False
             self.factory.admission.release(self._address)
         self.factory.connectionClosed(self)
+
+    def readConnectionLost(self) -> None:
+        """The box closed its side: close ours (L{closenow.afterPeer})."""
+        closenow.afterPeer(self.transport)
+
+    def writeConnectionLost(self) -> None:
+        """Never called: this protocol does not close its writing side alone."""
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -391,8 +407,7 @@ class WTVPProtocol(Protocol):
         if self._producing:
             self._producing = False
             self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        if self._writeCall is None:
+        if not closenow.whenSent(self.transport) and self._writeCall is None:
             self._armWriteTimer()
 
     # Timers
