@@ -32,6 +32,7 @@ from wtvserv.admission import Admission
 from wtvserv.bans import Bans
 from wtvserv.clients import ClientKeys, unmapped
 from wtvserv.connection import BoxConnection, Refusal
+from wtvserv.deadlines import FixedDelay
 from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
@@ -115,6 +116,7 @@ class WTVPProtocol(Protocol):
         self._address = ""
         self._admitted = False
         self._idleCall = None
+        self._idleFrom = 0.0        # the idle timeout counts from here
         self._requestCall = None
         self._continueCall = None
         self._writeCall = None
@@ -300,8 +302,7 @@ class WTVPProtocol(Protocol):
         if isinstance(result, Deferred):
             # One callback and one timer where Deferred.addTimeout, an
             # encoding callback and an errback took five layers.
-            timer = self.factory.clock.callLater(self.factory.timeouts.handler,
-                                                 result.cancel)
+            timer = self.factory.handlerTimers.callLater(result.cancel)
             self._answering = result
             result.addBoth(self._answered, request, timer)
             return False
@@ -413,17 +414,22 @@ class WTVPProtocol(Protocol):
     # Timers
 
     def _armIdle(self) -> None:
-        if self._idleCall is not None and self._idleCall.active():
-            # Pushing a pending timer later costs the reactor nothing now,
-            # a new one a heap push and the old one's removal: this runs
-            # after every request.
-            self._idleCall.reset(self.factory.timeouts.idle)
-            return
-        self._idleCall = self.factory.clock.callLater(self.factory.timeouts.idle, self._idleTimedOut)
+        """
+        Count the idle timeout from now. This runs after every answer: a
+        timer already set is left to fire at its time, and only then waits
+        for what is left.
+        """
+        self._idleFrom = self.factory.clock.seconds()
+        if self._idleCall is None or not self._idleCall.active():
+            self._idleCall = self.factory.idleTimers.callLater(self._idleTimedOut)
 
     def _idleTimedOut(self) -> None:
         self._idleCall = None
-        if not self._busy and not self._writePaused:
+        clock = self.factory.clock
+        left = self._idleFrom + self.factory.timeouts.idle - clock.seconds()
+        if left > 0:
+            self._idleCall = clock.callLater(left, self._idleTimedOut)
+        elif not self._busy and not self._writePaused:
             self._closing = True
             self.transport.abortConnection()
 
@@ -534,6 +540,9 @@ class WTVPFactory(Factory):
         self.directory = directory or ServiceDirectory()
         self.maintenance = maintenance
         self.connections: set[WTVPProtocol] = set()
+        # Timers of one delay for all connections (see wtvserv.deadlines).
+        self.idleTimers = FixedDelay(clock, timeouts.idle)
+        self.handlerTimers = FixedDelay(clock, timeouts.handler)
 
     def logPrefix(self) -> str:
         return self.serviceName
