@@ -3,7 +3,8 @@ Connections closed in the turn that decides it (L{wtvserv.closenow}), on
 real sockets through the private epoll reactor of L{tests.test_sendnow}:
 a box's FIN closes the server's side without C{shutdown(2)}, an answer
 that hangs up closes at once once it is sent, and everything else
-(a close with bytes still buffered, UNIX sockets) keeps Twisted's way.
+(a close with bytes still buffered, UNIX sockets) keeps Twisted's way;
+and the peer a connection reads from tcp.Server's own C{client}.
 These tests fail if a Twisted upgrade changes the internals the module
 relies on.
 """
@@ -125,3 +126,16 @@ def test_a_unix_socket_peer_hanging_up_keeps_twisteds_close(reactor, tmp_path):
         transport = served.transport()
         assert transport.disconnected and transport._shouldShutdown
         assert readToEnd(reactor, sock) == b""
+
+
+def test_a_tcp_connections_peer_is_the_one_getpeer_gives(reactor):
+    """L{wtvserv.protocol.peerOf} reads tcp.Server's C{client}: the same host and port."""
+    from wtvserv.protocol import peerOf
+    served, port = listen(reactor, RecordingService())
+    with box(port) as sock:
+        sock.send(get("/who"))
+        receive(reactor, sock, 1)
+        transport = served.transport()
+        peer = transport.getPeer()
+        assert peerOf(transport) == (peer.host, peer.port) == sock.getsockname()
+        assert served.protocols[0]._peer == "%s:%d" % sock.getsockname()

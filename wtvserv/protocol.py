@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from twisted.internet import tcp
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -126,11 +127,10 @@ class WTVPProtocol(Protocol):
     # Connection life
 
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
+        host, port = peerOf(self.transport)
         factory = self.factory
-        self._host = unmapped(str(getattr(peer, "host", "?")))
+        self._host = unmapped(str(host))
         self._address = factory.clientKeys.keyOf(self._host)
-        port = getattr(peer, "port", "?")
         self._peer = f"[{self._host}]:{port}" if ":" in self._host else f"{self._host}:{port}"
         self.box = BoxConnection(factory.tickets, factory.sessions, factory.ssidPolicy,
                                  factory.limits, self._address, self._peer,
@@ -483,6 +483,19 @@ class WTVPProtocol(Protocol):
         if call is not None and call.active():
             call.cancel()
         setattr(self, attribute, None)
+
+
+def peerOf(transport) -> tuple[object, object]:
+    """
+    The peer's host and port (C{"?"} for what its address lacks). A plain
+    TCP server connection's are the C{client} it was accepted from, which
+    its C{getPeer} would wrap in a new address object (some 4,700
+    instructions a connection).
+    """
+    if type(transport) is tcp.Server:
+        return transport.client[0], transport.client[1]
+    peer = transport.getPeer()
+    return getattr(peer, "host", "?"), getattr(peer, "port", "?")
 
 
 def _noEncoding(request: Request, response: Response) -> Response:
