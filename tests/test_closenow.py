@@ -139,3 +139,12 @@ def test_a_tcp_connections_peer_is_the_one_getpeer_gives(reactor):
         peer = transport.getPeer()
         assert peerOf(transport) == (peer.host, peer.port) == sock.getsockname()
         assert served.protocols[0]._peer == "%s:%d" % sock.getsockname()
+
+
+def test_a_box_refused_on_connecting_gets_its_answer_then_the_close(reactor):
+    """Closed from within connectionMade, while the listening port is still accepting."""
+    served, port = listen(reactor, RecordingService(), maxConnections=0)
+    with box(port) as sock:
+        answer = readToEnd(reactor, sock)
+    assert answer.startswith(b"503 ")
+    assert served.transport().disconnected and not served.factory.connections
