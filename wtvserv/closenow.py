@@ -8,9 +8,10 @@ does not need:
    looks its protocol up as C{IHalfCloseableProtocol} (a failed adaptation,
    the dearest step of the close), then C{_closeSocket} calls
    C{shutdown(2)} before C{close(2)}. A box that sent its FIN has nothing
-   more to send, so C{close} alone sends the same FIN; and Twisted sets
-   C{FD_CLOEXEC}, so no other process holds the socket (Twisted's own
-   comment in C{_closeSocket} says as much). L{afterPeer} closes so.
+   more to send, so C{close} alone sends the same FIN; and an accepted
+   socket is not inherited (Python opens it close-on-exec, PEP 446), so
+   no other process holds it (Twisted's own comment in C{_closeSocket}
+   calls the shutdown unneeded for that reason). L{afterPeer} closes so.
  - when the server hangs up, C{loseConnection} stops reading, watches the
    socket for writing and closes in C{doWrite} on the next turn: two more
    C{epoll_ctl} calls and one more event. When L{sendnow} already sent
