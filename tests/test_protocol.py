@@ -171,6 +171,16 @@ def test_the_idle_time_counts_from_the_last_answer():
     assert transport.disconnecting
 
 
+def test_the_idle_timeout_falls_exactly_at_its_time_after_the_last_answer():
+    protocol, transport, clock = connect(RecordingService())
+    clock.advance(100)
+    protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")
+    clock.advance(Timeouts.idle - 0.5)
+    assert not transport.disconnecting, "the timer set on connecting waits for the rest"
+    clock.advance(0.5)
+    assert transport.disconnecting
+
+
 def test_a_handler_that_never_answers_gets_a_500_after_the_handler_timeout():
     protocol, transport, clock = connect(RecordingService([Deferred()]))
     protocol.dataReceived(b"GET wtv-test:/x\r\n\r\n")

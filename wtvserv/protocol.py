@@ -14,19 +14,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from twisted.internet import tcp
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wtvserv import sendnow
+from wtvserv import closenow, sendnow
 from wtvserv.accesslog import logResponse
 from wtvserv.admission import Admission
 from wtvserv.bans import Bans
 from wtvserv.clients import ClientKeys, unmapped
 from wtvserv.connection import BoxConnection, Refusal
+from wtvserv.deadlines import FixedDelay
 from wtvserv.directory import ServiceDirectory
 from wtvserv.interfaces import ISessionKeyRegistry, ITicketAuthority, IWTVService
 from wtvserv.ssid import SSIDPolicy
@@ -78,7 +85,7 @@ class Timeouts:
         return self.write + waiting / self.minBodyRate
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHalfCloseableProtocol)
 class WTVPProtocol(Protocol):
     """
     One box connection. Requests are answered strictly in order: while one
@@ -90,6 +97,10 @@ class WTVPProtocol(Protocol):
     It is its transport's producer: while the transport's write buffer is
     full (a box that does not read what it asked for), it stops reading
     and answering, so unread answers never pile up in memory.
+
+    It says it half-closes only so that its transport hands it the box's
+    FIN (L{readConnectionLost}) instead of looking that up each time: it
+    closes its side at once, as Twisted does for any other protocol.
     """
 
     def __init__(self, factory: WTVPFactory) -> None:
@@ -106,6 +117,7 @@ class WTVPProtocol(Protocol):
         self._address = ""
         self._admitted = False
         self._idleCall = None
+        self._idleFrom = 0.0        # the idle timeout counts from here
         self._requestCall = None
         self._continueCall = None
         self._writeCall = None
@@ -115,11 +127,10 @@ class WTVPProtocol(Protocol):
     # Connection life
 
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
+        host, port = peerOf(self.transport)
         factory = self.factory
-        self._host = unmapped(str(getattr(peer, "host", "?")))
+        self._host = unmapped(str(host))
         self._address = factory.clientKeys.keyOf(self._host)
-        port = getattr(peer, "port", "?")
         self._peer = f"[{self._host}]:{port}" if ":" in self._host else f"{self._host}:{port}"
         self.box = BoxConnection(factory.tickets, factory.sessions, factory.ssidPolicy,
                                  factory.limits, self._address, self._peer,
@@ -150,6 +161,13 @@ class WTVPProtocol(Protocol):
             self._admitted = False
             self.factory.admission.release(self._address)
         self.factory.connectionClosed(self)
+
+    def readConnectionLost(self) -> None:
+        """The box closed its side: close ours (L{closenow.afterPeer})."""
+        closenow.afterPeer(self.transport)
+
+    def writeConnectionLost(self) -> None:
+        """Never called: this protocol does not close its writing side alone."""
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -284,8 +302,7 @@ class WTVPProtocol(Protocol):
         if isinstance(result, Deferred):
             # One callback and one timer where Deferred.addTimeout, an
             # encoding callback and an errback took five layers.
-            timer = self.factory.clock.callLater(self.factory.timeouts.handler,
-                                                 result.cancel)
+            timer = self.factory.handlerTimers.callLater(result.cancel)
             self._answering = result
             result.addBoth(self._answered, request, timer)
             return False
@@ -391,24 +408,28 @@ class WTVPProtocol(Protocol):
         if self._producing:
             self._producing = False
             self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        if self._writeCall is None:
+        if not closenow.whenSent(self.transport) and self._writeCall is None:
             self._armWriteTimer()
 
     # Timers
 
     def _armIdle(self) -> None:
-        if self._idleCall is not None and self._idleCall.active():
-            # Pushing a pending timer later costs the reactor nothing now,
-            # a new one a heap push and the old one's removal: this runs
-            # after every request.
-            self._idleCall.reset(self.factory.timeouts.idle)
-            return
-        self._idleCall = self.factory.clock.callLater(self.factory.timeouts.idle, self._idleTimedOut)
+        """
+        Count the idle timeout from now. This runs after every answer: a
+        timer already set is left to fire at its time, and only then waits
+        for what is left.
+        """
+        self._idleFrom = self.factory.clock.seconds()
+        if self._idleCall is None or not self._idleCall.active():
+            self._idleCall = self.factory.idleTimers.callLater(self._idleTimedOut)
 
     def _idleTimedOut(self) -> None:
         self._idleCall = None
-        if not self._busy and not self._writePaused:
+        clock = self.factory.clock
+        left = self._idleFrom + self.factory.timeouts.idle - clock.seconds()
+        if left > 0:
+            self._idleCall = clock.callLater(left, self._idleTimedOut)
+        elif not self._busy and not self._writePaused:
             self._closing = True
             self.transport.abortConnection()
 
@@ -462,6 +483,19 @@ class WTVPProtocol(Protocol):
         if call is not None and call.active():
             call.cancel()
         setattr(self, attribute, None)
+
+
+def peerOf(transport) -> tuple[object, object]:
+    """
+    The peer's host and port (C{"?"} for what its address lacks). A plain
+    TCP server connection's are the C{client} it was accepted from, which
+    its C{getPeer} would wrap in a new address object (some 4,700
+    instructions a connection).
+    """
+    if type(transport) is tcp.Server:
+        return transport.client[0], transport.client[1]
+    peer = transport.getPeer()
+    return getattr(peer, "host", "?"), getattr(peer, "port", "?")
 
 
 def _noEncoding(request: Request, response: Response) -> Response:
@@ -519,6 +553,9 @@ class WTVPFactory(Factory):
         self.directory = directory or ServiceDirectory()
         self.maintenance = maintenance
         self.connections: set[WTVPProtocol] = set()
+        # Timers of one delay for all connections (see wtvserv.deadlines).
+        self.idleTimers = FixedDelay(clock, timeouts.idle)
+        self.handlerTimers = FixedDelay(clock, timeouts.handler)
 
     def logPrefix(self) -> str:
         return self.serviceName

@@ -29,12 +29,17 @@ from __future__ import annotations
 from twisted.internet import tcp
 
 
-def write(transport, data: bytes) -> None:
-    """C{transport.write(data)}, sending at once what the socket takes now."""
-    if (type(transport) is tcp.Server and not transport.TLS
+def isIdleTCP(transport) -> bool:
+    """Whether C{transport} is a plain, open TCP server connection with nothing buffered."""
+    return (type(transport) is tcp.Server and not transport.TLS
             and transport.connected and not transport.disconnecting
             and not transport._writeDisconnected and not transport._tempDataLen
-            and transport.offset == len(transport.dataBuffer)):
+            and transport.offset == len(transport.dataBuffer))
+
+
+def write(transport, data: bytes) -> None:
+    """C{transport.write(data)}, sending at once what the socket takes now."""
+    if isIdleTCP(transport):
         sent = transport.writeSomeData(data)
         if isinstance(sent, int):
             if sent == len(data):
