@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import signal
 import sys
-from functools import lru_cache
 
 from twisted.logger import FileLogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python.logfile import LogFile
@@ -28,18 +27,26 @@ from twisted.python.logfile import LogFile
 _LEVELS = frozenset(LogLevel.iterconstants())
 
 
-@lru_cache(maxsize=1)
-def _secondStamp(second: int) -> str:
-    return formatTime(second)
+#: The last second stamped, and its stamp: one tuple, read and replaced whole
+#: (events come from any thread).
+_lastStamp: tuple[int, str] = (-1, "")
 
 
 def timestamp(when: float | None) -> str:
     """L{twisted.logger.formatTime}, made once per second (all it shows)."""
+    global _lastStamp
     if when is None or when < 0:
         return formatTime(when)
-    # Its second, as datetime rounds a time to microseconds (half to even).
-    fraction, whole = math.modf(when)
-    return _secondStamp(int(whole) + (round(fraction * 1e6) >= 1_000_000))
+    second = int(when)
+    if when - second >= 0.999999:
+        # Its second, as datetime rounds a time to microseconds (half to even).
+        fraction, whole = math.modf(when)
+        second = int(whole) + (round(fraction * 1e6) >= 1_000_000)
+    stamped, stamp = _lastStamp
+    if second != stamped:
+        stamp = formatTime(second)
+        _lastStamp = (second, stamp)
+    return stamp
 
 
 def formatEvent(event: dict) -> str | None:
