@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
+import threading
 
 from twisted.logger import FileLogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python.logfile import LogFile
@@ -90,6 +91,38 @@ def observeForTwistd(logfile: str | None, nodaemon: bool) -> str:
     return f"{__name__}.twistdObserver"
 
 
+#: L{LogFile.write} as written, without the lock threadable wraps it in
+#: (C{functools.wraps} keeps the function it wraps); L{None} if not wrapped.
+_writeUnlocked = getattr(LogFile.write, "__wrapped__", None)
+
+
+class _LogFile(LogFile):
+    """
+    twistd's log file, each write made under a lock of C's making.
+
+    Twisted synchronizes L{LogFile.write} with threadable's lock, a
+    C{threading._RLock} written in Python: taking it and letting it go cost
+    several times the write itself, once per line. Where that wrapper's
+    function cannot be found, writes take both locks.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._writing = threading.RLock()
+        super().__init__(*args, **kwargs)
+
+    def write(self, data) -> None:
+        with self._writing:
+            if _writeUnlocked is None:
+                LogFile.write(self, data)
+            else:
+                _writeUnlocked(self, data)
+
+    def rotate(self) -> None:
+        """Rotate between writes, as L{LogFile} does (a write may rotate)."""
+        with self._writing:
+            LogFile.rotate(self)
+
+
 def twistdObserver() -> FileLogObserver:
     """The observer of twistd's C{--logfile} and C{-n}, writing where twistd would."""
     logfile, nodaemon = _twistdOptions
@@ -97,7 +130,7 @@ def twistdObserver() -> FileLogObserver:
         if not nodaemon:
             sys.exit("Daemons cannot log to stdout, exiting!")
         return textObserver(sys.stdout)
-    logFile = LogFile.fromFullPath(logfile or "twistd.log")
+    logFile = _LogFile.fromFullPath(logfile or "twistd.log")
     if not signal.getsignal(signal.SIGUSR1):
         def rotate(number, frame):
             from twisted.internet import reactor
