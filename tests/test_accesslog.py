@@ -6,9 +6,11 @@ fields, and never a ticket, password, key or (by default) a whole SSID.
 from base64 import b64encode
 
 import pytest
+from hypothesis import example, given, strategies as st
 from twisted.logger import Logger, formatEvent
 
 from tests.harness import SSID, TestBox, makeServer
+from wtvserv import accesslog
 from wtvserv.accesslog import loggableURL, logResponse
 from wtvserv.passwords import hash_password
 
@@ -99,3 +101,17 @@ def test_full_ssids_are_logged_when_the_operator_asks(tmp_path, events):
 ])
 def test_urls_are_logged_with_secrets_hidden_and_control_characters_replaced(url, shown):
     assert loggableURL(url) == shown
+
+
+_SECRETISH = st.text(alphabet=st.sampled_from(
+    list("passwordPASSWORDtickeTokenKEYsecretresponse=&%+-_ 0x") + ["\u017f", "\u212a", "\u0130",
+                                                                     "\u00e9", "\ufb06"]))
+
+
+@given(text=st.one_of(_SECRETISH, st.text()))
+@example(text="Pa\u017fs=1")                # a long s: a case-blind expression finds "pass"
+@example(text="\u212aey=1")                 # the Kelvin sign: and "key"
+@example(text="x=1&API_KEY=2")
+def test_a_secret_looking_name_is_found_as_the_expression_finds_it(text):
+    """The words are looked for cheaply, and exactly where the case-blind expression finds them."""
+    assert accesslog._looksSecret(text) == bool(accesslog._SECRET_NAMES.search(text))

@@ -7,7 +7,9 @@ it where twistd would have, unless the operator chose an observer.
 from __future__ import annotations
 
 import sys
+import threading
 
+import pytest
 from hypothesis import example, given, strategies as st
 from twisted.logger import (
     FileLogObserver,
@@ -19,6 +21,7 @@ from twisted.logger import (
     formatTime,
 )
 from twisted.python.failure import Failure
+from twisted.python.logfile import LogFile
 from twisted.scripts.twistd import ServerOptions
 
 from wtvserv import accesslog, textlog
@@ -131,3 +134,52 @@ def test_an_observer_the_operator_chose_is_left_alone(tmp_path):
     chosen = twistdOptions(tmp_path, "-n", "--logger", "twisted.logger.jsonFileLogObserver")
     assert chosen["logger"].__name__ == "jsonFileLogObserver"
     assert twistdOptions(tmp_path, "--syslog")["logger"] is None
+
+
+def writeThrough(logFile, lines: list[bytes]) -> None:
+    for line in lines:
+        logFile.write(line)
+        logFile.flush()
+    logFile.close()
+
+
+@pytest.mark.parametrize("unlocked", [textlog._writeUnlocked, None],
+                         ids=["Twisted's write, unwrapped", "Twisted's write, locked twice"])
+def test_twistds_logfile_writes_and_rotates_as_twisteds(tmp_path, monkeypatch, unlocked):
+    """
+    The log file twistd gets writes the lines L{LogFile} writes and rotates
+    where it rotates, whether its write is reached unwrapped or, if that
+    cannot be found, through Twisted's lock.
+    """
+    monkeypatch.setattr(textlog, "_writeUnlocked", unlocked)
+    lines = [b"line %d of the log\n" % number for number in range(40)]
+    for name, kind in (("ours", textlog._LogFile), ("twisteds", LogFile)):
+        (tmp_path / name).mkdir()
+        writeThrough(kind("twistd.log", str(tmp_path / name), rotateLength=100), lines)
+    ours, theirs = (sorted(path.name for path in (tmp_path / name).iterdir())
+                    for name in ("ours", "twisteds"))
+    assert ours == theirs and len(ours) > 2
+    for name in ours:
+        assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "twisteds" / name).read_bytes()
+
+
+def test_twistds_logfile_rotates_between_writes(tmp_path):
+    """A rotation (C{SIGUSR1}'s, on the reactor thread) waits for a write under way elsewhere."""
+    logFile = textlog._LogFile("twistd.log", str(tmp_path), rotateLength=None)
+    rotated = threading.Event()
+    rotator = threading.Thread(target=lambda: (logFile.rotate(), rotated.set()))
+    with logFile._writing:
+        rotator.start()
+        assert not rotated.wait(0.2)
+    assert rotated.wait(10)
+    rotator.join()
+    logFile.write(b"after\n")
+    logFile.close()
+    assert (tmp_path / "twistd.log").read_bytes() == b"after\n"
+
+
+def test_twistd_gets_the_cheaper_logfile(tmp_path):
+    options = twistdOptions(tmp_path, "--logfile", str(tmp_path / "twistd.log"))
+    observer = options["logger"]()
+    assert type(observer._outFile) is textlog._LogFile
+    observer._outFile.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
-from functools import lru_cache
+import threading
 
 from twisted.logger import FileLogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python.logfile import LogFile
@@ -28,18 +28,26 @@ from twisted.python.logfile import LogFile
 _LEVELS = frozenset(LogLevel.iterconstants())
 
 
-@lru_cache(maxsize=1)
-def _secondStamp(second: int) -> str:
-    return formatTime(second)
+#: The last second stamped, and its stamp: one tuple, read and replaced whole
+#: (events come from any thread).
+_lastStamp: tuple[int, str] = (-1, "")
 
 
 def timestamp(when: float | None) -> str:
     """L{twisted.logger.formatTime}, made once per second (all it shows)."""
+    global _lastStamp
     if when is None or when < 0:
         return formatTime(when)
-    # Its second, as datetime rounds a time to microseconds (half to even).
-    fraction, whole = math.modf(when)
-    return _secondStamp(int(whole) + (round(fraction * 1e6) >= 1_000_000))
+    second = int(when)
+    if when - second >= 0.999999:
+        # Its second, as datetime rounds a time to microseconds (half to even).
+        fraction, whole = math.modf(when)
+        second = int(whole) + (round(fraction * 1e6) >= 1_000_000)
+    stamped, stamp = _lastStamp
+    if second != stamped:
+        stamp = formatTime(second)
+        _lastStamp = (second, stamp)
+    return stamp
 
 
 def formatEvent(event: dict) -> str | None:
@@ -83,6 +91,38 @@ def observeForTwistd(logfile: str | None, nodaemon: bool) -> str:
     return f"{__name__}.twistdObserver"
 
 
+#: L{LogFile.write} as written, without the lock threadable wraps it in
+#: (C{functools.wraps} keeps the function it wraps); L{None} if not wrapped.
+_writeUnlocked = getattr(LogFile.write, "__wrapped__", None)
+
+
+class _LogFile(LogFile):
+    """
+    twistd's log file, each write made under a lock of C's making.
+
+    Twisted synchronizes L{LogFile.write} with threadable's lock, a
+    C{threading._RLock} written in Python: taking it and letting it go cost
+    several times the write itself, once per line. Where that wrapper's
+    function cannot be found, writes take both locks.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._writing = threading.RLock()
+        super().__init__(*args, **kwargs)
+
+    def write(self, data) -> None:
+        with self._writing:
+            if _writeUnlocked is None:
+                LogFile.write(self, data)
+            else:
+                _writeUnlocked(self, data)
+
+    def rotate(self) -> None:
+        """Rotate between writes, as L{LogFile} does (a write may rotate)."""
+        with self._writing:
+            LogFile.rotate(self)
+
+
 def twistdObserver() -> FileLogObserver:
     """The observer of twistd's C{--logfile} and C{-n}, writing where twistd would."""
     logfile, nodaemon = _twistdOptions
@@ -90,7 +130,7 @@ def twistdObserver() -> FileLogObserver:
         if not nodaemon:
             sys.exit("Daemons cannot log to stdout, exiting!")
         return textObserver(sys.stdout)
-    logFile = LogFile.fromFullPath(logfile or "twistd.log")
+    logFile = _LogFile.fromFullPath(logfile or "twistd.log")
     if not signal.getsignal(signal.SIGUSR1):
         def rotate(number, frame):
             from twisted.internet import reactor

@@ -24,6 +24,9 @@ ERRORS = 100
 MAX_LINE = 500
 #: Sixteen hex digits: a box's serial number as the log would show it whole.
 _SSID_SHAPED = re.compile(r"\b[0-9A-Fa-f]{16}\b")
+#: The levels kept as events: looked up in a set, as comparing two levels
+#: runs Python code of C{constantly}'s, for every line the server logs.
+_ORDINARY = frozenset(level for level in LogLevel.iterconstants() if level < LogLevel.warn)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class RecentLog:
 
     def __call__(self, event: dict) -> None:
         level = event.get("log_level", LogLevel.info)
-        if level < LogLevel.warn:
+        if level in _ORDINARY or level < LogLevel.warn:
             self.lines.append(event)
             return
         line = _shown(event)
