@@ -1,10 +1,10 @@
 """
-What every C accelerator (LZPF, the wire, RC4) must do as a build: compile
+What every C accelerator (LZPF, the wire, RC4, DES) must do as a build: compile
 without a warning, and where no compiler is found, leave an install that
 works in pure Python and a server that says so once in its log.
 
 One install without a compiler (a new virtual environment, pip offline,
-C{CC=/bin/false}) serves all three: it is the slowest thing these tests do.
+C{CC=/bin/false}) serves all four: it is the slowest thing these tests do.
 """
 
 import asyncio
@@ -24,6 +24,7 @@ SOURCES = {
     "lzpf": REPOSITORY / "wtvserv" / "crypto" / "_lzpf_c.c",
     "wire": REPOSITORY / "wtvserv" / "_wire_c.c",
     "rc4": REPOSITORY / "wtvserv" / "crypto" / "_rc4_c.c",
+    "des": REPOSITORY / "wtvserv" / "crypto" / "_des_c.c",
 }
 
 
@@ -63,6 +64,7 @@ def without_compiler(tmp_path_factory):
     ("wtvserv", "wire", "_wire_c", ("wire._readHead.__module__",), ("python", "wtvserv.wire")),
     ("wtvserv.crypto", "rc4", "_rc4_c", ("rc4.RC4Stream.__name__",),
      ("pycryptodome", "PycryptodomeRC4Stream")),
+    ("wtvserv.crypto", "challenge", "_des_c", (), ("openssl",)),
 ])
 def test_without_a_compiler_the_install_works_and_falls_back(
         without_compiler, tmp_path, package, module, extension, expressions, expected):
@@ -99,3 +101,5 @@ def test_without_a_compiler_the_server_says_so_once_for_each_and_serves_boxes(
     assert "pure Python" in line and "_wire_c" in line
     line = startLine(log, "RC4 encryption")
     assert "pycryptodome" in line and "_rc4_c" in line
+    line = startLine(log, "DES of the login challenge")
+    assert "OpenSSL" in line and "_des_c" in line

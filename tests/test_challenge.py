@@ -26,29 +26,29 @@ from wtvserv.crypto.challenge import (
 from wtvserv.services.challenges import LIFETIME, Challenges, hmacFrom, hmacStates
 
 
-_wire_c, C_MISSING = importedOrWhyNot("wtvserv._wire_c")
+_des_c, C_MISSING = importedOrWhyNot("wtvserv.crypto._des_c")
 
 
 @pytest.fixture(scope="module", params=["openssl", "c"], autouse=True)
 def desImplementation(request):
     """
     Run every test of the module with challenges encrypted by OpenSSL's
-    triple DES and by the wire accelerator's single DES.
+    triple DES and by the DES accelerator's single DES.
     """
     chosen = None
     if request.param == "c":
-        chosen = builtOrSkipped(_wire_c, C_MISSING, "WTVSERV_REQUIRE_WIRE_C")
-    saved = challengeModule._wire_c
-    challengeModule._wire_c = chosen
+        chosen = builtOrSkipped(_des_c, C_MISSING, "WTVSERV_REQUIRE_DES_C")
+    saved = challengeModule._des_c
+    challengeModule._des_c = chosen
     yield request.param
-    challengeModule._wire_c = saved
+    challengeModule._des_c = saved
 
 
 @settings(max_examples=300)
 @given(key=st.binary(min_size=8, max_size=8), blocks=st.integers(0, 16), seed=st.binary(max_size=8))
 def test_both_des_implementations_give_the_bytes_of_des(key, blocks, seed):
     """Single DES in C, OpenSSL's triple DES under one key three times and pycryptodome's DES agree."""
-    native = builtOrSkipped(_wire_c, C_MISSING, "WTVSERV_REQUIRE_WIRE_C")
+    native = builtOrSkipped(_des_c, C_MISSING, "WTVSERV_REQUIRE_DES_C")
     data = sha256(seed).digest() * (blocks // 4 + 1)
     data = data[:8 * blocks]
     expected = DES.new(key, DES.MODE_ECB).encrypt(data)
@@ -59,7 +59,7 @@ def test_both_des_implementations_give_the_bytes_of_des(key, blocks, seed):
 
 
 def test_the_c_des_refuses_a_wrong_key_or_a_partial_block():
-    native = builtOrSkipped(_wire_c, C_MISSING, "WTVSERV_REQUIRE_WIRE_C")
+    native = builtOrSkipped(_des_c, C_MISSING, "WTVSERV_REQUIRE_DES_C")
     assert native.desECB(bytes.fromhex("133457799BBCDFF1"), bytes.fromhex("0123456789ABCDEF"),
                          False) == bytes.fromhex("85E813540F0AB405")   # the classic worked example
     with pytest.raises(ValueError):

@@ -38,7 +38,7 @@ from wtvserv.control import (
     socketName,
     takenBy,
 )
-from wtvserv.crypto import lzpf, rc4
+from wtvserv.crypto import challenge, lzpf, rc4
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
@@ -460,13 +460,15 @@ def _limitText(limit: int) -> str:
 
 def _logAccelerators() -> None:
     """
-    Say once, at start, whether LZPF, WTVP framing and RC4 run in their C
+    Say once, at start, whether LZPF, WTVP framing, RC4 and DES run in their C
     accelerators or in their fallbacks, and why.
     """
     for what, module, fallback in (
             ("LZPF compression", lzpf, "pure Python, some 100 times slower"),
             ("WTVP framing", wire, "pure Python, about 3 times slower"),
-            ("RC4 encryption", rc4, "pycryptodome's ARC4, about 3 times slower per connection")):
+            ("RC4 encryption", rc4, "pycryptodome's ARC4, about 3 times slower per connection"),
+            ("DES of the login challenge", challenge,
+             "OpenSSL's triple DES, about 5 times slower per challenge")):
         if module.FALLBACK_REASON is None:
             log.info("{what}: C accelerator", what=what)
         else:

@@ -106,12 +106,10 @@ def _desDecryptOpenSSL(key: bytes, ciphertext: bytes) -> bytes:
     return Cipher(TripleDES(key * 3), modes.ECB()).decryptor().update(ciphertext)
 
 
-_wire_c, DES_FALLBACK_REASON = importedOrWhyNot("wtvserv._wire_c")
-if _wire_c is not None and not hasattr(_wire_c, "desECB"):
-    _wire_c, DES_FALLBACK_REASON = None, "wtvserv._wire_c was built without desECB"
-"""C{DES_FALLBACK_REASON}: why the C accelerator's DES is not in use, or L{None}."""
+_des_c, FALLBACK_REASON = importedOrWhyNot("wtvserv.crypto._des_c")
+"""C{FALLBACK_REASON}: why the C accelerator's DES is not in use, or L{None}."""
 
-DES_IMPLEMENTATION = "openssl" if _wire_c is None else "c"
+IMPLEMENTATION = "openssl" if _des_c is None else "c"
 """
 C{"c"} or C{"openssl"}: whose DES encrypts challenges. The accelerator's
 single DES gives the same bytes as OpenSSL's triple DES for a fifth of the
@@ -121,16 +119,16 @@ cost (a cipher context, in OpenSSL 3, is most of a challenge's).
 
 def _desEncrypt(key: bytes, plaintext: bytes) -> bytes:
     """DES-ECB of whole blocks under the 8-byte C{key}."""
-    if _wire_c is None:
+    if _des_c is None:
         return _desEncryptOpenSSL(key, plaintext)
-    return _wire_c.desECB(key, plaintext, False)
+    return _des_c.desECB(key, plaintext, False)
 
 
 def _desDecrypt(key: bytes, ciphertext: bytes) -> bytes:
     """The inverse of L{_desEncrypt}."""
-    if _wire_c is None:
+    if _des_c is None:
         return _desDecryptOpenSSL(key, ciphertext)
-    return _wire_c.desECB(key, ciphertext, True)
+    return _des_c.desECB(key, ciphertext, True)
 
 
 def _check_des_key(key: bytes) -> None:
