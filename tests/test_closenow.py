@@ -17,7 +17,8 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from tests.test_protocol import RecordingService
-from tests.test_sendnow import Served, bodies, box, get, listen, reactor, receive  # noqa: F401
+from tests.test_sendnow import (  # noqa: F401
+    answeredOverUNIX, bodies, box, get, listen, reactor, receive)
 from wtvserv.wire import Response
 
 
@@ -113,14 +114,8 @@ def test_an_answer_that_hangs_up_with_bytes_buffered_waits_for_them(reactor):
 
 
 def test_a_unix_socket_peer_hanging_up_keeps_twisteds_close(reactor, tmp_path):
-    served = Served(reactor, RecordingService())
-    path = str(tmp_path / "wtv.sock")
-    reactor.listenUNIX(path, served.factory)
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(path)
-        sock.setblocking(False)
-        sock.send(get("/local"))
-        assert bodies(receive(reactor, sock, 1)) == [b"<html>/local</html>"]
+    served, sock = answeredOverUNIX(reactor, tmp_path)
+    with sock:
         sock.shutdown(socket.SHUT_WR)
         reactor.turnUntil(lambda: not served.factory.connections)
         transport = served.transport()

@@ -175,13 +175,23 @@ def test_a_box_that_hung_up_before_its_answer_is_let_go_quietly(reactor, events)
     assert not any(event.get("log_failure") for event in events)
 
 
-def test_a_unix_socket_connection_keeps_the_buffered_way(reactor, tmp_path):
+def answeredOverUNIX(reactor, tmp_path) -> tuple[Served, socket.socket]:
+    """
+    A server on a UNIX socket, and a box connected to it that asked for
+    C{/local} and has its answer (the caller closes the box's socket).
+    """
     served = Served(reactor, RecordingService())
     path = str(tmp_path / "wtv.sock")
     reactor.listenUNIX(path, served.factory)
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(path)
-        sock.setblocking(False)
-        sock.send(get("/local"))
-        assert bodies(receive(reactor, sock, 1)) == [b"<html>/local</html>"]
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(path)
+    sock.setblocking(False)
+    sock.send(get("/local"))
+    assert bodies(receive(reactor, sock, 1)) == [b"<html>/local</html>"]
+    return served, sock
+
+
+def test_a_unix_socket_connection_keeps_the_buffered_way(reactor, tmp_path):
+    served, sock = answeredOverUNIX(reactor, tmp_path)
+    sock.close()
     assert served.transport() in reactor.writeWatched
