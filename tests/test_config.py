@@ -32,6 +32,7 @@ def test_no_file_gives_loopback_defaults():
     "[limits]\nipv6_prefix = 129\n",
     "[storage]\nurl = \"mysql://nope\"\n",
     "[storage]\npool_size = 0\n",
+    "[storage]\nconnection_timeout = 0\n",
     "not toml at all [",
 ])
 def test_bad_files_raise_a_config_error_saying_why(tmp_path, text):
@@ -140,7 +141,8 @@ def test_an_unreachable_database_stops_the_start_with_one_line(tmp_path):
     import sys
     config = tmp_path / "c.toml"
     config.write_text(
-        '[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n')
+        '[storage]\nurl = "postgresql://ann:sekrit@127.0.0.1:1/x?connect_timeout=1"\n'
+        'connection_timeout = 1\n')
     result = subprocess.run(
         [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
          "--pidfile=", "wtvserv", "--config", str(config), "--data", str(tmp_path / "d"),

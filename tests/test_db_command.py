@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import psycopg
 import pytest
@@ -17,9 +18,9 @@ from wtvserv.store.stores import SCHEMAS
 from wtvserv.tickets import load_or_create_secret
 
 
-def configFile(tmp_path, url: str):
+def configFile(tmp_path, url: str, extra: str = ""):
     path = tmp_path / "wtvserv.toml"
-    path.write_text(f'[storage]\nurl = "{url}"\n')
+    path.write_text(f'[storage]\nurl = "{url}"\n{extra}')
     return str(path)
 
 
@@ -48,8 +49,11 @@ def test_status_reports_pending_migrations_on_postgresql(tmp_path, postgresURL, 
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(tmp_path, capsys):
-    config = configFile(tmp_path, "postgresql://ann:sekrit@127.0.0.1:1/none?connect_timeout=1")
+    config = configFile(tmp_path, "postgresql://ann:sekrit@127.0.0.1:1/none?connect_timeout=1",
+                        "connection_timeout = 1\n")
+    started = time.monotonic()
     assert main(["db", "--config", config, "--data", str(tmp_path), "status"]) == 1
+    assert time.monotonic() - started < 8, "it gave up after connection_timeout, not 10 s"
     err = capsys.readouterr().err
     assert err.startswith("wtvserv: cannot reach the database postgresql://ann:***@")
     assert "sekrit" not in err and err.count("\n") <= 3

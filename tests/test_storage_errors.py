@@ -51,7 +51,8 @@ def test_a_stopped_server_is_one_line(tmp_path, capsys, monkeypatch, caplog):
     stopped = []
     try:
         config = tmp_path / "shared.toml"
-        config.write_text(f'[storage]\nurl = "{server.newDatabase()}"\n')
+        # A server that went away is given up on after connection_timeout.
+        config.write_text(f'[storage]\nurl = "{server.newDatabase()}"\nconnection_timeout = 3\n')
         arguments = ["--config", str(config), "--data", str(tmp_path)]
         assert main(["accounts", *arguments, "list"]) == 0
         openStores(loadConfig(config)).accounts.createAccount(SSID, "Ann", "annpw", None)

@@ -90,6 +90,9 @@ class Config:
     # Seconds a statement waits for a lock (another host's transaction),
     # as SQLite waits for its file's, before it fails as busy.
     storageLockTimeout: float = 30.0
+    # Seconds to wait for a connection (at start, or a busy pool's) before
+    # the database counts as unreachable.
+    storageConnectionTimeout: float = 10.0
     host: str = "127.0.0.1"
     interface: str = "127.0.0.1"
     services: dict[str, ServiceConfig] = field(default_factory=dict)
@@ -166,6 +169,7 @@ _SCALARS = {
     ("storage", "url"): ("storageURL", str),
     ("storage", "pool_size"): ("storagePoolSize", int),
     ("storage", "lock_timeout"): ("storageLockTimeout", float),
+    ("storage", "connection_timeout"): ("storageConnectionTimeout", float),
     ("server", "timezone"): ("timezone", str),
     ("server", "country"): ("country", str),
     ("server", "language"): ("language", str),

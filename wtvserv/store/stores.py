@@ -75,6 +75,7 @@ def openDatabases(config: Config, migrate: bool = True) -> Databases:
         return Databases(opened, 1)
     from wtvserv.store.postgresql import PostgreSQLPool
     pool = PostgreSQLPool(config.storageURL, size=config.storagePoolSize,
+                          timeout=config.storageConnectionTimeout,
                           lockTimeout=config.storageLockTimeout)
     try:
         opened = {schema.component: pool.database(schema, migrate)
