@@ -30,12 +30,29 @@ LOOPBACK_EXEMPT = '[limits]\nexempt_addresses = ["127.0.0.0/8", "::1"]\n'
 #: up on Linux), from which every outgoing connection takes its local port.
 #: A port handed out there and closed again could be taken by one of those
 #: (the start-up checks below connect to the ports) before twistd binds it.
-_TEST_PORTS = range(20_000, 32_000)
+_ALL_TEST_PORTS = range(20_000, 32_000)
+
+
+def _workersPorts(ports: range, environ=os.environ) -> range:
+    """
+    The share of C{ports} of this pytest-xdist worker (all of them outside
+    xdist): each worker remembers only the ports it handed out itself, so
+    two workers must never pick from the same ones.
+    """
+    worker, count = environ.get("PYTEST_XDIST_WORKER"), environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker or not count:
+        return ports
+    index, size = int(worker.removeprefix("gw")), len(ports) // int(count)
+    return ports[index * size:(index + 1) * size]
+
+
+_TEST_PORTS = _workersPorts(_ALL_TEST_PORTS)
 
 
 #: The ports handed out lately, in this process: a server made but not yet
 #: started holds none of its ports, so the next one made must not get them.
-_handedOut: deque[int] = deque(maxlen=2_000)
+#: At most half of this worker's share, so that some are always left.
+_handedOut: deque[int] = deque(maxlen=min(2_000, len(_TEST_PORTS) // 2))
 
 
 def freePorts(count: int) -> list[int]:

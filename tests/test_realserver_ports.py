@@ -18,3 +18,14 @@ def test_servers_made_before_either_starts_get_ports_of_their_own(tmp_path):
 
 def test_ports_handed_out_lately_are_not_handed_out_again():
     assert not set(freePorts(200)) & set(freePorts(200))
+
+
+def test_each_xdist_worker_hands_out_ports_of_its_own():
+    """Workers remember only their own ports, so their shares must not overlap."""
+    from tests.realserver import _ALL_TEST_PORTS, _workersPorts
+    shares = [set(_workersPorts(_ALL_TEST_PORTS, {"PYTEST_XDIST_WORKER": f"gw{n}",
+                                                  "PYTEST_XDIST_WORKER_COUNT": "3"}))
+              for n in range(3)]
+    assert all(len(share) == len(_ALL_TEST_PORTS) // 3 for share in shares)
+    assert not (shares[0] & shares[1]) | (shares[1] & shares[2]) | (shares[0] & shares[2])
+    assert _workersPorts(_ALL_TEST_PORTS, {}) == _ALL_TEST_PORTS
