@@ -40,6 +40,7 @@ from wtvserv.control import (
 )
 from wtvserv.crypto import challenge, lzpf, rc4
 from wtvserv.directory import ServiceDirectory, ServiceEntry, isServiceName
+from wtvserv.dispatch import Dispatcher
 from wtvserv.encoding import BodyEncoder
 from wtvserv.fdlimit import connectionsThatFit, raiseOpenFileLimit
 from wtvserv.interfaces import IAccountStore, ILogStore, IServiceContext, ISharedState
@@ -207,8 +208,10 @@ class WTVServer(MultiService):
         self.accounts = self.stores.accounts
         self.logs = self.stores.logs
         self.storeThreads = storeThreads or self.stores.threadPool()
+        self.dispatcher = Dispatcher(reactor)
         self.storeCalls = StoreCalls(reactor, self.storeThreads,
-                                     together=self.stores.databases.threads == 1)
+                                     together=self.stores.databases.threads == 1,
+                                     afterEvents=self.dispatcher.afterEvents)
         log.info("storage: {where}", where=describe(config))
         shared = self.stores.shared
         secret = (load_or_create_secret(dataDir) if shared is None else
@@ -407,6 +410,7 @@ class WTVServer(MultiService):
 
     def startService(self) -> None:
         _logAccelerators()
+        self.dispatcher.install()
         for pool in (self.workers, self.storeThreads):
             if isinstance(pool, (ThreadPool, StoreThreads)):
                 pool.start()

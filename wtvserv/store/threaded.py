@@ -9,9 +9,9 @@ back costs more than the query: each hand-off wakes the other thread while
 this one holds the GIL, and every pass of the GIL between them is a context
 switch. With one store thread (SQLite: one connection, whose calls run in
 turn whatever is done), L{StoreCalls} makes the hand-offs fewer: the calls
-made before the reactor's next turn go over together, as one job that runs
-them in the order they were made, and their results come back together, in
-one C{callFromThread}. With several (PostgreSQL's pool), each call is handed
+made in one turn of the reactor go over together at its end (see
+L{wtvserv.dispatch}), as one job that runs them in the order they were
+made, and their results come back together, in one C{callFromThread}. With several (PostgreSQL's pool), each call is handed
 to a thread of its own, as Twisted's C{deferToThreadPool} does, so that a
 slow one holds up no other.
 """
@@ -37,12 +37,17 @@ class StoreCalls:
 
     @param together: hand the calls over in batches, one job each, because
         C{threads} runs one call at a time anyway.
+    @param afterEvents: calls a function on the reactor thread, once the
+        events it handles are done (L{wtvserv.dispatch.Dispatcher.afterEvents});
+        C{reactor.callFromThread} by default.
     """
 
-    def __init__(self, reactor, threads, together: bool) -> None:
+    def __init__(self, reactor, threads, together: bool,
+                 afterEvents: Callable[[Callable], None] | None = None) -> None:
         self._reactor = reactor
         self._threads = threads
-        self._calls = _Batches(reactor, self._handOver) if together else None
+        self._calls = (_Batches(afterEvents or reactor.callFromThread, self._handOver)
+                       if together else None)
 
     def call(self, function: Callable, *args, **kwargs) -> Deferred:
         """@return: a L{Deferred} of C{function(*args, **kwargs)}, run on the threads."""
@@ -93,8 +98,9 @@ def _runInTurn(calls: list) -> list:
 class _Batches:
     """
     Items added from any thread, taken by the reactor thread all at once:
-    the first item added since the last batch was taken sends one
-    C{callFromThread} for it and those added after it.
+    the first item added since the last batch was taken schedules one
+    L{takeAll} (C{schedule}, on the reactor thread) for it and those added
+    after it.
 
     No lock: C{deque} appends and pops are atomic, and C{_scheduled} is set
     only by L{add} and cleared only by L{takeAll}, before it takes what is
@@ -103,8 +109,9 @@ class _Batches:
     finds nothing and takes nothing).
     """
 
-    def __init__(self, reactor, take: Callable[[list], None]) -> None:
-        self._reactor = reactor
+    def __init__(self, schedule: Callable[[Callable], None],
+                 take: Callable[[list], None]) -> None:
+        self._schedule = schedule
         self._take = take
         self._items: deque = deque()
         self._scheduled = False
@@ -113,7 +120,7 @@ class _Batches:
         self._items.append(item)
         if not self._scheduled:
             self._scheduled = True
-            self._reactor.callFromThread(self.takeAll)
+            self._schedule(self.takeAll)
 
     def takeAll(self) -> None:
         self._scheduled = False
