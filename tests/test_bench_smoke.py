@@ -108,3 +108,24 @@ def test_the_shared_state_costs_are_measured():
     output = runBench("shared_costs.py", "--events", "2000", "--keys", "200")
     assert "SharedWindow" in output and "5000 keys counted" in output, output
     assert "challenge answered (per login)" in output and "other CPU %" in output, output
+
+
+def test_interleave_compares_checkouts_round_by_round(tmp_path):
+    """A link to this checkout stands in for another one: each runs loadgen in turn."""
+    other = tmp_path / "other"
+    other.symlink_to(REPOSITORY)
+    output = runBench("interleave.py", str(other), "--rounds", "2",
+                      "--", "--mode", "registered", "--boxes", "2", "--logins", "4")
+
+    runs = [line for line in output.splitlines() if line.startswith("round ")]
+    assert [line.split(" ms ")[0].rsplit(":", 1)[0] for line in runs] == [
+        f"round 1 {REPOSITORY.name} registered", "round 1 other registered",
+        f"round 2 {REPOSITORY.name} registered", "round 2 other registered"]
+    assert all("(failures 0," in line for line in runs), runs
+    [comparison] = tables(output)
+    assert [row["checkout"] for row in comparison] == [REPOSITORY.name, "other"]
+    for row in comparison:
+        figures = [float(figure) for figure in row["server CPU ms/login"].split(", ")]
+        assert len(figures) == 2 and all(figure > 0 for figure in figures), row
+        assert float(row["median"]) > 0
+    assert comparison[0][f"median / {REPOSITORY.name}'s"] == "1.00"
