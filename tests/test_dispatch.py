@@ -65,10 +65,16 @@ class Recorder(protocol.Protocol):
             self.onData(data)
 
 
-def served(reactor, build) -> int:
-    """Listen with a factory whose protocols C{build()} makes; @return: the port."""
+def served(reactor, log: list, accepted: list, onData=None) -> int:
+    """
+    Listen with a factory of L{Recorder}s into C{log}, each appended to
+    C{accepted}; @return: the port.
+    """
+    def build(address):
+        accepted.append(Recorder(log, onData))
+        return accepted[-1]
     factory = protocol.Factory()
-    factory.buildProtocol = lambda address: build()
+    factory.buildProtocol = build
     return reactor.listenTCP(0, factory, interface="127.0.0.1").getHost().port
 
 
@@ -117,12 +123,8 @@ def test_what_a_turns_events_leave_runs_after_them_in_the_same_turn(reactor, dis
     """
     log, accepted = [], []
 
-    def build():
-        recorder = Recorder(log, lambda data: dispatcher.afterEvents(
-            lambda: log.append(("after", data))))
-        accepted.append(recorder)
-        return recorder
-    port = served(reactor, build)
+    port = served(reactor, log, accepted, lambda data: dispatcher.afterEvents(
+        lambda: log.append(("after", data))))
     first, second = connected(reactor, port, 2, accepted)
     try:
         first.send(b"one")
@@ -150,8 +152,7 @@ def test_outside_a_turns_events_it_is_call_from_thread(reactor, dispatcher):
                                   args=(lambda: ran.append("thread"),))
         thread.start()
         thread.join()
-    port = served(reactor, lambda: accepted.append(Recorder(log, fromAnotherThread))
-                  or accepted[-1])
+    port = served(reactor, log, accepted, fromAnotherThread)
     [sock] = connected(reactor, port, 1, accepted)
     try:
         sock.send(b"x")
@@ -170,14 +171,10 @@ def test_a_descriptor_that_raises_is_dropped_and_the_turn_goes_on(reactor, dispa
     """
     log, accepted = [], []
 
-    def build():
-        def boom(data):
-            if data == b"boom":
-                raise ValueError("a buggy protocol")
-        recorder = Recorder(log, boom)
-        accepted.append(recorder)
-        return recorder
-    port = served(reactor, build)
+    def boom(data):
+        if data == b"boom":
+            raise ValueError("a buggy protocol")
+    port = served(reactor, log, accepted, boom)
     first, second = connected(reactor, port, 2, accepted)
     try:
         first.send(b"boom")
@@ -225,7 +222,7 @@ def test_work_left_for_the_end_that_fails_is_logged_and_the_rest_runs(reactor, d
     def leave(data):
         dispatcher.afterEvents(lambda: 1 / 0)
         dispatcher.afterEvents(lambda: log.append("second"))
-    port = served(reactor, lambda: accepted.append(Recorder(log, leave)) or accepted[-1])
+    port = served(reactor, log, accepted, leave)
     [sock] = connected(reactor, port, 1, accepted)
     try:
         sock.send(b"x")
