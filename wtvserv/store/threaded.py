@@ -11,9 +11,10 @@ switch. With one store thread (SQLite: one connection, whose calls run in
 turn whatever is done), L{StoreCalls} makes the hand-offs fewer: the calls
 made in one turn of the reactor go over together at its end (see
 L{wtvserv.dispatch}), as one job that runs them in the order they were
-made, and their results come back together, in one C{callFromThread}. With several (PostgreSQL's pool), each call is handed
-to a thread of its own, as Twisted's C{deferToThreadPool} does, so that a
-slow one holds up no other.
+made, and their results come back together, in one C{callFromThread}.
+With several (PostgreSQL's pool), each call is handed to a thread of its
+own, as Twisted's C{deferToThreadPool} does, so that a slow one holds up
+no other.
 """
 
 from __future__ import annotations
