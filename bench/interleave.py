@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         if not (checkout / "bench" / "loadgen.py").is_file():
             raise SystemExit(f"interleave: {checkout} has no bench/loadgen.py")
     figures: dict[tuple[str, Path], list[float]] = {}
-    for round in range(1, options.rounds + 1):
+    for number in range(1, options.rounds + 1):
         for checkout in checkouts:
             for row in run(checkout, loadgenArguments or DEFAULT_LOADGEN):
                 figures.setdefault((row["mode"], checkout), []).append(float(row[CPU]))
-                print(f"round {round} {checkout.name} {row['mode']}: {row[CPU]} ms "
+                print(f"round {number} {checkout.name} {row['mode']}: {row[CPU]} ms "
                       f"(failures {row['failures']}, other CPU {row.get('other CPU %', '?')} %)",
                       flush=True)
     print(f"\n| mode | checkout | {CPU} | median | median / {REPOSITORY.name}'s |")
