@@ -134,6 +134,11 @@ def test_a_taken_port_stops_a_daemonized_start_at_once_with_one_line(tmp_path, b
 
 
 def test_a_daemonized_start_runs_in_the_background_and_stops_on_sigterm(tmp_path):
+    """
+    A SIGTERM as soon as the start line is logged stops the daemon cleanly.
+    Before: the line came before twistd installed its signal handlers, and
+    a SIGTERM in between killed the daemon with its pid file left behind.
+    """
     pidfile, logfile = tmp_path / "twistd.pid", tmp_path / "twistd.log"
     result = twistd("--data", str(tmp_path / "data"),
                     daemon=(f"--pidfile={pidfile}", f"--logfile={logfile}"))
@@ -142,14 +147,24 @@ def test_a_daemonized_start_runs_in_the_background_and_stops_on_sigterm(tmp_path
     try:
         deadline = time.monotonic() + 15
         while "serving" not in logfile.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.01)
         assert f"wtvserv {__version__} serving" in logfile.read_text()
-    finally:
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not pidfile.exists(), "the daemon stopped and removed its pid file"
+        deadline = time.monotonic() + 15
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pidfile.exists(), f"the daemon stopped and removed its pid file:\n" \
+                                     f"{logfile.read_text()}"
+        assert "Received SIGTERM, shutting down." in logfile.read_text()
+    finally:
+        _killIfRunning(pid)
+
+
+def _killIfRunning(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def test_a_port_taken_after_the_check_raises_for_twistd_to_report(tmp_path, busyPort):

@@ -6,7 +6,7 @@ the parent's ticket authority and session-key registry.
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface.verify import verifyObject
 
-from wtvserv import tap
+from wtvserv import __version__, tap
 from wtvserv.interfaces import (
     IServiceContext,
     ISessionKeyRegistry,
@@ -52,5 +52,28 @@ def test_the_advertised_port_follows_the_listen_option(tmp_path):
     server = tap.makeService(options, reactor=MemoryReactorClock())
     try:
         assert server.directory.get("wtv-home").header() == "name=wtv-home host=192.0.2.1 port=11612"
+    finally:
+        server.stopService()
+
+
+def test_the_start_line_waits_for_the_reactor_to_run(tmp_path, events):
+    """
+    twistd starts the services before it runs the reactor and installs its
+    signal handlers; a SIGTERM sent on the start line before that killed
+    the daemon and left its pid file.
+    """
+    reactor, options = MemoryReactorClock(), tap.Options()
+    options.parseOptions(["--data", str(tmp_path / "data"),
+                          "--console", "tcp:11680:interface=127.0.0.1"])
+    server = tap.makeService(options, reactor=reactor)
+    server.privilegedStartService()
+    server.startService()
+    try:
+        def startLines():
+            return [event for event in events
+                    if str(event.get("line", "")).startswith(f"wtvserv {__version__} serving")]
+        assert startLines() == []
+        reactor.run()
+        assert len(startLines()) == 1
     finally:
         server.stopService()

@@ -367,9 +367,6 @@ class WTVServer(MultiService):
                 if self.exitOnStartError:
                     sys.exit(f"wtvserv: {message}")
                 raise StartError(message) from None
-        log.info("{line}", line=self._startLine())
-        for warning in self._advertisingWarnings():
-            log.warn("{warning}", warning=warning)
 
     def _startLine(self) -> str:
         """Where each service listens (here) and what boxes are told of it."""
@@ -420,6 +417,15 @@ class WTVServer(MultiService):
             self.windows.start()
         self.stalls.start()
         super().startService()
+        # twistd starts the services before it runs the reactor, which is
+        # when it installs its signal handlers: "serving" is said after, so
+        # that a SIGTERM from then on stops the server cleanly.
+        self.reactor.callWhenRunning(self._sayServing)
+
+    def _sayServing(self) -> None:
+        log.info("{line}", line=self._startLine())
+        for warning in self._advertisingWarnings():
+            log.warn("{warning}", warning=warning)
 
     def stopService(self):
         """Stop listening (if started), then the thread pools, then close the stores."""
