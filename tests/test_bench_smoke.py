@@ -115,7 +115,7 @@ def test_interleave_compares_checkouts_round_by_round(tmp_path):
     other = tmp_path / "other"
     other.symlink_to(REPOSITORY)
     output = runBench("interleave.py", str(other), "--rounds", "2",
-                      "--", "--mode", "registered", "--boxes", "2", "--logins", "4")
+                      "--", "--mode", "registered", "--boxes", "2", "--logins", "40")
 
     runs = [line for line in output.splitlines() if line.startswith("round ")]
     assert [line.split(" ms ")[0].rsplit(":", 1)[0] for line in runs] == [
