@@ -88,3 +88,28 @@ def test_a_table_full_of_lockouts_refuses_new_keys_until_one_frees_up():
     clock.advance(31)               # a's window has passed
     assert not window.exceeded("new")
     assert window.record("new") == 1 and window.exceeded("b")
+
+
+def test_a_clock_set_back_holds_a_key_to_its_limit_longer_never_less():
+    clock = Clock()
+    clock.advance(100)
+    window = SlidingWindow(clock, limit=3, window=60)
+    window.record("a")
+    clock.rightNow = 40.0
+    window.record("a")
+    window.record("a")
+    assert window.exceeded("a")
+    clock.rightNow = 150.0      # the first event is still in the window, so all three count
+    assert window.exceeded("a") and window.count("a") == 3
+    clock.rightNow = 161.0
+    assert window.count("a") == 0 and not window.exceeded("a")
+
+
+def test_a_wide_limit_keeps_only_the_events_in_the_window():
+    clock = Clock()
+    window = SlidingWindow(clock, limit=10_000, window=600)
+    for _ in range(12_000):
+        window.record("all")
+        clock.advance(0.1)
+    assert window.count("all") == 6_000      # the last 600 s of 1,200
+    assert not window.exceeded("all")

@@ -6,7 +6,7 @@ login failures per SSID and per address, sign-ups and reports per address.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from twisted.logger import Logger
 
@@ -35,20 +35,32 @@ class SlidingWindow:
         self.window = window
         self._capacity = capacity
         # Keys below their limit, least recently active first; keys at it,
-        # in the order they got there (about the order they free up).
-        self._events: OrderedDict[str, list[float]] = OrderedDict()
-        self._locked: OrderedDict[str, list[float]] = OrderedDict()
+        # in the order they got there (about the order they free up). Each
+        # key's times, oldest first, at most limit of them.
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._locked: OrderedDict[str, deque[float]] = OrderedDict()
         self._saturated = False
 
     def __len__(self) -> int:
         return len(self._events) + len(self._locked)
 
-    def _recent(self, key: str) -> list[float]:
-        """The key's events within the window, kept in the table it now belongs in."""
+    def _recent(self, key: str) -> deque[float]:
+        """
+        The key's events within the window, kept in the table it now belongs in.
+
+        Those that left the window are dropped from the old end, so a check
+        costs what expired, not the limit: a wide limit (logs: 10,000) used
+        to be copied and filtered on every event. Were the clock set back,
+        times behind a later one are forgotten only with it: a key is held
+        to its limit longer, never less.
+        """
         horizon = self._clock.seconds() - self.window
         locked = key in self._locked
-        stored = self._locked.get(key) if locked else self._events.get(key)
-        times = [t for t in stored or () if t > horizon]
+        times = self._locked.get(key) if locked else self._events.get(key)
+        if times is None:
+            times = deque(maxlen=self.limit)
+        while times and times[0] <= horizon:
+            times.popleft()
         if locked and len(times) < self.limit:
             del self._locked[key]
             locked = False
@@ -87,8 +99,7 @@ class SlidingWindow:
         times = self._recent(key)
         if not times and self._full():
             return self.limit
-        times.append(self._clock.seconds())
-        times = times[-self.limit:]
+        times.append(self._clock.seconds())     # the oldest goes, at the limit
         self._events.pop(key, None)
         self._locked.pop(key, None)
         (self._locked if len(times) >= self.limit else self._events)[key] = times
