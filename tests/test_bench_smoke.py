@@ -76,11 +76,12 @@ def test_burst_runs_for_each_backlog_and_counts_what_the_kernel_dropped():
 
 
 def test_the_codec_crypto_and_login_benchmarks_run():
-    """bench_lzpf, bench_crypto and login_python run and print their figures."""
+    """bench_lzpf, bench_crypto, login_python and bench_window run and print their figures."""
     for script, args, expected in (
             ("bench_lzpf.py", ["--runs", "1"], "LZPF ratio"),
             ("bench_crypto.py", [], "RC4 throughput"),
-            ("login_python.py", ["--boxes", "3", "--repeat", "1"], "server Python per login")):
+            ("login_python.py", ["--boxes", "3", "--repeat", "1"], "server Python per login"),
+            ("bench_window.py", ["--events", "50"], "log reports in all, limit 10,000: check")):
         output = runBench(script, *args)
         assert expected in output, output
 
