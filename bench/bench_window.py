@@ -27,10 +27,10 @@ HERE = Path(__file__).resolve().parent.parent
 LIMITS = (("sign-ups in all", 100, 3600.0), ("log reports in all", 10_000, 600.0))
 
 
-def slidingWindow(checkout: Path):
-    """The C{SlidingWindow} class of C{checkout}'s throttle module."""
+def slidingWindow(checkout: Path, number: int):
+    """The C{SlidingWindow} class of C{checkout}'s throttle module, loaded as module C{number}."""
     path = checkout / "wtvserv" / "throttle.py"
-    spec = importlib.util.spec_from_file_location(f"throttle_{abs(hash(path))}", path)
+    spec = importlib.util.spec_from_file_location(f"throttle_{number}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.SlidingWindow
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"bench_window: no wtvserv/throttle.py in {options.against}")
         checkouts.append((str(options.against), options.against))
     for what, limit, seconds in LIMITS:
-        costs = [microsecondsPerEvent(slidingWindow(path), limit, seconds, options.events)
-                 for _, path in checkouts]
+        costs = [microsecondsPerEvent(slidingWindow(path, number), limit, seconds, options.events)
+                 for number, (_, path) in enumerate(checkouts)]
         figures = ", ".join(f"{name} {cost:.1f} us" for (name, _), cost in zip(checkouts, costs))
         ratio = f" (other / this: x{costs[1] / costs[0]:.0f})" if len(costs) == 2 else ""
         print(f"{what}, limit {limit:,}: check and record per event: {figures}{ratio}")
